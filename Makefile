@@ -1,0 +1,35 @@
+# Everything a fresh machine needs: `make demo` runs a real migration in a sandbox, `make test` runs the suite
+# twice (compiled core, then WFUWP_NO_EXTENSIONS=1 pure Python).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: deps test test-compiled test-python demo bench clean
+
+$(VENV)/.installed: pyproject.toml setup.py wfuwp/_fastreplace.pyx scripts/ensure-system-deps
+	./scripts/ensure-system-deps
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+deps: $(VENV)/.installed
+
+test: deps
+	$(MAKE) test-compiled test-python
+
+test-compiled: deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-python: deps
+	WFUWP_NO_EXTENSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+demo: deps
+	$(PY) scripts/demo.py
+
+bench: deps
+	$(PY) benchmarks/bench_replace.py
+	$(PY) benchmarks/bench_migrate.py --size 200MB
+
+clean:
+	rm -rf $(VENV) build *.egg-info wfuwp/*.so wfuwp/_fastreplace.c .demo
