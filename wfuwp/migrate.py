@@ -29,6 +29,7 @@ import mysql.connector
 from wfuwp._version import __version__
 from wfuwp.archive_io import ArchiveWriter, open_archive
 from wfuwp.db import DRIVER, Database, database_error, execute, max_allowed_packet, prepare_copy_session
+from wfuwp.loader import Loader
 from wfuwp.errors import MigrationError, UsageError, WfuwpError
 from wfuwp.network import derive_pairs, site_address, site_urls
 from wfuwp.progress import Progress, ProgressCallback
@@ -41,8 +42,6 @@ from wfuwp.target import SiteLock, TargetSite
 
 # Multi-row INSERTs of about 1 MiB loaded fastest here; never more than the target's max_allowed_packet.
 DEFAULT_STATEMENT_BYTES = 1 << 20
-# Commit the staging load every this many bytes, so InnoDB's undo log stays small.
-COMMIT_EVERY_BYTES = 32 << 20
 
 
 class Cancelled(Exception):
@@ -54,6 +53,7 @@ class Options:
     """Knobs of one migration (see migrate_site)."""
 
     workers: int = 2
+    load_connections: int = 1
     statement_bytes: int = DEFAULT_STATEMENT_BYTES
     drop_target_only: bool = False
     keep_old: bool = False
@@ -83,6 +83,7 @@ def migrate_site(
     archive: str | os.PathLike[str] | ArchiveWriter | None = None,
     progress: ProgressCallback | None = None,
     workers: int = 2,
+    load_connections: int = 1,
     statement_bytes: int = DEFAULT_STATEMENT_BYTES,
     drop_target_only: bool = False,
     keep_old: bool = False,
@@ -97,6 +98,7 @@ def migrate_site(
     s3:// URL (or an ArchiveWriter) for the source export, the target backup and the migrated export;
     None writes no archives and so keeps no backup. `progress` receives ProgressEvents (one at a time).
     `drop_target_only` drops the site's tables that exist only in the target (kept by default);
+    `workers` tables are read at once, each loaded on `load_connections` target connections.
     `keep_old` keeps the replaced tables (`_wfo_*`) after the swap. `verify_after_swap` may raise to
     have the swap undone. Raises a `WfuwpError` subclass; the target is then as it was before.
     """
@@ -107,7 +109,7 @@ def migrate_site(
         replacements,
         archive,
         Progress(progress),
-        Options(max(1, workers), statement_bytes, drop_target_only, keep_old, archive is not None),
+        Options(max(1, workers), max(1, load_connections), statement_bytes, drop_target_only, keep_old, archive is not None),
         verify_after_swap,
         migration_id,
     )
@@ -217,7 +219,9 @@ class _Migration:
                 )
             if self.rules is None:
                 self.rules, self.report.pairs_origin = self._derive_rules(src, tgt), "derived from wp_blogs and options"
-            self.statement_limit = min(self.options.statement_bytes, max_allowed_packet(tgt) - 1024)
+            # A statement is the INSERT prefix plus a chunk; the packet limit is the target's, less headroom.
+            self.packet_limit = max_allowed_packet(tgt) - 1024
+            self.statement_limit = min(self.options.statement_bytes, self.packet_limit)
         source_names = {t.name for t in tables}
         self.report.target_only_tables = [n for n in target_tables if n not in source_names]
         self.report.pairs = [(r.search.decode("utf-8", "replace"), r.replace.decode("utf-8", "replace")) for r in self.rules]
@@ -296,71 +300,70 @@ class _Migration:
         myisam: bool,
     ) -> None:
         replacer = Replacer(self.rules or [])
-        with _closing(self.target.connect()) as tgt:
-            prepare_copy_session(tgt, reading=False)
+        with Loader(self.target, self.options.load_connections, self.cancel) as loader:
             while not self.cancel.is_set():
                 with queue_lock:
                     if not pending:
                         break
                     table = pending.pop(0)
-                self._copy_table(snap.connection_for(table, reader), tgt, table, replacer)
+                self._copy_table(snap.connection_for(table, reader), loader, table, replacer)
         if myisam:
             snap.release_myisam()
 
-    def _copy_table(self, src: Any, tgt: Any, table: Table, replacer: Replacer) -> None:
+    def _copy_table(self, src: Any, loader: Loader, table: Table, replacer: Replacer) -> None:
         assert self.site is not None
         started = time.monotonic()
         result = TableReport(table.name, action="replaced" if table.name in self.site.swap_plan.existing else "created")
         self.progress.emit("table-start", "copy", table=table.name, rows_total=table.rows_estimate, bytes_total=table.data_bytes)
         staging_prefix = insert_prefix(self.site.staging[table.name], table.column_names)
         live_prefix = insert_prefix(table.name, table.column_names)
-        kinds = table.kinds
+        # Without a primary key, row order is all that tells rows apart: keep it.
+        ordered = not table.has_primary_key
         exports = self._open_exports(table)
         replacer.reset_stats()
         try:
-            execute(tgt, b"START TRANSACTION")
-            uncommitted = 0
             for batch in stream_rows(src, self.source.database, table):
                 if self.cancel.is_set():
                     raise Cancelled
                 chunks, originals, _counts, checksum = replacer.render_rows(
-                    batch, kinds, max_chunk=self.statement_limit, with_original="source" in exports
+                    batch, table.kinds, max_chunk=self.statement_limit, with_original="source" in exports
                 )
                 for chunk in chunks:
-                    if len(chunk) + len(staging_prefix) >= self.statement_limit + 1024:
+                    statement = staging_prefix + chunk
+                    if len(statement) > self.packet_limit:
                         raise MigrationError(
-                            f"a row of {len(chunk)} bytes is larger than the target's max_allowed_packet; "
-                            "raise it on the target server (SET GLOBAL max_allowed_packet = 1073741824)",
+                            f"a row of {len(chunk)} bytes is larger than the target's max_allowed_packet "
+                            f"({self.packet_limit} bytes); raise it on the target server "
+                            "(SET GLOBAL max_allowed_packet = 1073741824) and run again",
                             step="copy",
                             table=table.name,
                         )
-                    tgt.cmd_query(staging_prefix + chunk)
+                    loader.send(statement, ordered=ordered)
                     if "migrated" in exports:
                         exports["migrated"].write(live_prefix + chunk + b";\n")
-                    result.sql_bytes += len(chunk) + len(staging_prefix)
-                    uncommitted += len(chunk)
+                    result.sql_bytes += len(statement)
                 if originals is not None:
                     for original in originals:
                         exports["source"].write(live_prefix + original + b";\n")
-                if uncommitted > COMMIT_EVERY_BYTES:
-                    execute(tgt, b"COMMIT")
-                    execute(tgt, b"START TRANSACTION")
-                    uncommitted = 0
                 result.rows += len(batch)
                 result.checksum += checksum
                 result.bytes_read += sum(len(v) for row in batch for v in row if v is not None)
                 self.progress.emit(
-                    "rows", "copy", table=table.name, rows_done=result.rows, rows_total=max(result.rows, table.rows_estimate),
-                    bytes_done=result.bytes_read, bytes_total=max(result.bytes_read, table.data_bytes),
+                    "rows", "copy", table=table.name, rows_done=result.rows,
+                    rows_total=max(result.rows, table.rows_estimate), bytes_done=result.bytes_read,
+                    bytes_total=max(result.bytes_read, table.data_bytes),
                 )
-            execute(tgt, b"COMMIT")
-            self.site.verify(tgt, table, result.rows, result.checksum)
+            loader.flush()
+            with _closing(self.target.connect()) as conn:
+                self.site.verify(conn, table, result.rows, result.checksum)
             for stream in exports.values():
                 stream.write(b"COMMIT;\n" + DUMP_FOOTER)
                 stream.close()
         except BaseException as exc:
             for stream in exports.values():
                 stream.abort()
+            if isinstance(exc, InterruptedError):
+                raise Cancelled from None
             if isinstance(exc, (WfuwpError, Cancelled)):
                 raise
             if isinstance(exc, mysql.connector.Error):

@@ -72,6 +72,7 @@ class Column:
     name: str
     data_type: str
     generated: bool
+    primary_key: bool = False
 
     @property
     def kind(self) -> bytes:
@@ -104,6 +105,11 @@ class Table:
     def kinds(self) -> bytes:
         """Renderer kinds of the copied columns."""
         return b"".join(c.kind for c in self.copied_columns)
+
+    @property
+    def has_primary_key(self) -> bool:
+        """Whether rows are told apart by a primary key (else only their order does)."""
+        return any(c.primary_key for c in self.columns)
 
     @property
     def transactional(self) -> bool:
@@ -165,14 +171,15 @@ def describe_tables(conn: Any, database: str, names: list[str]) -> list[Table]:
         )
     }
     columns: dict[str, list[Column]] = {n: [] for n in names}
-    for table, column, data_type, extra, expression in query(
+    for table, column, data_type, extra, expression, key in query(
         conn,
-        "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA, GENERATION_EXPRESSION FROM information_schema.COLUMNS "
+        "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA, GENERATION_EXPRESSION, COLUMN_KEY "
+        "FROM information_schema.COLUMNS "
         f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks}) ORDER BY TABLE_NAME, ORDINAL_POSITION",
         (database, *names),
     ):
         generated = "GENERATED" in _text(extra or "").upper() or bool(expression)
-        columns[_text(table)].append(Column(_text(column), _text(data_type), generated))
+        columns[_text(table)].append(Column(_text(column), _text(data_type), generated, _text(key or "") == "PRI"))
     tables = []
     for name in names:
         if name not in stats:
