@@ -522,6 +522,7 @@ def test_upgrade_phase1_format(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("{nope", r"predecessor config .* is not valid JSON \(line 1\)"),
+        ('{"environments": {"prod": "db.example"}}', r"env\.prod must be an object"),
         ('{"other": 1}', r"neither `environments` nor `db`"),
         ('{"environments": {"prod": {"port": "x"}}}', r"env\.prod\.port must be an integer, got 'x'"),
         (

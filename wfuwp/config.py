@@ -795,8 +795,10 @@ def _config_from_predecessor(data: object, phase1_env: str) -> Config:
     return config
 
 
-def _predecessor_db(section: D, data: dict[str, Any], label: str, database_key: str) -> D:
+def _predecessor_db(section: D, data: object, label: str, database_key: str) -> D:
     """Fill a DbConfig from the predecessor's {host, port, user, password, database|name}."""
+    if not isinstance(data, dict):
+        raise _Invalid(f"{label} must be an object")
     for ours, theirs in (("host", "host"), ("user", "user"), ("database", database_key)):
         if data.get(theirs):
             setattr(section, ours, _predecessor_value(data[theirs], f"{label}.{ours}", _to_str))
