@@ -1,0 +1,225 @@
+"""Database connections: where a database is, how to reach it, and sessions set up for byte-exact copies.
+
+mysql-connector-python's C extension bundles a newer OpenSSL than the one Python's `ssl` module
+loads; once `ssl` is imported, the C extension cannot load and the driver falls back to pure Python,
+4-6x slower. This module is imported first by `wfuwp/__init__.py` so that the C extension loads
+before anything imports `ssl`; if it still cannot load, `DRIVER` says "pure" and a warning says why.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+try:  # must precede any import of ssl (see the module docstring)
+    import _mysql_connector  # noqa: F401
+
+    _CEXT_ERROR = ""
+except ImportError as exc:  # pragma: no cover - depends on import order in the host program
+    _CEXT_ERROR = str(exc)
+
+import mysql.connector
+from mysql.connector import errorcode
+
+from wfuwp.errors import DatabaseError, UsageError
+
+DRIVER = "c" if mysql.connector.HAVE_CEXT else "pure"
+if DRIVER == "pure":  # pragma: no cover
+    warnings.warn(
+        "mysql-connector-python's C extension did not load"
+        + (f" ({_CEXT_ERROR.splitlines()[0]})" if _CEXT_ERROR else "")
+        + "; migrations will be 4-6x slower. Import wfuwp before anything that imports ssl (boto3, requests).",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
+# Server errors worth retrying: connection lost/gone, lock wait timeout, deadlock.
+TRANSIENT_ERRNOS = frozenset({2006, 2013, 2055, 1205, 1213})
+# Errors that no retry fixes.
+PERMANENT_ERRNOS = frozenset(
+    {errorcode.ER_ACCESS_DENIED_ERROR, errorcode.ER_BAD_DB_ERROR, errorcode.ER_DBACCESS_DENIED_ERROR, 1064}
+)
+
+CONNECT_TIMEOUT_S = 10
+
+# Session settings for copying rows byte for byte: raw bytes in and out (no charset conversion, so
+# latin1 tables holding UTF-8 keep their bytes), UTC timestamps, zero dates allowed, id 0 kept.
+COPY_SESSION_SQL = (
+    b"SET NAMES binary",
+    b"SET SESSION time_zone = '+00:00'",
+    b"SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'",
+)
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where one WordPress database lives and how to log in; the password never shows in repr or str."""
+
+    host: str
+    database: str
+    user: str = "root"
+    password: str = field(default="", repr=False)
+    port: int = 3306
+    table_prefix: str = "wp_"
+    ssl_ca: str | None = None
+    ssl_verify_identity: bool = False
+    name: str = ""  # the environment's name (prod, pprd, ...), for file names and messages
+
+    @classmethod
+    def from_dsn(cls, dsn: str, **overrides: Any) -> Database:
+        """Parse `mysql://user:pass@host:port/database?prefix=wp_&ssl_ca=/path`."""
+        parts = urlsplit(dsn)
+        if parts.scheme not in ("mysql", "mariadb"):
+            raise UsageError(f"database URL must start with mysql://, got {parts.scheme or 'no scheme'}://")
+        database = unquote(parts.path.lstrip("/"))
+        if not parts.hostname or not database:
+            raise UsageError("database URL needs a host and a database: mysql://user@host:3306/wordpress")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        try:
+            port = parts.port or 3306
+        except ValueError:
+            raise UsageError("database URL has a port that is not a number") from None
+        db = cls(
+            host=parts.hostname,
+            port=port,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+            database=database,
+            table_prefix=query.get("prefix", "wp_"),
+            ssl_ca=query.get("ssl_ca"),
+            ssl_verify_identity=query.get("ssl_verify_identity", "") in ("1", "true"),
+        )
+        return replace(db, **overrides) if overrides else db
+
+    def __str__(self) -> str:
+        label = f"{self.name} " if self.name else ""
+        return f"{label}{self.user}@{self.host}:{self.port}/{self.database}"
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for mysql.connector.connect() (they hold the password: never log them)."""
+        kwargs: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "connection_timeout": CONNECT_TIMEOUT_S,
+            "use_pure": DRIVER == "pure",
+            "autocommit": True,
+            "allow_local_infile": False,
+        }
+        if self.ssl_ca:
+            kwargs["ssl_ca"] = self.ssl_ca
+            kwargs["ssl_verify_identity"] = self.ssl_verify_identity
+        return kwargs
+
+    def connect(self, *, database: bool = True) -> Any:
+        """Open a connection (to the database itself unless `database=False`); raise DatabaseError."""
+        kwargs = self.connect_kwargs()
+        if database:
+            kwargs["database"] = self.database
+        try:
+            return mysql.connector.connect(**kwargs)
+        except mysql.connector.Error as exc:
+            raise database_error(exc, f"cannot connect to {self}") from None
+
+
+def database_error(exc: BaseException, what: str) -> DatabaseError:
+    """Turn a driver error into a one-line DatabaseError with advice; never includes a password."""
+    errno = getattr(exc, "errno", None)
+    msg = getattr(exc, "msg", None) or str(exc)
+    advice = {
+        errorcode.ER_ACCESS_DENIED_ERROR: "check the user and password in the configuration",
+        errorcode.ER_BAD_DB_ERROR: "check the database name in the configuration",
+        errorcode.ER_DBACCESS_DENIED_ERROR: "grant the user access to that database",
+        2003: "check the host and port, and that the server is running and reachable",
+        2005: "check the host name",
+        2006: "the server went away; run the command again",
+        2013: "the connection was lost; run the command again",
+        1153: "raise max_allowed_packet on the server (SET GLOBAL max_allowed_packet = 1073741824)",
+    }.get(errno or 0, "see the server's message")
+    return DatabaseError(f"{what}: {msg} (error {errno}); {advice}", errno=errno)
+
+
+T = TypeVar("T")
+
+
+def with_retries(
+    action: Callable[[], T],
+    *,
+    what: str,
+    attempts: int = 5,
+    base_delay: float = 0.5,
+    max_delay: float = 10.0,
+    log: Callable[[str], None] | None = None,
+) -> T:
+    """Run `action`, retrying transient server errors with exponential backoff and full jitter.
+
+    Only errors whose errno is in TRANSIENT_ERRNOS are retried, at most `attempts` times; anything else
+    (and the last failure) is raised as DatabaseError naming `what`.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except mysql.connector.Error as exc:
+            if exc.errno not in TRANSIENT_ERRNOS or attempt == attempts:
+                raise database_error(exc, what) from None
+            delay = random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1)))
+            if log:
+                log(f"{what}: {exc.msg} (error {exc.errno}); retry {attempt}/{attempts - 1} in {delay:.1f} s")
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def execute(conn: Any, statement: bytes | str) -> None:
+    """Run one statement that returns no rows, consuming any result."""
+    conn.cmd_query(statement)
+    if getattr(conn, "unread_result", False):
+        conn.get_rows()
+
+
+def query(conn: Any, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run a parameterised query and return all rows (decoded); for small metadata queries only."""
+    cur = conn.cursor()
+    try:
+        cur.execute(statement, params)
+        return list(cur.fetchall()) if cur.with_rows else []
+    finally:
+        cur.close()
+
+
+def prepare_copy_session(conn: Any, *, reading: bool) -> None:
+    """Set a session up for byte-exact copying (see COPY_SESSION_SQL)."""
+    for statement in COPY_SESSION_SQL:
+        execute(conn, statement)
+    if reading:
+        # A stalled consumer (a slow target or S3) must not make the server drop the stream (error 2013).
+        execute(conn, b"SET SESSION net_write_timeout = 3600")
+        execute(conn, b"SET SESSION net_read_timeout = 3600")
+    else:
+        execute(conn, b"SET SESSION unique_checks = 0")
+        execute(conn, b"SET SESSION foreign_key_checks = 0")
+        execute(conn, b"SET SESSION net_read_timeout = 3600")
+
+
+def max_allowed_packet(conn: Any) -> int:
+    """The server's max_allowed_packet in bytes."""
+    return int(query(conn, "SELECT @@max_allowed_packet")[0][0])
+
+
+@contextmanager
+def connection(db: Database, *, database: bool = True) -> Iterator[Any]:
+    """A connection closed on exit, whatever happens."""
+    conn = db.connect(database=database)
+    try:
+        yield conn
+    finally:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - a dead connection cannot be closed cleanly; nothing to do
+            pass

@@ -1,0 +1,194 @@
+"""Which tables belong to a site, and what each table and column is.
+
+A site N > 1 owns every table `<prefix>N_*` (the segment is exactly N: 43 never takes `430`); site 1
+owns every `<prefix>*` table without a `<prefix><digits>_` segment, minus the network tables.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from wfuwp.db import query
+from wfuwp.errors import SiteNotFoundError, UsageError
+from wfuwp.sql import quote_identifier
+
+NETWORK_TABLES = (
+    "blogs",
+    "blogmeta",
+    "site",
+    "sitemeta",
+    "users",
+    "usermeta",
+    "signups",
+    "registration_log",
+    "blog_versions",
+    "sitecategories",
+)
+
+# Column kinds of the core's renderer: T text (replaced), Q quoted as is, X hex (bytes), N number.
+_TEXT_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "json"})
+_NUMBER_TYPES = frozenset(
+    {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "float", "double", "real"}
+)
+_BYTES_TYPES = frozenset(
+    {
+        "binary",
+        "varbinary",
+        "tinyblob",
+        "blob",
+        "mediumblob",
+        "longblob",
+        "bit",
+        "geometry",
+        "point",
+        "linestring",
+        "polygon",
+        "multipoint",
+        "multilinestring",
+        "multipolygon",
+        "geometrycollection",
+    }
+)
+
+
+def column_kind(data_type: str) -> bytes:
+    """The renderer kind for an information_schema DATA_TYPE: binary columns are never replaced."""
+    data_type = data_type.lower()
+    if data_type in _TEXT_TYPES:
+        return b"T"
+    if data_type in _NUMBER_TYPES:
+        return b"N"
+    if data_type in _BYTES_TYPES:
+        return b"X"
+    return b"Q"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table."""
+
+    name: str
+    data_type: str
+    generated: bool
+
+    @property
+    def kind(self) -> bytes:
+        """The renderer kind (see column_kind)."""
+        return column_kind(self.data_type)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table as the source defines it."""
+
+    name: str
+    engine: str
+    create_sql: str
+    columns: tuple[Column, ...]
+    rows_estimate: int
+    data_bytes: int
+
+    @property
+    def copied_columns(self) -> tuple[Column, ...]:
+        """Columns whose values are copied (generated columns are computed by the server)."""
+        return tuple(c for c in self.columns if not c.generated)
+
+    @property
+    def column_names(self) -> list[str]:
+        """Names of the copied columns, in table order."""
+        return [c.name for c in self.copied_columns]
+
+    @property
+    def kinds(self) -> bytes:
+        """Renderer kinds of the copied columns."""
+        return b"".join(c.kind for c in self.copied_columns)
+
+    @property
+    def transactional(self) -> bool:
+        """Whether a consistent-snapshot transaction covers this table (InnoDB and friends do)."""
+        return self.engine.lower() not in ("myisam", "aria", "memory", "csv", "archive", "merge", "mrg_myisam")
+
+
+def _site_pattern(prefix: str, site_id: int) -> re.Pattern[str]:
+    if site_id > 1:
+        return re.compile(re.escape(f"{prefix}{site_id}_") + ".+", re.DOTALL)
+    network = "|".join(re.escape(f"{prefix}{t}") for t in NETWORK_TABLES)
+    numbered = re.escape(prefix) + r"[0-9]+_"
+    return re.compile(rf"(?!(?:{network})$)(?!{numbered}){re.escape(prefix)}.+", re.DOTALL)
+
+
+def validate_site_id(site_id: object) -> int:
+    """Return the site id as an int >= 1, or raise UsageError."""
+    if isinstance(site_id, bool) or not isinstance(site_id, (int, str)):
+        raise UsageError(f"site id must be a whole number, got {site_id!r}")
+    text = str(site_id).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"site id must be a whole number of 1 or more, got {site_id!r}")
+    return int(text)
+
+
+def site_table_names(conn: Any, database: str, prefix: str, site_id: int) -> list[str]:
+    """Names of the site's base tables in `database`, sorted; empty when the site has none."""
+    pattern = _site_pattern(prefix, site_id)
+    rows = query(
+        conn,
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE'",
+        (database,),
+    )
+    return sorted(name for (name,) in rows if pattern.fullmatch(_text(name)))
+
+
+def require_site_tables(conn: Any, database: str, prefix: str, site_id: int, where: str) -> list[str]:
+    """Like site_table_names, but a site without tables is a SiteNotFoundError naming `where`."""
+    names = site_table_names(conn, database, prefix, site_id)
+    if not names:
+        raise SiteNotFoundError(
+            f"site {site_id} has no tables with prefix {prefix!r} in {where}: check the site id and the table prefix"
+        )
+    return names
+
+
+def describe_tables(conn: Any, database: str, names: list[str]) -> list[Table]:
+    """Definitions, columns and size estimates of the named tables."""
+    if not names:
+        return []
+    marks = ",".join(["%s"] * len(names))
+    stats = {
+        _text(name): (_text(engine or ""), int(rows or 0), int(size or 0))
+        for name, engine, rows, size in query(
+            conn,
+            "SELECT TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES "
+            f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
+            (database, *names),
+        )
+    }
+    columns: dict[str, list[Column]] = {n: [] for n in names}
+    for table, column, data_type, extra, expression in query(
+        conn,
+        "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA, GENERATION_EXPRESSION FROM information_schema.COLUMNS "
+        f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks}) ORDER BY TABLE_NAME, ORDINAL_POSITION",
+        (database, *names),
+    ):
+        generated = "GENERATED" in _text(extra or "").upper() or bool(expression)
+        columns[_text(table)].append(Column(_text(column), _text(data_type), generated))
+    tables = []
+    for name in names:
+        if name not in stats:
+            raise UsageError(f"table {name} disappeared from {database} while reading its definition: run again")
+        engine, rows, size = stats[name]
+        tables.append(Table(name, engine, show_create_table(conn, database, name), tuple(columns[name]), rows, size))
+    return tables
+
+
+def show_create_table(conn: Any, database: str, name: str) -> str:
+    """The server's CREATE TABLE statement for a table."""
+    rows = query(conn, f"SHOW CREATE TABLE {quote_identifier(database)}.{quote_identifier(name)}")
+    return _text(rows[0][1])
+
+
+def _text(value: object) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8")
+    return str(value)
