@@ -384,6 +384,31 @@ def test_connect_kwargs_has_tls_only_when_set_and_names_missing_keys() -> None:
         MigrationDbConfig().connect_kwargs()
 
 
+def test_as_database_gives_the_engine_its_database(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    config = sample(path)
+    db = config.env("prod").as_database()
+    assert (db.host, db.port, db.user, db.database, db.table_prefix, db.name) == (
+        "db.prod.internal",
+        3307,
+        "wp",
+        "wordpress",
+        "wp_",
+        "prod",
+    )
+    assert db.password == PASSWORD and db.ssl_verify_identity is True
+    assert PASSWORD not in repr(db) and PASSWORD not in str(db)
+    monkeypatch.setenv("WFUWP_MIGRATION_PASSWORD", "from-env")
+    migration = config.migration.as_database()
+    assert (migration.name, migration.database, migration.password) == (
+        "migration",
+        "wp_migration",
+        "from-env",
+    )
+    config.set("env.prod.ssl_cert", "/etc/client.pem")
+    with pytest.raises(ConfigError, match=r"^env\.prod\.ssl_cert is set but migrations cannot use it yet"):
+        config.env("prod").as_database()
+
+
 def test_secret_equality_and_masking() -> None:
     assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
     assert repr(Secret("a")) == "Secret('********')"

@@ -33,6 +33,7 @@ import orjson
 import platformdirs
 
 from wfuwp._secrets import MASK, KeyStore, Secret, decrypt_predecessor
+from wfuwp.db import Database
 from wfuwp.errors import ConfigError, UsageError
 
 CONFIG_ENV_VAR = "WFUWP_CONFIG"
@@ -117,6 +118,34 @@ class DbConfig:
             if getattr(self, name) is not None:
                 kwargs[name] = getattr(self, name)
         return kwargs
+
+    def as_database(self) -> Database:
+        """Return this section as the engine's `wfuwp.db.Database` (password resolved, out of its repr).
+
+        Raise ConfigError when host, user or database is missing, or when a TLS option is set that
+        `Database` does not carry (ssl_cert, ssl_key, ssl_verify_cert, ssl_disabled): better to stop
+        than to connect with weaker TLS than configured.
+        """
+        kwargs = self.connect_kwargs()
+        unsupported = [
+            name for name in ("ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_disabled") if name in kwargs
+        ]
+        if unsupported:
+            raise ConfigError(
+                f"{self.key}.{unsupported[0]} is set but migrations cannot use it yet: unset it with "
+                f"`wfuwp config unset {self.key}.{unsupported[0]}`"
+            )
+        return Database(
+            host=kwargs["host"],
+            database=kwargs["database"],
+            user=kwargs["user"],
+            password=kwargs.get("password", ""),
+            port=kwargs["port"],
+            table_prefix=getattr(self, "table_prefix", "wp_"),
+            ssl_ca=self.ssl_ca,
+            ssl_verify_identity=bool(self.ssl_verify_identity),
+            name=self.key.removeprefix("env."),
+        )
 
     def display(self) -> str:
         """Return `user@host:port/database` for messages and logs (never the password)."""
