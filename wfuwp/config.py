@@ -133,7 +133,7 @@ class DbConfig:
         if unsupported:
             raise ConfigError(
                 f"{self.key}.{unsupported[0]} is set but migrations cannot use it yet: unset it with "
-                f"`wfuwp config unset {self.key}.{unsupported[0]}`"
+                f"`wfuwp config set {self.key}.{unsupported[0]} ''`"
             )
         return Database(
             host=kwargs["host"],
