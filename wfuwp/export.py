@@ -1,0 +1,241 @@
+"""Export a site's tables as SQL text, zstd-compressed: `zstd -dc FILE | mariadb DB` loads it back.
+
+    one consistent snapshot of the tables -> Replacer([]).render_rows -> one dump per table -> a sink
+
+`dump_tables` is the shared routine: it streams any tables of one database into per-table sinks
+(a migration's backup uses it with the archive's per-table streams); `export_site` points it at one
+file that holds every table of a site. Each table's dump is self-contained (session settings, DROP,
+CREATE, INSERTs in one transaction, settings restored), so one file may hold several.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from wfuwp.archive_io import LocalZstdStream
+from wfuwp.db import Database, connection
+from wfuwp.errors import UsageError
+from wfuwp.progress import Progress, ProgressCallback
+from wfuwp.replace import Replacer
+from wfuwp.schema import Table, describe_tables, require_site_tables, validate_site_id
+from wfuwp.source import Snapshot, stream_rows
+from wfuwp.sql import DUMP_FOOTER, DUMP_HEADER, insert_prefix, table_preamble
+
+# INSERT statements of about 1 MiB: what the engine sends too. A row larger than this gets a statement
+# of its own, so loading the file needs a max_allowed_packet above the largest row (as mysqldump does).
+DEFAULT_STATEMENT_BYTES = 1 << 20
+SUFFIX = ".sql.zst"
+
+
+class SqlSink(Protocol):
+    """Where one table's dump goes: `close()` makes it durable, `abort()` leaves nothing behind."""
+
+    def write(self, data: bytes) -> int: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+@dataclass
+class TableDump:
+    """One table as dumped: rows, raw bytes read, SQL bytes written, seconds."""
+
+    name: str
+    rows: int = 0
+    bytes_read: int = 0
+    sql_bytes: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class ExportReport:
+    """What `export_site` wrote: where, which tables, and the sizes (`compressed_bytes` on disk)."""
+
+    site_id: int
+    source: str
+    destination: str
+    tables: list[TableDump] = field(default_factory=list)
+    compressed_bytes: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        """Rows written, all tables."""
+        return sum(t.rows for t in self.tables)
+
+    @property
+    def sql_bytes(self) -> int:
+        """Uncompressed SQL bytes written, all tables."""
+        return sum(t.sql_bytes for t in self.tables)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (`wfuwp migrate export --json`)."""
+        data = asdict(self)
+        data["totals"] = {"tables": len(self.tables), "rows": self.rows, "sql_bytes": self.sql_bytes}
+        return data
+
+
+def dump_tables(
+    db: Database,
+    names: Sequence[str],
+    open_sink: Callable[[Table], SqlSink],
+    *,
+    statement_bytes: int = DEFAULT_STATEMENT_BYTES,
+    progress: Progress | None = None,
+    step: str = "export",
+    check: Callable[[], None] | None = None,
+) -> list[TableDump]:
+    """Dump the tables `names` of `db`, all as of one moment, each into the sink `open_sink` gives.
+
+    Each sink is closed (durable) once its table is written and aborted on any error, which is then
+    raised. MyISAM tables are read first so their read lock is held as briefly as possible. `check` is
+    called between batches and may raise to stop (a cancelled migration). `progress` gets table-start,
+    rows and table-end events under `step`. Raises DatabaseError, or what a sink or `check` raises.
+    """
+    progress = progress or Progress(None)
+    with connection(db) as conn:
+        tables = describe_tables(conn, db.database, list(names))
+    # MyISAM first: their lock blocks writers until released; the InnoDB snapshot blocks nobody.
+    tables.sort(key=lambda t: t.transactional)
+    last_myisam = max((i for i, t in enumerate(tables) if not t.transactional), default=-1)
+    copier = Replacer([])
+    done: list[TableDump] = []
+    with Snapshot(db, tables, readers=1, log=lambda m: progress.log(step, m)) as snap:
+        for index, table in enumerate(tables):
+            sink = open_sink(table)
+            try:
+                done.append(_dump_table(sink, snap.connection_for(table, 0), db.database, table, copier,
+                                        statement_bytes, progress, step, check))
+                sink.close()
+            except BaseException:
+                sink.abort()
+                raise
+            if index == last_myisam:
+                snap.release_myisam()
+    return done
+
+
+def _dump_table(
+    sink: SqlSink,
+    conn: Any,
+    database: str,
+    table: Table,
+    copier: Replacer,
+    statement_bytes: int,
+    progress: Progress,
+    step: str,
+    check: Callable[[], None] | None,
+) -> TableDump:
+    started = time.monotonic()
+    result = TableDump(table.name)
+    progress.emit("table-start", step, table=table.name, rows_total=table.rows_estimate, bytes_total=table.data_bytes)
+    head = DUMP_HEADER + table_preamble(table.name, table.create_sql) + b"START TRANSACTION;\n"
+    sink.write(head)
+    result.sql_bytes += len(head)
+    prefix = insert_prefix(table.name, table.column_names)
+    for batch in stream_rows(conn, database, table):
+        if check is not None:
+            check()
+        chunks, _originals, _counts, _checksum = copier.render_rows(batch, table.kinds, max_chunk=statement_bytes)
+        for chunk in chunks:
+            sink.write(prefix + chunk + b";\n")
+            result.sql_bytes += len(prefix) + len(chunk) + 2
+        result.rows += len(batch)
+        result.bytes_read += sum(len(v) for row in batch for v in row if v is not None)
+        progress.emit(
+            "rows", step, table=table.name, rows_done=result.rows,
+            rows_total=max(result.rows, table.rows_estimate), bytes_done=result.bytes_read,
+            bytes_total=max(result.bytes_read, table.data_bytes),
+        )
+    tail = b"COMMIT;\n" + DUMP_FOOTER
+    sink.write(tail)
+    result.sql_bytes += len(tail)
+    result.seconds = round(time.monotonic() - started, 3)
+    progress.emit("table-end", step, table=table.name, rows_done=result.rows, rows_total=result.rows,
+                  bytes_done=result.bytes_read, bytes_total=result.bytes_read)
+    return result
+
+
+class _Shared:
+    """One file seen as a sink per table: closing a table keeps the file open; aborting aborts it."""
+
+    def __init__(self, stream: LocalZstdStream) -> None:
+        self.stream = stream
+
+    def write(self, data: bytes) -> int:
+        return self.stream.write(data)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        self.stream.abort()
+
+
+def default_export_name(site_id: int, env: str, when: float | None = None) -> str:
+    """`site<id>-<env>-export-<UTC YYYYmmddTHHMMSSZ>.sql.zst`, the file name used when none is given."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
+    return f"site{site_id}-{env or 'db'}-export-{stamp}{SUFFIX}"
+
+
+def export_site(
+    db: Database,
+    site_id: int | str,
+    destination: str | os.PathLike[str],
+    *,
+    statement_bytes: int = DEFAULT_STATEMENT_BYTES,
+    progress: ProgressCallback | None = None,
+) -> ExportReport:
+    """Write every table of site `site_id` in `db` to the zstd-compressed SQL file `destination`.
+
+    The file appears only once complete (written as `<destination>.partial`, fsynced, renamed); on any
+    error nothing is left. Load it with `zstd -dc FILE | mariadb DB`: it drops and recreates each
+    table. Raises SiteNotFoundError when the site has no tables, UsageError for an s3:// destination
+    (not supported here yet) or a directory, ArchiveError when the file cannot be written.
+    """
+    site = validate_site_id(site_id)
+    text = os.fspath(destination)
+    if "://" in text:
+        raise UsageError(f"cannot export to {text}: only local files are supported here; export to a file")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory: give a file name, like {path / default_export_name(site, db.name)}")
+    started = time.monotonic()
+    with connection(db) as conn:
+        names = require_site_tables(conn, db.database, db.table_prefix, site, str(db))
+    report = ExportReport(site, str(db), str(path))
+    with _local_file(path) as stream:
+        shared = _Shared(stream)
+        report.tables = dump_tables(
+            db, names, lambda _t: shared, statement_bytes=statement_bytes, progress=Progress(progress)
+        )
+    report.compressed_bytes = path.stat().st_size
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+@contextmanager
+def _local_file(path: Path) -> Iterator[LocalZstdStream]:
+    stream = LocalZstdStream(path)
+    try:
+        yield stream
+    except BaseException:
+        stream.abort()
+        raise
+    stream.close()
+
+
+__all__ = [
+    "DEFAULT_STATEMENT_BYTES",
+    "ExportReport",
+    "SqlSink",
+    "TableDump",
+    "default_export_name",
+    "dump_tables",
+    "export_site",
+]
