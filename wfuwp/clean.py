@@ -58,9 +58,7 @@ class CleanPlan:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON (`wfuwp migrate clean --json`)."""
         return {
-            "targets": [
-                {k: v for k, v in t.__dict__.items() if k != "db"} for t in self.targets
-            ],
+            "targets": [{k: v for k, v in t.__dict__.items() if k != "db"} for t in self.targets],
             "tables": self.tables,
             "errors": self.errors,
         }

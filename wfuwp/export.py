@@ -11,16 +11,23 @@ CREATE, INSERTs in one transaction, settings restored), so one file may hold sev
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from wfuwp.archive_io import LocalZstdStream
+import mysql.connector
+
+from wfuwp._version import __version__
+from wfuwp.archive_io import ArchiveWriter, LocalZstdStream, open_archive
 from wfuwp.db import Database, connection
-from wfuwp.errors import UsageError
+from wfuwp.errors import UsageError, WfuwpError
+from wfuwp.migrate import new_migration_id
+from wfuwp.network import site_address
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.replace import Replacer
 from wfuwp.schema import Table, describe_tables, require_site_tables, validate_site_id
@@ -109,8 +116,19 @@ def dump_tables(
         for index, table in enumerate(tables):
             sink = open_sink(table)
             try:
-                done.append(_dump_table(sink, snap.connection_for(table, 0), db.database, table, copier,
-                                        statement_bytes, progress, step, check))
+                done.append(
+                    _dump_table(
+                        sink,
+                        snap.connection_for(table, 0),
+                        db.database,
+                        table,
+                        copier,
+                        statement_bytes,
+                        progress,
+                        step,
+                        check,
+                    )
+                )
                 sink.close()
             except BaseException:
                 sink.abort()
@@ -133,7 +151,9 @@ def _dump_table(
 ) -> TableDump:
     started = time.monotonic()
     result = TableDump(table.name)
-    progress.emit("table-start", step, table=table.name, rows_total=table.rows_estimate, bytes_total=table.data_bytes)
+    progress.emit(
+        "table-start", step, table=table.name, rows_total=table.rows_estimate, bytes_total=table.data_bytes
+    )
     head = DUMP_HEADER + table_preamble(table.name, table.create_sql) + b"START TRANSACTION;\n"
     sink.write(head)
     result.sql_bytes += len(head)
@@ -141,23 +161,36 @@ def _dump_table(
     for batch in stream_rows(conn, database, table):
         if check is not None:
             check()
-        chunks, _originals, _counts, _checksum = copier.render_rows(batch, table.kinds, max_chunk=statement_bytes)
+        chunks, _originals, _counts, _checksum = copier.render_rows(
+            batch, table.kinds, max_chunk=statement_bytes
+        )
         for chunk in chunks:
             sink.write(prefix + chunk + b";\n")
             result.sql_bytes += len(prefix) + len(chunk) + 2
         result.rows += len(batch)
         result.bytes_read += sum(len(v) for row in batch for v in row if v is not None)
         progress.emit(
-            "rows", step, table=table.name, rows_done=result.rows,
-            rows_total=max(result.rows, table.rows_estimate), bytes_done=result.bytes_read,
+            "rows",
+            step,
+            table=table.name,
+            rows_done=result.rows,
+            rows_total=max(result.rows, table.rows_estimate),
+            bytes_done=result.bytes_read,
             bytes_total=max(result.bytes_read, table.data_bytes),
         )
     tail = b"COMMIT;\n" + DUMP_FOOTER
     sink.write(tail)
     result.sql_bytes += len(tail)
     result.seconds = round(time.monotonic() - started, 3)
-    progress.emit("table-end", step, table=table.name, rows_done=result.rows, rows_total=result.rows,
-                  bytes_done=result.bytes_read, bytes_total=result.bytes_read)
+    progress.emit(
+        "table-end",
+        step,
+        table=table.name,
+        rows_done=result.rows,
+        rows_total=result.rows,
+        bytes_done=result.bytes_read,
+        bytes_total=result.bytes_read,
+    )
     return result
 
 
@@ -175,6 +208,101 @@ class _Shared:
 
     def abort(self) -> None:
         self.stream.abort()
+
+
+@dataclass
+class BackupReport:
+    """What `backup_site` wrote: the backup's id (a migration id from and to the same environment)."""
+
+    backup_id: str
+    site_id: int
+    source: str
+    archive: dict[str, Any] = field(default_factory=dict)
+    tables: list[TableDump] = field(default_factory=list)
+    seconds: float = 0.0
+    status: str = "completed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON and the backup's manifest."""
+        data = asdict(self)
+        data["totals"] = {
+            "tables": len(self.tables),
+            "rows": sum(t.rows for t in self.tables),
+            "sql_bytes": sum(t.sql_bytes for t in self.tables),
+        }
+        return data
+
+
+def site_name(db: Database, site_id: int) -> str:
+    """A file-name-safe name for the site: its path ("biology") or first host label; `site<id>` if unknown."""
+    try:
+        with connection(db) as conn:
+            domain, path = site_address(conn, db.database, db.table_prefix, site_id, str(db))
+    except (WfuwpError, mysql.connector.Error):
+        return f"site{site_id}"
+    name = (domain.split(".")[0] if path.strip("/") == "" else path.strip("/").replace("/", "-")) or "site"
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+
+
+def backup_site(
+    db: Database,
+    site_id: int | str,
+    archive: str | os.PathLike[str] | ArchiveWriter,
+    *,
+    statement_bytes: int = DEFAULT_STATEMENT_BYTES,
+    progress: ProgressCallback | None = None,
+) -> BackupReport:
+    """Back up site `site_id`'s tables of `db` into `archive` (a directory or an ArchiveWriter).
+
+    The backup is a migration folder from `db.name` to itself holding only `backup/` tables and a
+    manifest with status "completed", so it is listed and restored like a migration's backup.
+    Raises SiteNotFoundError, DatabaseError, ArchiveError; on error no table file is left behind.
+    """
+    site = validate_site_id(site_id)
+    env = db.name or "db"
+    started = time.monotonic()
+    with connection(db) as conn:
+        names = require_site_tables(conn, db.database, db.table_prefix, site, str(db))
+    report = BackupReport(new_migration_id(env, env), site, str(db))
+    writer = open_archive(
+        archive,
+        migration_id=report.backup_id,
+        site_id=site,
+        site_name=site_name(db, site),
+        from_env=env,
+        to_env=env,
+    )
+    report.archive = writer.describe()
+    try:
+        report.tables = dump_tables(
+            db,
+            names,
+            lambda t: writer.open_stream("backup", t.name),
+            statement_bytes=statement_bytes,
+            progress=Progress(progress),
+            step="backup",
+        )
+    except BaseException:
+        writer.abort_open_streams()
+        raise
+    report.seconds = round(time.monotonic() - started, 3)
+    manifest = report.to_dict()
+    manifest.update(
+        migration_id=report.backup_id,
+        kind="backup",
+        target=str(db),
+        backup_tables=[t.name for t in report.tables],
+        audit={
+            "host": socket.gethostname(),
+            "tool": f"wfuwp {__version__}",
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "site_id": site,
+            "from": env,
+            "to": env,
+        },
+    )
+    writer.write_manifest(manifest)
+    return report
 
 
 def default_export_name(site_id: int, env: str, when: float | None = None) -> str:
@@ -204,7 +332,9 @@ def export_site(
         raise UsageError(f"cannot export to {text}: only local files are supported here; export to a file")
     path = Path(text).expanduser()
     if path.is_dir():
-        raise UsageError(f"{path} is a directory: give a file name, like {path / default_export_name(site, db.name)}")
+        raise UsageError(
+            f"{path} is a directory: give a file name, like {path / default_export_name(site, db.name)}"
+        )
     started = time.monotonic()
     with connection(db) as conn:
         names = require_site_tables(conn, db.database, db.table_prefix, site, str(db))
@@ -232,10 +362,13 @@ def _local_file(path: Path) -> Iterator[LocalZstdStream]:
 
 __all__ = [
     "DEFAULT_STATEMENT_BYTES",
+    "BackupReport",
     "ExportReport",
     "SqlSink",
     "TableDump",
+    "backup_site",
     "default_export_name",
     "dump_tables",
     "export_site",
+    "site_name",
 ]

@@ -132,12 +132,14 @@ def verify_site(db: Database, site_id: int | str) -> SiteCheck:
         try:
             domain, path = site_address(conn, db.database, db.table_prefix, site, str(db))
             result.address = domain + path
-        except Exception:  # noqa: BLE001 - no wp_blogs row (or table) is a warning, not a failure
+        except Exception:
             result.address = None
         engines = {
             str(_text(n)): str(_text(e or ""))
             for n, e in query(
-                conn, "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (db.database,)
+                conn,
+                "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
+                (db.database,),
             )
         }
         base = db.table_prefix if site == 1 else f"{db.table_prefix}{site}_"
@@ -160,7 +162,8 @@ def verify_site(db: Database, site_id: int | str) -> SiteCheck:
             try:
                 (count,) = query(
                     conn,
-                    f"SELECT COUNT(*) FROM {quote_identifier(child_table)} c LEFT JOIN {quote_identifier(parent_table)} p"
+                    f"SELECT COUNT(*) FROM {quote_identifier(child_table)} c"
+                    f" LEFT JOIN {quote_identifier(parent_table)} p"
                     f" ON p.{quote_identifier(key)} = c.{quote_identifier(column)} WHERE {where}",
                 )[0]
             except mysql.connector.Error:
@@ -210,8 +213,13 @@ def count_matches(
                 # Read only the text columns: the others are copied unchanged.
                 narrow = dataclasses.replace(table, columns=text_columns)
                 counts = [ColumnMatches(table.name, c.name) for c in text_columns]
-                emit.emit("table-start", "count", table=table.name, rows_total=table.rows_estimate,
-                          bytes_total=table.data_bytes)
+                emit.emit(
+                    "table-start",
+                    "count",
+                    table=table.name,
+                    rows_total=table.rows_estimate,
+                    bytes_total=table.data_bytes,
+                )
                 done = read = 0
                 for batch in stream_rows(conn, db.database, narrow):
                     for index, count in enumerate(counts):
@@ -223,11 +231,24 @@ def count_matches(
                         count.replacements += stats.replacements
                     done += len(batch)
                     read += sum(len(v) for row in batch for v in row if v is not None)
-                    emit.emit("rows", "count", table=table.name, rows_done=done,
-                              rows_total=max(done, table.rows_estimate), bytes_done=read,
-                              bytes_total=max(read, table.data_bytes))
-                emit.emit("table-end", "count", table=table.name, rows_done=done, rows_total=done,
-                          bytes_done=read, bytes_total=read)
+                    emit.emit(
+                        "rows",
+                        "count",
+                        table=table.name,
+                        rows_done=done,
+                        rows_total=max(done, table.rows_estimate),
+                        bytes_done=read,
+                        bytes_total=max(read, table.data_bytes),
+                    )
+                emit.emit(
+                    "table-end",
+                    "count",
+                    table=table.name,
+                    rows_done=done,
+                    rows_total=done,
+                    bytes_done=read,
+                    bytes_total=read,
+                )
                 results.extend(counts)
             execute(conn, b"COMMIT")
         except mysql.connector.Error as exc:
@@ -239,4 +260,12 @@ def _text(value: object) -> str:
     return bytes(value).decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
-__all__ = ["CORE_TABLES", "ColumnMatches", "OrphanCheck", "SiteCheck", "TableCheck", "count_matches", "verify_site"]
+__all__ = [
+    "CORE_TABLES",
+    "ColumnMatches",
+    "OrphanCheck",
+    "SiteCheck",
+    "TableCheck",
+    "count_matches",
+    "verify_site",
+]

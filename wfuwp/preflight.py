@@ -70,22 +70,33 @@ def preflight(
                 (source.database, *names),
             )
             source_bytes = int(size)
-        checks.append(Check("source", True, f"{source}: site {site} has {len(names)} tables, {_mb(source_bytes)}"))
+        checks.append(
+            Check("source", True, f"{source}: site {site} has {len(names)} tables, {_mb(source_bytes)}")
+        )
     except WfuwpError as exc:
         checks.append(Check("source", False, str(exc), error=exc))
     except mysql.connector.Error as exc:
-        error = database_error(exc, f"reading {source}")
-        checks.append(Check("source", False, str(error), error=error))
+        failure = database_error(exc, f"reading {source}")
+        checks.append(Check("source", False, str(failure), error=failure))
     checks += _target_checks(target, site, check_target_site)
     if source.table_prefix != target.table_prefix:
-        error = UsageError(
+        mismatch = UsageError(
             f"source prefix {source.table_prefix!r} differs from target prefix {target.table_prefix!r}: "
             "set the same table_prefix for both environments"
         )
-        checks.append(Check("prefix", False, str(error), error=error))
+        checks.append(Check("prefix", False, str(mismatch), error=mismatch))
     if archive_dir is not None:
         checks.append(_archive_check(Path(archive_dir), source_bytes))
     return checks
+
+
+def site_path(db: Database, site_id: int) -> str | None:
+    """The site's path on its network ("/biology/") from wp_blogs, or None when it cannot be read."""
+    try:
+        with connection(db) as conn:
+            return site_address(conn, db.database, db.table_prefix, site_id, str(db))[1]
+    except (WfuwpError, mysql.connector.Error):
+        return None
 
 
 def first_failure(checks: list[Check]) -> WfuwpError | None:
@@ -101,10 +112,11 @@ def _target_checks(target: Database, site: int, check_target_site: bool) -> list
             checks.append(Check("target", True, f"{target}: site {site} has {len(existing)} tables now"))
             (owner,) = query(conn, "SELECT IS_USED_LOCK(%s)", (SiteLock(target, site).name,))[0]
             if owner is not None:
-                error = LockedError(
-                    f"another migration (connection {owner}) is writing site {site} of {target}: wait for it to finish"
+                locked = LockedError(
+                    f"another migration (connection {owner}) is writing site {site} of {target}: "
+                    "wait for it to finish"
                 )
-                checks.append(Check("lock", False, str(error), error=error))
+                checks.append(Check("lock", False, str(locked), error=locked))
             else:
                 checks.append(Check("lock", True, "no other migration is writing this site"))
             if check_target_site:
@@ -112,19 +124,26 @@ def _target_checks(target: Database, site: int, check_target_site: bool) -> list
                     domain, path = site_address(conn, target.database, target.table_prefix, site, str(target))
                     checks.append(Check("target site", True, f"wp_blogs: {domain}{path}", fatal=False))
                 except (WfuwpError, mysql.connector.Error):
-                    checks.append(Check(
-                        "target site", False,
-                        f"site {site} has no row in {target.table_prefix}blogs of {target}: WordPress will not "
-                        "serve the migrated tables until the site exists there",
-                        fatal=False,
-                    ))
+                    checks.append(
+                        Check(
+                            "target site",
+                            False,
+                            f"site {site} has no row in {target.table_prefix}blogs of {target}: "
+                            "WordPress will not serve the migrated tables until the site exists there",
+                            fatal=False,
+                        )
+                    )
             leftovers = leftover_tables(conn, target.database)
             if leftovers:
-                checks.append(Check(
-                    "leftovers", False,
-                    f"{len(leftovers)} staging/old tables of earlier runs in {target}: `wfuwp migrate clean` drops them",
-                    fatal=False,
-                ))
+                checks.append(
+                    Check(
+                        "leftovers",
+                        False,
+                        f"{len(leftovers)} staging/old tables of earlier runs in {target}: "
+                        "`wfuwp migrate clean` drops them",
+                        fatal=False,
+                    )
+                )
     except WfuwpError as exc:
         checks.append(Check("target", False, str(exc), error=exc))
     except mysql.connector.Error as exc:
@@ -138,13 +157,16 @@ def _archive_check(directory: Path, source_bytes: int) -> Check:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not os.access(existing, os.W_OK):
-        error = ArchiveError(f"cannot write archives under {directory}: {existing} is not writable; use --work-dir")
+        error = ArchiveError(
+            f"cannot write archives under {directory}: {existing} is not writable; use --work-dir"
+        )
         return Check("archive", False, str(error), error=error)
     free = shutil.disk_usage(existing).free
     wanted = source_bytes // _ARCHIVE_SHARE
     if free < wanted:
         return Check(
-            "archive", False,
+            "archive",
+            False,
             f"only {_mb(free)} free under {directory}, the archives may need about {_mb(wanted)}; "
             "free some space or use --work-dir",
             fatal=False,
@@ -156,4 +178,4 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
-__all__ = ["Check", "first_failure", "preflight"]
+__all__ = ["Check", "first_failure", "preflight", "site_path"]

@@ -1,0 +1,437 @@
+"""The command line, in-process (`main([...])`), against real MariaDB databases.
+
+Each test gets a config file in tmp with environments prod (source, www.wfu.edu) and pprd (target,
+pprd.wfu.edu) in two databases, and a migration database, all on the shared server; both hold
+hand-made WordPress tables (tests/wpsite.py).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.wpsite import SITE, checksums, execute, make_network, rows, tables
+from wfuwp.cli import main, migrate_main
+from wfuwp.config import Config, wfu_named_values
+
+
+@dataclass
+class Env:
+    """The servers, databases and config file of one test."""
+
+    server: Any
+    prod: str
+    pprd: str
+    migration: str
+    config: Path
+    work: Path
+
+    def run(self, capsys: pytest.CaptureFixture[str], *args: str, stdin: str = "") -> tuple[int, str, str]:
+        """Run `wfuwp --config <file> args...` in-process; return (exit code, stdout, stderr)."""
+        sys.stdin = io.StringIO(stdin)
+        try:
+            code = main(["--config", str(self.config), *args])
+        finally:
+            sys.stdin = sys.__stdin__
+        out, err = capsys.readouterr()
+        return code, out, err
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No keyring, no config or passwords from the machine, data dirs inside tmp."""
+    monkeypatch.setenv("WFUWP_NO_KEYRING", "1")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    for name in list(os.environ):
+        if name == "WFUWP_CONFIG" or (name.startswith("WFUWP_") and name.endswith("_PASSWORD")):
+            monkeypatch.delenv(name)
+
+
+def write_config(path: Path, server: Any, databases: dict[str, str], migration: str | None) -> None:
+    config = Config()
+    for env, database in databases.items():
+        for key, value in {
+            "host": server.host,
+            "port": str(server.port),
+            "user": server.user,
+            "database": database,
+            **wfu_named_values(env),
+        }.items():
+            config.set(f"env.{env}.{key}", value)
+    if migration:
+        for key, value in {
+            "host": server.host,
+            "port": str(server.port),
+            "user": server.user,
+            "database": migration,
+        }.items():
+            config.set(f"migration.{key}", value)
+    config.save(path)
+
+
+@pytest.fixture
+def env(mariadb: Any, make_database: Any, tmp_path: Path) -> Env:
+    prod, pprd = make_database(mariadb, "wfuwp_cli_prod"), make_database(mariadb, "wfuwp_cli_pprd")
+    migration = make_database(mariadb, "wfuwp_cli_migration")
+    make_network(mariadb, prod, "www.wfu.edu")
+    make_network(mariadb, pprd, "pprd.wfu.edu")
+    execute(
+        mariadb,
+        pprd,
+        ["UPDATE wp_43_options SET option_value = 'old pprd copy' WHERE option_name = 'blogname'"],
+    )
+    path = tmp_path / "cfg" / "config.json"
+    write_config(path, mariadb, {"prod": prod, "pprd": pprd}, migration)
+    return Env(mariadb, prod, pprd, migration, path, tmp_path / "work")
+
+
+def option(server: Any, database: str, name: str) -> str:
+    found = rows(server, database, f"SELECT option_value FROM wp_43_options WHERE option_name = '{name}'")
+    value = found[0][0]
+    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+# -- migrate ------------------------------------------------------------------------------------------------
+
+
+def test_migrate_end_to_end_json(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    before_430 = checksums(env.server, env.pprd)["wp_430_posts"]
+    code, out, err = env.run(
+        capsys,
+        "migrate",
+        str(SITE),
+        "--from",
+        "prod",
+        "--to",
+        "pprd",
+        "--yes",
+        "--json",
+        "--work-dir",
+        str(env.work),
+    )
+    assert code == 0, err
+    report = orjson.loads(out)  # stdout is one JSON document and nothing else
+    assert report["status"] == "completed"
+    assert report["site_id"] == SITE
+    assert report["totals"]["tables"] == 10
+    assert report["totals"]["rows"] == 11
+    assert report["totals"]["replacements"] >= 8
+    assert ["www.wfu.edu", "pprd.wfu.edu"] in report["pairs"]
+    # The target now holds the source's content with the target's hosts; other sites are untouched.
+    assert option(env.server, env.pprd, "siteurl") == "https://pprd.wfu.edu/biology"
+    assert option(env.server, env.pprd, "blogname") == "Biology"
+    assert 's:29:"https://pprd.wfu.edu/biology/";' in option(env.server, env.pprd, "wfu_links")
+    content = dict(rows(env.server, env.pprd, "SELECT ID, post_content FROM wp_43_posts"))
+    assert content[3] == "write to someone@wfu.edu"
+    assert "https:\\/\\/pprd.wfu.edu\\/biology\\/" in content[2]
+    assert checksums(env.server, env.pprd)["wp_430_posts"] == before_430
+    assert not [t for t in tables(env.server, env.pprd) if t.startswith("_wf")]
+    # The archives went under --work-dir, manifest last; the plan and progress went to stderr.
+    manifest = Path(report["archive"]["location"]) / "manifest.json"
+    assert manifest.is_file() and str(env.work) in str(manifest)
+    backups = sorted(p.name for p in manifest.parent.glob("backup/*.sql.zst"))
+    assert len(backups) == 10 and "biology-43-pprd-backup-export-wp_43_options.sql.zst" in backups
+    assert "Replacement plan" in err
+
+
+def test_migrate_shows_plan_checks_and_summary(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = env.run(capsys, "migrate", str(SITE), "--from", "prod", "--to", "pprd", "--skip-backup")
+    assert code == 0, err
+    assert out.index("Replacement plan") < out.index("Pre-flight checks") < out.index("Migration ")
+    assert "https://www.wfu.edu/biology/ -> https://pprd.wfu.edu/biology/" in out
+    assert "wp_43_posts" in out and "10 tables" in out
+    assert "archives: none were written" in out
+    assert "NO BACKUP" in err
+
+
+def test_simple_mode_replaces_in_the_migration_database(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    make_network(env.server, env.migration, "www.wfu.edu")
+    prod_before, pprd_before = checksums(env.server, env.prod), checksums(env.server, env.pprd)
+    code, out, err = env.run(
+        capsys, "migrate", str(SITE), "--from", "prod", "--to", "pprd", "--simple", "--json"
+    )
+    assert code == 0, err
+    report = orjson.loads(out)
+    assert report["status"] == "completed" and report["archive"] == {}
+    assert option(env.server, env.migration, "siteurl") == "https://pprd.wfu.edu/biology"
+    assert not [t for t in tables(env.server, env.migration) if t.startswith("_wf")]
+    # Only the migration database was written: no environment, no confirmation needed.
+    assert checksums(env.server, env.prod) == prod_before
+    assert checksums(env.server, env.pprd) == pprd_before
+
+
+def test_transform_is_simple_mode(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    make_network(env.server, env.migration, "pprd.wfu.edu")
+    code, out, err = env.run(capsys, "migrate", "transform", str(SITE), "--from", "pprd", "--to", "prod")
+    assert code == 0, err
+    assert option(env.server, env.migration, "home") == "https://www.wfu.edu/biology"
+    assert "Migration " in out
+
+
+def test_dry_run_writes_nothing(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    before = {db: checksums(env.server, db) for db in (env.prod, env.pprd)}
+    code, out, err = env.run(
+        capsys,
+        "migrate",
+        str(SITE),
+        "--from",
+        "prod",
+        "--to",
+        "pprd",
+        "--dry-run",
+        "--work-dir",
+        str(env.work),
+    )
+    assert code == 0, err
+    assert {db: checksums(env.server, db) for db in (env.prod, env.pprd)} == before
+    assert not env.work.exists()
+    assert "Pre-flight checks" in out and "nothing was written" in out
+    posts = next(line for line in out.splitlines() if "post_content" in line)
+    assert (
+        posts.replace("│", " ").split()[-1] == "3"
+    )  # two links and a bare host in post 1, a JSON-escaped URL in post 2
+
+    code, out, err = env.run(capsys, "migrate", str(SITE), "--from", "prod", "--to", "prod2", "--dry-run")
+    assert code == 2 and "unknown environment 'prod2'" in err
+
+
+def test_dry_run_json(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = env.run(
+        capsys, "migrate", str(SITE), "--from", "prod", "--to", "pprd", "--dry-run", "--json"
+    )
+    assert code == 0, err
+    result = orjson.loads(out)
+    assert result["dry_run"] is True
+    counts = {(m["table"], m["column"]): m["replacements"] for m in result["matches"]}
+    assert counts[("wp_43_posts", "post_content")] == 3
+    assert counts[("wp_43_options", "option_value")] == 3
+    assert all(c["ok"] for c in result["checks"] if c["fatal"])
+
+
+def test_protected_env_refuses_without_yes_on_non_tty(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    before = checksums(env.server, env.prod)
+    code, out, err = env.run(
+        capsys, "migrate", str(SITE), "--from", "pprd", "--to", "prod", "--work-dir", str(env.work)
+    )
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("error: prod is a protected environment")
+    assert "--yes" in err
+    assert checksums(env.server, env.prod) == before
+    assert not env.work.exists()
+
+
+def test_protected_env_with_yes(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = env.run(
+        capsys, "migrate", str(SITE), "--from", "pprd", "--to", "prod", "--yes", "--skip-backup"
+    )
+    assert code == 0, err
+    assert option(env.server, env.prod, "blogname") == "old pprd copy"
+
+
+def test_failed_migration_json_and_exit_code(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = env.run(
+        capsys, "migrate", "999", "--from", "prod", "--to", "pprd", "--json", "--skip-backup"
+    )
+    assert code == 3  # SiteNotFoundError
+    assert orjson.loads(out)["status"] == "failed"
+    assert err.splitlines()[-1].startswith("error: site 999 has no tables")
+
+
+# -- plan ---------------------------------------------------------------------------------------------------
+
+
+def test_plan_output(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = env.run(
+        capsys,
+        "migrate",
+        "plan",
+        str(SITE),
+        "--from",
+        "prod",
+        "--to",
+        "pprd",
+        "--replace",
+        "Biology Dept=Biology Department",
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "prod -> pprd: https://www.wfu.edu/biology/ -> https://pprd.wfu.edu/biology/" in lines[0]
+    assert any("'www.wfu.edu' -> 'pprd.wfu.edu'  (site host" in line for line in lines)
+    assert "'Biology Dept' -> 'Biology Department'  (--replace; anywhere)" in lines[-1]
+    numbered = [line for line in lines if line[:3].strip().rstrip(".").isdigit()]
+    assert len(numbered) == 9
+
+    code, out, err = env.run(capsys, "migrate", "plan", str(SITE), "--from", "prod", "--to", "pprd", "--json")
+    plan = orjson.loads(out)
+    assert plan["rules"][0]["reason"] == "media bucket host"
+    assert plan["target_url"] == "https://pprd.wfu.edu/biology/"
+
+
+def test_bad_replace_pair(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = env.run(
+        capsys, "migrate", "plan", "43", "--from", "prod", "--to", "pprd", "--replace", "=x"
+    )
+    assert code == 2 and "is not FROM=TO" in err
+
+
+def test_unknown_env_is_one_line_and_exit_2(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = env.run(capsys, "migrate", "plan", "43", "--from", "staging", "--to", "pprd")
+    assert code == 2
+    assert out == ""
+    assert (
+        err == "error: unknown environment 'staging': known environments are pprd, prod; "
+        "add it with `wfuwp config set env.staging.host HOST`\n"
+    )
+
+
+@pytest.mark.parametrize("site", ["abc", "0", "4.5", "43x"])
+def test_bad_site_id(env: Env, capsys: pytest.CaptureFixture[str], site: str) -> None:
+    code, _out, err = env.run(capsys, "migrate", site, "--from", "prod", "--to", "pprd")
+    assert code == 2, err
+    assert err == f"error: site id must be a whole number of 1 or more, got '{site}'\n"
+    code, _out, err = env.run(capsys, "migrate", "verify", site, "--env", "prod")
+    assert code == 2 and err.startswith("error: site id must be")
+
+
+def test_debug_prints_the_traceback(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = env.run(capsys, "--debug", "migrate", "plan", "43", "--from", "x", "--to", "pprd")
+    assert code == 2 and "Traceback (most recent call last)" in err and "ConfigError" in err
+    code, _out, err = env.run(capsys, "migrate", "plan", "43", "--from", "x", "--to", "pprd", "--debug")
+    assert code == 2 and "Traceback" in err
+
+
+def test_wfuwp_migrate_is_wfuwp_migrate(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (
+        ["--help"],
+        ["plan", "43", "--from", "prod", "--to", "pprd"],
+        ["43", "--help"],
+        ["verify", "43", "--env", "prod", "--json"],
+    ):
+        code_a, out_a, err_a = env.run(capsys, "migrate", *args)
+        code_b = migrate_main(["--config", str(env.config), *args])
+        out_b, err_b = capsys.readouterr()
+        assert (code_a, out_a, err_a) == (code_b, out_b.replace("wfuwp-migrate", "wfuwp migrate"), err_b)
+
+
+def test_python_m_wfuwp(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "wfuwp", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    assert result.returncode == 0 and result.stdout.startswith("wfuwp, version ")
+
+
+# -- export, backup, verify, clean --------------------------------------------------------------------------
+
+
+def test_export_loads_with_zstd_and_mariadb(
+    env: Env, capsys: pytest.CaptureFixture[str], make_database: Any, tmp_path: Path
+) -> None:
+    out_file = tmp_path / "site43.sql.zst"
+    code, out, err = env.run(capsys, "migrate", "export", "43", "--env", "prod", "-o", str(out_file))
+    assert code == 0, err
+    assert f"file: {out_file}" in out
+    fresh = make_database(env.server)
+    sql = subprocess.run(["zstd", "-dc", str(out_file)], capture_output=True, check=True).stdout
+    server = ["-h", env.server.host, "-P", str(env.server.port), "-u", env.server.user]
+    subprocess.run(["mariadb", *server, fresh], input=sql, check=True)
+    source = {k: v for k, v in checksums(env.server, env.prod).items() if k.startswith("wp_43_")}
+    assert checksums(env.server, fresh) == source
+
+
+def test_backup_writes_a_backup_folder(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = env.run(
+        capsys, "migrate", "backup", "43", "--env", "pprd", "--work-dir", str(env.work), "--json"
+    )
+    assert code == 0, err
+    report = orjson.loads(out)
+    assert report["backup_id"].split("-")[1:3] == ["pprd", "to"]
+    folder = Path(report["archive"]["location"])
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    assert manifest["kind"] == "backup" and len(manifest["backup_tables"]) == 10
+    assert len(list(folder.glob("backup/*-pprd-backup-export-*.sql.zst"))) == 10
+
+
+def test_verify(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = env.run(capsys, "migrate", "verify", "43", "--env", "prod")
+    assert code == 0, err
+    assert "1 postmeta rows whose post is gone" in out
+    code, out, err = env.run(capsys, "migrate", "verify", "43", "--env", "prod", "--json")
+    check = orjson.loads(out)
+    assert check["ok"] is True
+    assert {t["name"]: t["rows"] for t in check["tables"]}["wp_43_posts"] == 3
+
+    execute(env.server, env.pprd, ["DROP TABLE wp_43_terms"])
+    code, out, err = env.run(capsys, "migrate", "verify", "43", "--env", "pprd")
+    assert code == 1
+    assert err == "error: site 43 in pprd has 1 problem(s): core table wp_43_terms is missing\n"
+
+    code, out, err = env.run(capsys, "migrate", "verify", "44", "--env", "pprd")
+    assert code == 3 and "site 44 has no tables" in err
+
+
+def test_clean_removes_leftover_tables(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    execute(
+        env.server,
+        env.pprd,
+        [
+            "CREATE TABLE _wfs_abc123_wp_43_posts (id INT)",
+            "CREATE TABLE _wfo_abc123_wp_43_options (id INT)",
+            "CREATE TABLE _wfs_bogus (id INT)",  # not a name a run makes: left alone
+        ],
+    )
+    execute(env.server, env.migration, ["CREATE TABLE wp_43_posts (id INT)"])
+    code, out, err = env.run(capsys, "migrate", "clean")
+    assert code == 2 and "add --yes" in err
+    assert "_wfs_abc123_wp_43_posts" in tables(env.server, env.pprd)
+
+    code, out, err = env.run(capsys, "migrate", "clean", "--yes", "--json")
+    assert code == 0, err
+    assert [t for t in tables(env.server, env.pprd) if t.startswith("_wf")] == ["_wfs_bogus"]
+    assert tables(env.server, env.migration) == []
+    result = orjson.loads(out)
+    dropped = {t["label"]: t["dropped"] for t in result["targets"]}
+    assert dropped["env pprd"] == ["_wfo_abc123_wp_43_options", "_wfs_abc123_wp_43_posts"]
+    assert dropped["migration"] == ["wp_43_posts"]
+
+
+def test_clean_leaves_a_running_migrations_tables(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    execute(env.server, env.pprd, ["CREATE TABLE _wfs_abc123_wp_43_posts (id INT)"])
+    holder = env.server.connect()
+    try:
+        cur = holder.cursor()
+        cur.execute(f"SELECT GET_LOCK('wfuwp:{env.pprd}:43', 0)")
+        assert cur.fetchall() == [(1,)]
+        code, _out, err = env.run(capsys, "migrate", "clean", "--yes", "--keep-migration-db")
+    finally:
+        holder.close()
+    assert code == 0, err
+    assert "_wfs_abc123_wp_43_posts" in tables(env.server, env.pprd)
+    assert "a migration is running" in err
+
+
+def test_clean_refuses_a_migration_database_without_migration_in_its_name(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = Config.load(env.config)
+    config.set("migration.database", env.prod)
+    config.save()
+    code, _out, err = env.run(capsys, "migrate", "clean", "--yes")
+    assert code == 1
+    assert "does not have 'migration' in its name" in err
+    assert "wp_43_posts" in tables(env.server, env.prod)

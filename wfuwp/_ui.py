@@ -1,0 +1,266 @@
+"""What a person sees on the command line: progress bars, tables, prompts. The CLI's only renderer.
+
+Human output goes to stdout, or to stderr under `--json` (stdout then holds one JSON document).
+The progress display draws on stderr only when stderr is a terminal; otherwise it stays quiet and
+only the engine's log lines (retries, fallbacks) are printed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from wfuwp.clean import CleanPlan
+from wfuwp.export import ExportReport
+from wfuwp.inspect import ColumnMatches, SiteCheck
+from wfuwp.plan import Plan
+from wfuwp.preflight import Check
+from wfuwp.progress import ProgressCallback, ProgressEvent
+from wfuwp.report import MigrationReport
+
+# Wide enough that plan lines and summary tables do not wrap in logs and pipes.
+_PIPE_WIDTH = 160
+
+
+def _console(stream: Any) -> Console:
+    interactive = bool(getattr(stream, "isatty", lambda: False)())
+    return Console(file=stream, width=None if interactive else _PIPE_WIDTH, highlight=False, soft_wrap=False)
+
+
+class Ui:
+    """Consoles for one command: `out` for results, `err` for warnings and progress."""
+
+    def __init__(self, *, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        self.err = _console(sys.stderr)
+        self.out = self.err if json_mode else _console(sys.stdout)
+        self.interactive = self.err.is_terminal
+
+    # -- lines ---------------------------------------------------------------------------------------
+
+    def line(self, text: str = "", *, style: str | None = None) -> None:
+        """Print one line of result text, as is (no markup)."""
+        self.out.print(escape(text), style=style, soft_wrap=True)
+
+    def note(self, text: str) -> None:
+        """Print a side remark on stderr."""
+        self.err.print(escape(text), style="dim", soft_wrap=True)
+
+    def warn(self, text: str) -> None:
+        """Print a warning on stderr, loud enough to be noticed."""
+        self.err.print(f"[bold red]WARNING:[/] {escape(text)}", soft_wrap=True)
+
+    # -- progress ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def progress(self) -> Iterator[ProgressCallback]:
+        """A ProgressEvent callback that draws bars per step and table while the block runs."""
+        view = _ProgressView(self.err, enabled=self.interactive and not self.json_mode)
+        with view:
+            yield view
+
+    # -- renderings ----------------------------------------------------------------------------------
+
+    def plan(self, plan: Plan) -> None:
+        """The replacement plan: the URLs, then one numbered line per rule with its reason, then notes."""
+        lines = plan.describe()
+        self.out.print(f"[bold]Replacement plan[/] {escape(lines[0])}", soft_wrap=True)
+        for text in lines[1:]:
+            self.line(text)
+        if not plan.entries:
+            self.line("  (no replacements: the two environments have the same values)")
+
+    def checks(self, checks: Sequence[Check]) -> None:
+        """Pre-flight checks, one line each: ok, warning or failed."""
+        self.out.print("[bold]Pre-flight checks[/]")
+        for check in checks:
+            mark = "[green]ok[/]  " if check.ok else ("[red]FAIL[/]" if check.fatal else "[yellow]warn[/]")
+            self.out.print(f"  {mark} {escape(check.name)}: {escape(check.detail)}", soft_wrap=True)
+
+    def matches(self, matches: Sequence[ColumnMatches]) -> None:
+        """Replacements a migration would make, per table and column (columns with none are left out)."""
+        found = [m for m in matches if m.replacements]
+        table = Table(title="Replacements a migration would make (nothing was written)", title_justify="left")
+        for name, justify in (
+            ("table", "left"),
+            ("column", "left"),
+            ("values", "right"),
+            ("values changed", "right"),
+            ("replacements", "right"),
+        ):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for m in found:
+            table.add_row(m.table, m.column, f"{m.values:,}", f"{m.values_changed:,}", f"{m.replacements:,}")
+        table.add_section()
+        table.add_row(
+            "total",
+            f"{len(found)} of {len(matches)} text columns",
+            f"{sum(m.values for m in matches):,}",
+            f"{sum(m.values_changed for m in matches):,}",
+            f"{sum(m.replacements for m in matches):,}",
+        )
+        self.out.print(table)
+
+    def summary(self, report: MigrationReport) -> None:
+        """The end of a migration: per table rows, replacements and sizes, totals, time, archives."""
+        table = Table(title=f"Migration {report.migration_id}: {report.status}", title_justify="left")
+        for name in ("table", "action", "rows", "replacements", "values changed", "read", "SQL", "seconds"):
+            table.add_column(name, justify="left" if name in ("table", "action") else "right")
+        for t in sorted(report.tables, key=lambda t: t.name):
+            table.add_row(
+                t.name,
+                t.action,
+                f"{t.rows:,}",
+                f"{t.replacements:,}",
+                f"{t.values_changed:,}",
+                _mb(t.bytes_read),
+                _mb(t.sql_bytes),
+                f"{t.seconds:.1f}",
+            )
+        table.add_section()
+        table.add_row(
+            f"{len(report.tables)} tables",
+            "",
+            f"{report.rows:,}",
+            f"{report.replacements:,}",
+            f"{report.values_changed:,}",
+            _mb(report.bytes_read),
+            _mb(sum(t.sql_bytes for t in report.tables)),
+            f"{report.timings.get('total', 0.0):.1f}",
+        )
+        self.out.print(table)
+        for text in report.skipped:
+            self.warn(text)
+        if report.target_only_tables and not report.target_only_dropped:
+            self.note(
+                f"tables only the target had, left as they were: {', '.join(report.target_only_tables)}"
+            )
+        if report.old_tables_kept:
+            self.line(
+                f"replaced tables kept as: {', '.join(report.old_tables_kept)} "
+                "(`wfuwp migrate clean` drops them)"
+            )
+        location = report.archive.get("location") or report.archive.get("url")
+        self.line(f"archives: {location}" if location else "archives: none were written (no backup kept)")
+
+    def export(self, report: ExportReport) -> None:
+        """What an export wrote."""
+        self.line(
+            f"exported site {report.site_id} of {report.source}: {len(report.tables)} tables, "
+            f"{report.rows:,} rows, {_mb(report.sql_bytes)} of SQL, {_mb(report.compressed_bytes)} "
+            f"compressed, {report.seconds:.1f} s"
+        )
+        self.line(f"file: {report.destination}")
+
+    def site_check(self, check: SiteCheck) -> None:
+        """verify: tables with engines and row counts, then problems and warnings."""
+        table = Table(
+            title=f"Site {check.site_id} in {check.database} ({check.address or 'no wp_blogs row'})",
+            title_justify="left",
+        )
+        for name in ("table", "engine", "rows", "state"):
+            table.add_column(name, justify="right" if name == "rows" else "left")
+        for t in check.tables:
+            table.add_row(
+                t.name,
+                t.engine,
+                "" if t.rows is None else f"{t.rows:,}",
+                "readable" if t.readable else "UNREADABLE",
+            )
+        self.out.print(table)
+        for text in check.problems:
+            self.out.print(f"[red]problem:[/] {escape(text)}", soft_wrap=True)
+        for text in check.warnings:
+            self.out.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
+        if check.ok:
+            self.out.print("[green]ok[/]: every table is present and readable")
+
+    def clean_plan(self, plan: CleanPlan, *, done: bool = False) -> None:
+        """clean: per database, the tables to drop (or dropped), the ones in use, errors."""
+        for target in plan.targets:
+            names = target.dropped if done else target.tables
+            verb = "dropped" if done else "to drop"
+            self.line(
+                f"{target.label} ({target.database}): {len(names)} {verb}"
+                + (f": {', '.join(names)}" if names else "")
+            )
+            if target.busy:
+                self.note(f"  left alone, a migration is running: {', '.join(target.busy)}")
+            if target.error:
+                self.out.print(f"  [red]error:[/] {escape(target.error)}", soft_wrap=True)
+
+    def key_values(self, items: Iterable[tuple[str, str]]) -> None:
+        """`key = value` lines (config list)."""
+        for key, value in items:
+            self.line(f"{key} = {value}")
+
+
+class _ProgressView:
+    """A rich progress display fed by ProgressEvents: one bar per step, one per table."""
+
+    def __init__(self, console: Console, *, enabled: bool) -> None:
+        self.console = console
+        self.enabled = enabled
+        self.bars: Progress | None = None
+        self.steps: dict[str, TaskID] = {}
+        self.tables: dict[tuple[str, str], TaskID] = {}
+
+    def __enter__(self) -> _ProgressView:
+        if self.enabled:
+            self.bars = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=30),
+                TextColumn("{task.fields[rows]}", justify="right"),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == "log":
+            self.console.print(f"[dim]{escape(event.step)}: {escape(event.message)}[/]", soft_wrap=True)
+            return
+        bars = self.bars
+        if bars is None:
+            return
+        if event.kind == "step-start":
+            self.steps[event.step] = bars.add_task(f"[bold]{event.step}[/]", total=None, rows="")
+        elif event.kind == "step-end" and event.step in self.steps:
+            bars.update(self.steps[event.step], total=1, completed=1)
+        elif event.kind in ("table-start", "rows", "table-end") and event.table:
+            key = (event.step, event.table)
+            rows = f"{event.rows_done:,}/{event.rows_total:,} rows"
+            if key not in self.tables:
+                self.tables[key] = bars.add_task(
+                    f"  {event.step} {event.table}", total=event.bytes_total or None, rows=rows
+                )
+            bars.update(
+                self.tables[key], completed=event.bytes_done, total=event.bytes_total or None, rows=rows
+            )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"

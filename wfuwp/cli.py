@@ -1,0 +1,969 @@
+"""The command line: `wfuwp` (groups migrate, config), `wfuwp-migrate` (= `wfuwp migrate`), `python -m wfuwp`.
+
+A thin layer: each command parses its arguments, calls the library, and renders the result with
+`wfuwp._ui`. `main(argv)` returns the exit code instead of exiting, so tests run it in-process.
+Errors become one line on stderr and the `WfuwpError`'s exit code (2 for usage and configuration
+mistakes); `--debug` adds the traceback. Passwords are never accepted as arguments nor printed.
+docs/cli.md is generated from the help texts below by scripts/gen_cli_docs.py.
+"""
+
+from __future__ import annotations
+
+# wfuwp first: the MySQL driver's C extension must load before anything imports ssl (see wfuwp.db).
+import wfuwp  # noqa: F401  # isort: skip
+
+import contextlib
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+import platformdirs
+
+from wfuwp._ui import Ui
+from wfuwp._version import __version__
+from wfuwp.clean import plan_clean, run_clean
+from wfuwp.config import Config, DbConfig, config_path, secret_env_var, upgrade_predecessor, wfu_named_values
+from wfuwp.db import Database
+from wfuwp.errors import ArchiveError, UsageError, WfuwpError
+from wfuwp.export import backup_site, default_export_name, export_site
+from wfuwp.inspect import count_matches, verify_site
+from wfuwp.migrate import migrate_site
+from wfuwp.plan import Plan, plan_for
+from wfuwp.preflight import first_failure, preflight, site_path
+from wfuwp.schema import validate_site_id
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class State:
+    """What the global options set, shared by every command of one invocation."""
+
+    def __init__(self) -> None:
+        self.config_path: Path | None = None
+        self.debug = False
+        self.json = False
+        self._config: Config | None = None
+
+    def config(self) -> Config:
+        """The configuration (loaded once; a missing file is an empty configuration)."""
+        if self._config is None:
+            self._config = Config.load(self.config_path)
+        return self._config
+
+
+def _state() -> State:
+    obj = click.get_current_context().find_root().obj
+    assert isinstance(obj, State)
+    return obj
+
+
+def _set_config_path(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.find_root().obj.config_path = value
+
+
+def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().obj.debug = True
+
+
+def global_options(f: F) -> F:
+    """--config and --debug, accepted by every group and command (wherever a person types them)."""
+    f = click.option(
+        "--debug",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_debug,
+        help="On an error, print the full traceback too.",
+    )(f)
+    f = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="WFUWP_CONFIG",
+        show_envvar=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_config_path,
+        metavar="PATH",
+        help="The config file (default: ~/.config/wfuwp/config.json or the OS's equivalent).",
+    )(f)
+    return f
+
+
+def json_option(f: F) -> F:
+    """--json: one machine-readable document on stdout; human text goes to stderr."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        callback=_set_json,
+        help="Print one JSON document on stdout (human-readable text goes to stderr).",
+    )(f)
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.find_root().obj.json = True
+    return value
+
+
+def _emit_json(data: object) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    sys.stdout.flush()
+
+
+# -- entry points -------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `wfuwp` with `argv` (default: sys.argv[1:]) and return the exit code."""
+    return _run(cli, argv, "wfuwp")
+
+
+def migrate_main(argv: Sequence[str] | None = None) -> int:
+    """Run `wfuwp-migrate`, which is exactly `wfuwp migrate`, and return the exit code."""
+    return _run(migrate, argv, "wfuwp-migrate")
+
+
+def _run(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> int:
+    state = State()
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = command.main(args=args, prog_name=prog_name, standalone_mode=False, obj=state)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted: nothing was written", err=True)
+        return 1
+    except WfuwpError as exc:
+        return _fail(state, exc, exc.exit_code)
+    except KeyboardInterrupt as exc:
+        return _fail(state, exc, 130, "interrupted")
+    except Exception as exc:
+        return _fail(
+            state, exc, 1, f"unexpected {type(exc).__name__}: {exc}; run again with --debug and report it"
+        )
+    return result if isinstance(result, int) else 0
+
+
+def _fail(state: State, exc: BaseException, code: int, message: str | None = None) -> int:
+    text = " ".join((message or str(exc)).split())
+    if state.debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    if state.json:
+        _emit_json({"status": "failed", "error": text, "exit_code": code, "error_type": type(exc).__name__})
+    click.echo(f"error: {text}", err=True)
+    return code
+
+
+# -- the groups ----------------------------------------------------------------------------------------
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="wfuwp")
+@global_options
+def cli() -> None:
+    """Migrate one site of a WordPress multisite network between environments.
+
+    Environments, the migration database and S3 come from the config file: see `wfuwp config`.
+    """
+
+
+class _MigrateGroup(click.Group):
+    """`wfuwp migrate SITE_ID ...` runs `wfuwp migrate run SITE_ID ...`: the group's default command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        args = list(args)
+        i = 0
+        while i < len(args):  # skip the group's own options
+            if args[i] == "--config":
+                i += 2
+            elif args[i].startswith("--config=") or args[i] == "--debug":
+                i += 1
+            else:
+                break
+        if i < len(args) and args[i] not in self.commands and args[i] not in ctx.help_option_names:
+            args.insert(i, "run")
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_MigrateGroup, context_settings=CONTEXT)
+@global_options
+def migrate() -> None:
+    """Migrate a site, and the steps of a migration one by one.
+
+    `wfuwp migrate SITE_ID --from ENV --to ENV` is `wfuwp migrate run SITE_ID --from ENV --to ENV`.
+    """
+
+
+@cli.group("config", context_settings=CONTEXT)
+@global_options
+def config_group() -> None:
+    """Read and change the configuration: environments, the migration database, S3.
+
+    Keys are dotted (env.prod.host, migration.database, s3.bucket, protected_envs). Passwords are
+    never taken as arguments: `set ... password` asks for it (or reads one line from stdin), or use
+    WFUWP_ENV_<NAME>_PASSWORD / WFUWP_MIGRATION_PASSWORD. See docs/configuration.md.
+    """
+
+
+# -- migrate ---------------------------------------------------------------------------------------------
+
+
+def _from_to(f: F) -> F:
+    f = click.option(
+        "--to", "to_env", required=True, metavar="ENV", help="The environment to migrate the site into."
+    )(f)
+    f = click.option(
+        "--from", "from_env", required=True, metavar="ENV", help="The environment the site comes from."
+    )(f)
+    return f
+
+
+def _replace_option(f: F) -> F:
+    return click.option(
+        "--replace",
+        "replace",
+        multiple=True,
+        metavar="FROM=TO",
+        help="One more replacement, applied after the plan's as a plain substring; repeatable.",
+    )(f)
+
+
+def _site_argument(f: F) -> F:
+    return click.argument("site_id", metavar="SITE_ID")(f)
+
+
+class _RunCommand(click.Command):
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        parent = ctx.parent.command_path if ctx.parent else "wfuwp migrate"
+        formatter.write_usage(parent, "[run] SITE_ID --from ENV --to ENV [OPTIONS]")
+
+
+@migrate.command("run", cls=_RunCommand, context_settings=CONTEXT)
+@_site_argument
+@_from_to
+@click.option(
+    "--complete/--simple",
+    "complete",
+    default=True,
+    help="--complete (default): copy the site from the source environment into the target, replacing on "
+    "the way. --simple: the predecessor's last step only: search-replace in place on the site's tables "
+    "already in the migration database.",
+)
+@click.option(
+    "--skip-backup",
+    is_flag=True,
+    help="Write no archives, so keep no backup of the target's tables (a loud warning says so).",
+)
+@click.option(
+    "--skip-s3",
+    is_flag=True,
+    help="Write the archives to a local directory (under --work-dir) even when s3.bucket is set.",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Directory for local archives (default: the per-user data directory, e.g. ~/.local/share/wfuwp).",
+)
+@click.option(
+    "--keep-files",
+    is_flag=True,
+    help="Keep the target's replaced tables as _wfo_<id>_* after the swap, to look at or swap back "
+    "by hand; `wfuwp migrate clean` drops them.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Connect, run the pre-flight checks, print the plan and the number of replacements per "
+    "table and column; write nothing.",
+)
+@click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment (for automation)."
+)
+@_replace_option
+@click.option(
+    "--sync-media",
+    is_flag=True,
+    help="After the migration, copy the site's media from the source's media bucket to the target's.",
+)
+@json_option
+@global_options
+def run(
+    site_id: str,
+    from_env: str,
+    to_env: str,
+    complete: bool,
+    skip_backup: bool,
+    skip_s3: bool,
+    work_dir: Path | None,
+    keep_files: bool,
+    dry_run: bool,
+    yes: bool,
+    replace: tuple[str, ...],
+    sync_media: bool,
+    as_json: bool,
+) -> int:
+    """Migrate site SITE_ID from one environment to another.
+
+    Shows the replacement plan and the pre-flight checks, asks before writing to a protected
+    environment, then copies every table of the site from --from into staging tables of --to,
+    replacing URLs on the way, verifies them, backs up the target's tables and swaps the new ones in
+    at once. Any failure leaves the target as it was. Archives (source export, target backup,
+    migrated export) go to s3://<s3.bucket>/<s3.prefix>, or to a local directory.
+    """
+    ui = Ui(json_mode=as_json)
+    site = validate_site_id(site_id)
+    config = _state().config()
+    if sync_media:
+        raise UsageError(
+            "--sync-media is not available yet (media copying arrives with wfuwp.archive): "
+            "run the migration without it"
+        )
+    if complete and not dry_run:
+        _refuse_without_terminal(config, to_env, yes)
+    if complete:
+        source, target = config.env(from_env).as_database(), config.env(to_env).as_database()
+    else:
+        source = target = config.migration.as_database()
+    archive = None
+    if complete and not skip_backup:
+        archive = _archive_spec(config, work_dir, skip_s3)
+    plan = _plan(config, site, from_env, to_env, replace, lookup=source)
+    ui.plan(plan)
+    checks = preflight(
+        source,
+        target,
+        site,
+        archive_dir=archive if archive and "://" not in archive else None,
+        check_target_site=complete,
+    )
+    ui.checks(checks)
+    error = first_failure(checks)
+    if error is not None:
+        raise error
+    if dry_run:
+        with ui.progress() as progress:
+            matches = count_matches(source, site, plan.rules, progress=progress)
+        ui.matches(matches)
+        if as_json:
+            _emit_json(
+                {
+                    "dry_run": True,
+                    "site_id": site,
+                    "from": from_env,
+                    "to": to_env,
+                    "source": str(source),
+                    "target": str(target),
+                    "plan": _plan_dict(plan),
+                    "checks": [c.to_dict() for c in checks],
+                    "matches": [m.__dict__ for m in matches],
+                }
+            )
+        return 0
+    if complete:
+        _confirm(ui, config, to_env, site, yes)
+    if complete and skip_backup:
+        ui.warn(
+            f"--skip-backup: no archive and NO BACKUP of site {site}'s tables in {to_env} will be kept; "
+            "what the migration replaces cannot be restored"
+        )
+    if archive is not None and archive.startswith("s3://"):
+        raise ArchiveError(
+            f"archives to {archive} need S3 support in the engine, which this build lacks: "
+            "run with --skip-s3 to archive under --work-dir"
+        )
+    with ui.progress() as progress:
+        report = migrate_site(
+            site,
+            source=source,
+            target=target,
+            replacements=plan.rules,
+            archive=archive,
+            progress=progress,
+            keep_old=keep_files,
+        )
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        ui.summary(report)
+    return 0
+
+
+def _refuse_without_terminal(config: Config, env: str, yes: bool) -> None:
+    """Refuse at once, before connecting anywhere, when a protected env cannot be confirmed."""
+    if config.is_protected(env) and not yes and not sys.stdin.isatty():
+        raise UsageError(
+            f"{env} is a protected environment and there is no terminal to confirm on: nothing was written; "
+            "add --yes to confirm in automation"
+        )
+
+
+def _confirm(ui: Ui, config: Config, env: str, site: int, yes: bool) -> None:
+    """Ask a person to type the site id before anything is written to a protected environment."""
+    if not config.is_protected(env) or yes:
+        return
+    _refuse_without_terminal(config, env, yes)
+    ui.warn(f"{env} is a protected environment: site {site}'s tables there will be replaced")
+    typed = click.prompt(f"Type the site id ({site}) to go on", default="", show_default=False, err=True)
+    if typed.strip() != str(site):
+        raise WfuwpError(f"you typed {typed.strip()!r}, not {site}: nothing was written")
+
+
+def _archive_spec(config: Config, work_dir: Path | None, skip_s3: bool) -> str:
+    """Where a migration's archives go: s3://bucket/prefix, or a local directory."""
+    if config.s3.bucket and not skip_s3:
+        prefix = (config.s3.prefix or "").strip("/")
+        return f"s3://{config.s3.bucket}/{prefix}".rstrip("/")
+    return str((work_dir or Path(platformdirs.user_data_dir("wfuwp"))).expanduser() / "archives")
+
+
+def _pairs(values: Sequence[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        search, sep, replacement = value.partition("=")
+        if not sep or not search:
+            raise UsageError(
+                f"--replace {value!r} is not FROM=TO: give it as --replace old.example.edu=new.example.edu"
+            )
+        pairs.append((search, replacement))
+    return pairs
+
+
+def _plan(
+    config: Config, site: int, from_env: str, to_env: str, replace: Sequence[str], *, lookup: Database | None
+) -> Plan:
+    """The plan from the configuration; the site's path (for the URLs shown) from wp_blogs if readable."""
+    extra = _pairs(replace)
+    plan = plan_for(config, from_env, to_env, extra=extra)  # unknown environments fail here, offline
+    path = site_path(lookup, site) if lookup is not None else None
+    return plan_for(config, from_env, to_env, extra=extra, site_path=path) if path else plan
+
+
+def _plan_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "from": plan.from_env,
+        "to": plan.to_env,
+        "source_url": plan.source_url,
+        "target_url": plan.target_url,
+        "rules": [
+            {
+                "search": e.rule.search.decode("utf-8", "backslashreplace"),
+                "replace": e.rule.replace.decode("utf-8", "backslashreplace"),
+                "reason": e.reason,
+                "host_start": e.rule.host_start,
+                "host_end": e.rule.host_end,
+                "subdomain": e.rule.subdomain,
+                "exclude_hosts": [h.decode("utf-8", "backslashreplace") for h in e.rule.exclude_hosts],
+                "describe": e.describe(),
+            }
+            for e in plan.entries
+        ],
+        "notes": list(plan.notes),
+    }
+
+
+@migrate.command("plan", context_settings=CONTEXT)
+@_site_argument
+@_from_to
+@_replace_option
+@json_option
+@global_options
+def plan_command(site_id: str, from_env: str, to_env: str, replace: tuple[str, ...], as_json: bool) -> int:
+    """Show the ordered replacement pairs of a migration, and where each comes from.
+
+    The pairs are derived from the two environments' configuration (site_host, bare_host,
+    subdomain_base, media and CDN hosts, extra_pairs) plus --replace. The site's path, for the URLs
+    shown, is read from the source's wp_blogs when it can be reached.
+    """
+    ui = Ui(json_mode=as_json)
+    site = validate_site_id(site_id)
+    config = _state().config()
+    lookup = None
+    with contextlib.suppress(WfuwpError):  # no database configured: the plan needs none
+        lookup = config.env(from_env).as_database()
+    plan = _plan(config, site, from_env, to_env, replace, lookup=lookup)
+    if as_json:
+        _emit_json({"site_id": site, **_plan_dict(plan)})
+    else:
+        ui.plan(plan)
+    return 0
+
+
+@migrate.command("export", context_settings=CONTEXT)
+@_site_argument
+@click.option("--env", "env", required=True, metavar="ENV", help="The environment to export the site from.")
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="The file to write (zstd-compressed SQL; default: ./site<id>-<env>-export-<time>.sql.zst).",
+)
+@json_option
+@global_options
+def export_command(site_id: str, env: str, output: str | None, as_json: bool) -> int:
+    """Export a site's tables to one zstd-compressed SQL file.
+
+    Reads every table of the site from one consistent snapshot. Load the file with
+    `zstd -dc FILE | mariadb DATABASE` (it drops and recreates each table).
+    """
+    ui = Ui(json_mode=as_json)
+    site = validate_site_id(site_id)
+    db = _state().config().env(env).as_database()
+    destination = output or default_export_name(site, env)
+    with ui.progress() as progress:
+        report = export_site(db, site, destination, progress=progress)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        ui.export(report)
+    return 0
+
+
+@migrate.command("transform", context_settings=CONTEXT)
+@_site_argument
+@_from_to
+@_replace_option
+@json_option
+@global_options
+def transform(site_id: str, from_env: str, to_env: str, replace: tuple[str, ...], as_json: bool) -> int:
+    """Search-replace a site's tables in place in the migration database.
+
+    Applies the plan from --from to --to to the site's tables already sitting in the migration
+    database (loaded there with `wfuwp migrate import`), safely for PHP-serialized data; the tables
+    are swapped atomically and nothing else is touched. The same as `wfuwp migrate SITE_ID --simple`,
+    without archives: the migration database is scratch space.
+    """
+    ui = Ui(json_mode=as_json)
+    site = validate_site_id(site_id)
+    config = _state().config()
+    db = config.migration.as_database()
+    plan = _plan(config, site, from_env, to_env, replace, lookup=db)
+    ui.plan(plan)
+    with ui.progress() as progress:
+        report = migrate_site(
+            site, source=db, target=db, replacements=plan.rules, archive=None, progress=progress
+        )
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        ui.summary(report)
+    return 0
+
+
+@migrate.command("backup", context_settings=CONTEXT)
+@_site_argument
+@click.option(
+    "--env", "env", required=True, metavar="ENV", help="The environment whose site tables to back up."
+)
+@click.option(
+    "--skip-s3",
+    is_flag=True,
+    help="Write to a local directory (under --work-dir) even when s3.bucket is set.",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Directory for local archives (default: the per-user data directory).",
+)
+@json_option
+@global_options
+def backup(site_id: str, env: str, skip_s3: bool, work_dir: Path | None, as_json: bool) -> int:
+    """Back up a site's tables into the archive, as a backup that `restore` takes.
+
+    The backup's id looks like a migration's from and to the same environment
+    (20261125T101500Z-prod-to-prod-3fa2c1); `wfuwp migrate list` shows it.
+    """
+    ui = Ui(json_mode=as_json)
+    site = validate_site_id(site_id)
+    config = _state().config()
+    db = config.env(env).as_database()
+    archive = _archive_spec(config, work_dir, skip_s3)
+    if archive.startswith("s3://"):
+        raise ArchiveError(
+            f"backups to {archive} need S3 support, which this build lacks: run with --skip-s3"
+        )
+    with ui.progress() as progress:
+        report = backup_site(db, site, archive, progress=progress)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        rows = sum(t.rows for t in report.tables)
+        ui.line(
+            f"backup {report.backup_id}: {len(report.tables)} tables, {rows:,} rows of site {site} in {env}"
+        )
+        ui.line(f"archive: {report.archive.get('location')}")
+    return 0
+
+
+@migrate.command("clean", context_settings=CONTEXT)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before dropping (for automation).")
+@click.option(
+    "--keep-migration-db",
+    is_flag=True,
+    help="Only drop leftover tables; leave the migration database as it is.",
+)
+@json_option
+@global_options
+def clean(yes: bool, keep_migration_db: bool, as_json: bool) -> int:
+    """Drop leftover staging/old tables everywhere, and empty the migration database.
+
+    Finds the `_wfs_*` (staging) and `_wfo_*` (old) tables that interrupted migrations or
+    --keep-files left in every configured environment, and every table of the migration database;
+    shows them, asks, then drops them. Tables of a site a migration is writing right now are left alone.
+    """
+    ui = Ui(json_mode=as_json)
+    plan = plan_clean(_state().config(), migration=not keep_migration_db)
+    ui.clean_plan(plan)
+    if plan.tables and not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "clean drops tables and there is no terminal to confirm on: nothing was dropped; "
+                "add --yes to confirm in automation"
+            )
+        if not click.confirm(f"Drop these {plan.tables} tables?", default=False, err=True):
+            raise WfuwpError("nothing was dropped")
+    if plan.tables:
+        run_clean(plan)
+        ui.clean_plan(plan, done=True)
+    else:
+        ui.line("nothing to clean")
+    if as_json:
+        _emit_json(plan.to_dict())
+    if plan.errors:
+        raise WfuwpError(f"{len(plan.errors)} database(s) could not be cleaned; first: {plan.errors[0]}")
+    return 0
+
+
+@migrate.command("verify", context_settings=CONTEXT)
+@_site_argument
+@click.option("--env", "env", required=True, metavar="ENV", help="The environment whose site to check.")
+@json_option
+@global_options
+def verify(site_id: str, env: str, as_json: bool) -> int:
+    """Check a site's tables: present, readable, row counts, orphaned rows.
+
+    Exit code 0 when every core table is present and every table reads to the end; orphans (postmeta
+    rows whose post is gone, ...) are warnings. Reads only.
+    """
+    ui = Ui(json_mode=as_json)
+    site = validate_site_id(site_id)
+    check = verify_site(_state().config().env(env).as_database(), site)
+    if as_json:
+        _emit_json(check.to_dict())
+    ui.site_check(check)
+    if not check.ok:
+        raise WfuwpError(f"site {site} in {env} has {len(check.problems)} problem(s): {check.problems[0]}")
+    return 0
+
+
+# -- config ------------------------------------------------------------------------------------------------
+
+
+def _is_secret(key: str) -> bool:
+    return key == "password" or key.endswith(".password")
+
+
+def _set(config: Config, key: str, value: str | None) -> None:
+    """Set one key: a password is read from a prompt or stdin, never from the command line."""
+    if _is_secret(key):
+        if value is not None:
+            raise UsageError(
+                f"{key}: passwords are not taken as arguments (they would show in the process list and "
+                f"shell history); run `wfuwp config set {key}` and type it, or set the environment variable"
+            )
+        value = _read_secret(f"{key}")
+    elif value is None:
+        raise UsageError(f"{key}: give a value (or '' to unset it)")
+    config.set(key, value)
+    path = config.save()
+    shown = config.get(key)
+    click.echo(f"{key} = {_show(shown)}  (saved to {path})")
+
+
+def _read_secret(label: str) -> str:
+    if sys.stdin.isatty():
+        return str(click.prompt(label, hide_input=True, confirmation_prompt=True, err=True))
+    line = sys.stdin.readline()
+    if not line:
+        raise UsageError(f"{label}: no password on stdin; pipe one line, or run in a terminal to be asked")
+    return line.rstrip("\r\n")
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def _get(config: Config, key: str) -> None:
+    click.echo(_show(config.get(key)))
+
+
+def _list(config: Config, prefix: str, as_json: bool) -> None:
+    items = [(k, v) for k, v in config.items() if not prefix or k == prefix or k.startswith(prefix + ".")]
+    if as_json:
+        _emit_json(dict(items))
+    else:
+        Ui().key_values(items)
+
+
+@config_group.command("set", context_settings=CONTEXT)
+@click.argument("key")
+@click.argument("value", required=False)
+@global_options
+def config_set(key: str, value: str | None) -> None:
+    """Set KEY (dotted: env.prod.host, migration.database, s3.bucket, protected_envs) to VALUE.
+
+    An empty VALUE ('') unsets an optional key. For a password give no VALUE: it is asked for
+    (or read as one line from stdin).
+    """
+    _set(_state().config(), key, value)
+
+
+@config_group.command("get", context_settings=CONTEXT)
+@click.argument("key")
+@global_options
+def config_get(key: str) -> None:
+    """Print the value of KEY (passwords are shown as ********)."""
+    _get(_state().config(), key)
+
+
+@config_group.command("unset", context_settings=CONTEXT)
+@click.argument("key")
+@global_options
+def config_unset(key: str) -> None:
+    """Put KEY back to its default; `env.<name>` removes that environment."""
+    config = _state().config()
+    config.unset(key)
+    click.echo(f"{key} unset  (saved to {config.save()})")
+
+
+@config_group.command("list", context_settings=CONTEXT)
+@json_option
+@global_options
+def config_list(as_json: bool) -> None:
+    """List every key that is set (passwords masked), and where the file is."""
+    config = _state().config()
+    if as_json:
+        _emit_json({"file": str(config.source), **config.masked()})
+        return
+    click.echo(f"# {config.source}")
+    _list(config, "", False)
+
+
+@config_group.group("env", context_settings=CONTEXT)
+@click.argument("env_name", metavar="ENV")
+@global_options
+@click.pass_context
+def config_env(ctx: click.Context, env_name: str) -> None:
+    """Read and change environment ENV's keys (host, port, user, database, site_host, ...)."""
+    ctx.meta["wfuwp.env"] = env_name
+
+
+def _env_key(key: str) -> str:
+    return f"env.{click.get_current_context().meta['wfuwp.env']}.{key}"
+
+
+@config_env.command("set", context_settings=CONTEXT)
+@click.argument("key")
+@click.argument("value", required=False)
+@global_options
+def config_env_set(key: str, value: str | None) -> None:
+    """Set KEY of the environment (creating the environment if new); no VALUE for password."""
+    _set(_state().config(), _env_key(key), value)
+
+
+@config_env.command("get", context_settings=CONTEXT)
+@click.argument("key")
+@global_options
+def config_env_get(key: str) -> None:
+    """Print KEY of the environment."""
+    _get(_state().config(), _env_key(key))
+
+
+@config_env.command("list", context_settings=CONTEXT)
+@json_option
+@global_options
+def config_env_list(as_json: bool) -> None:
+    """List the environment's keys that are set (password masked)."""
+    config = _state().config()
+    name = click.get_current_context().meta["wfuwp.env"]
+    config.env(name)  # an unknown environment is an error, not an empty list
+    _list(config, f"env.{name}", as_json)
+
+
+def _section_group(section: str, what: str) -> None:
+    @config_group.group(section, context_settings=CONTEXT, help=f"Read and change {what}.")
+    @global_options
+    def group() -> None:
+        pass
+
+    @group.command("set", context_settings=CONTEXT, help=f"Set KEY of {section} (no VALUE for a password).")
+    @click.argument("key")
+    @click.argument("value", required=False)
+    @global_options
+    def set_(key: str, value: str | None) -> None:
+        _set(_state().config(), f"{section}.{key}", value)
+
+    @group.command("get", context_settings=CONTEXT, help=f"Print KEY of {section}.")
+    @click.argument("key")
+    @global_options
+    def get_(key: str) -> None:
+        _get(_state().config(), f"{section}.{key}")
+
+    @group.command("list", context_settings=CONTEXT, help=f"List the keys of {section} that are set.")
+    @json_option
+    @global_options
+    def list_(as_json: bool) -> None:
+        _list(_state().config(), section, as_json)
+
+
+_section_group("migration", "the migration database (host, port, user, password, database, TLS)")
+_section_group(
+    "s3", "where archives go in S3 (bucket, region, prefix, endpoint_url, sse, storage_class, media_prefix)"
+)
+
+
+@config_group.command("upgrade", context_settings=CONTEXT)
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--phase1-env",
+    default="prod",
+    show_default=True,
+    metavar="ENV",
+    help='The environment the predecessor\'s first format ({"db": ...}) describes.',
+)
+@click.option("--force", is_flag=True, help="Replace an existing wfuwp config file.")
+@global_options
+def config_upgrade(path: Path | None, phase1_env: str, force: bool) -> None:
+    """Import the TypeScript wfuwp's ~/.wfuwp/config.json (or PATH) into a new config file.
+
+    Its passwords are decrypted and encrypted again under your own key; the old file is left as it is.
+    Environments named dev, uat, pprd and prod get WFU's hosts, buckets and CDN values.
+    """
+    state = _state()
+    target = config_path(state.config_path)
+    if target.exists() and not force:
+        raise UsageError(
+            f"{target} exists already: add --force to replace it with the upgraded configuration"
+        )
+    config = upgrade_predecessor(path, phase1_env=phase1_env)
+    saved = config.save(target)
+    click.echo(f"imported {len(config.environments)} environment(s) into {saved}:")
+    Ui().key_values(config.items())
+
+
+@config_group.command("wizard", context_settings=CONTEXT)
+@click.option(
+    "--test/--no-test",
+    "test_connections",
+    default=True,
+    show_default=True,
+    help="Connect to every database at the end.",
+)
+@global_options
+def config_wizard(test_connections: bool) -> None:
+    """Ask for every setting, one by one, and save the config file.
+
+    The current values are the defaults. Passwords are asked for in a terminal only; elsewhere set
+    them with `wfuwp config env ENV set password` or the WFUWP_*_PASSWORD variables.
+    """
+    config = _state().config()
+    ask_secret = sys.stdin.isatty()
+    click.echo(f"Configuring {config.source}; press Enter to keep the value shown in brackets.", err=True)
+    current = ",".join(config.environments) or "dev,uat,pprd,prod"
+    names = [
+        n.strip()
+        for n in click.prompt("Environments (comma-separated)", default=current, err=True).split(",")
+    ]
+    for name in [n for n in names if n]:
+        _wizard_database(config, f"env.{name}", ask_secret)
+        if name in ("dev", "uat", "pprd", "prod") and click.confirm(
+            f"Use WFU's hosts, buckets and CDN for {name}?", default=True, err=True
+        ):
+            for key, value in wfu_named_values(name).items():
+                config.set(f"env.{name}.{key}", value)
+        else:
+            _ask(config, f"env.{name}.site_host", "main host (like www.example.edu)")
+    if click.confirm(
+        "Configure the migration database (for --simple and transform)?", default=True, err=True
+    ):
+        _wizard_database(config, "migration", ask_secret)
+    _ask(config, "s3.bucket", "S3 bucket for archives (empty: local archives)")
+    if config.s3.bucket:
+        _ask(config, "s3.region", "S3 region")
+        _ask(config, "s3.prefix", "S3 key prefix")
+    _ask(config, "protected_envs", "protected environments (comma-separated)")
+    path = config.save()
+    click.echo(f"saved {path}")
+    if test_connections:
+        sections: list[tuple[str, DbConfig]] = [
+            (f"env.{n}", config.env(n)) for n in sorted(config.environments)
+        ]
+        if config.migration.host:
+            sections.append(("migration", config.migration))
+        for key, section in sections:
+            try:
+                section.as_database().connect().close()
+                click.echo(f"  ok   {key}: {section.display()}")
+            except WfuwpError as exc:
+                click.echo(f"  FAIL {key}: {exc}")
+
+
+def _ask(config: Config, key: str, label: str) -> None:
+    value = click.prompt(
+        f"{key}: {label}",
+        default=_show(config.get(key)) if config.get(key) is not None else "",
+        show_default=True,
+        err=True,
+    )
+    config.set(key, value)
+
+
+def _wizard_database(config: Config, prefix: str, ask_secret: bool) -> None:
+    for key, label in (
+        ("host", "database host"),
+        ("port", "port"),
+        ("user", "user"),
+        ("database", "database name"),
+    ):
+        _ask(config, f"{prefix}.{key}", label)
+    if ask_secret:
+        typed = click.prompt(
+            f"{prefix}.password (Enter keeps the current one)",
+            default="",
+            hide_input=True,
+            show_default=False,
+            err=True,
+        )
+        if typed:
+            config.set(f"{prefix}.password", typed)
+    else:
+        name = prefix.split(".", 1)[-1]
+        var = "WFUWP_MIGRATION_PASSWORD" if prefix == "migration" else secret_env_var(name)
+        click.echo(f"  (password: `wfuwp config set {prefix}.password` in a terminal, or ${var})", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+
+
+__all__ = ["cli", "main", "migrate_main"]
