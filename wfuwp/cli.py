@@ -28,7 +28,7 @@ from wfuwp._version import __version__
 from wfuwp.clean import plan_clean, run_clean
 from wfuwp.config import Config, DbConfig, config_path, secret_env_var, upgrade_predecessor, wfu_named_values
 from wfuwp.db import Database
-from wfuwp.errors import ArchiveError, UsageError, WfuwpError
+from wfuwp.errors import ArchiveError, ConfigError, UsageError, WfuwpError
 from wfuwp.export import backup_site, default_export_name, export_site
 from wfuwp.inspect import count_matches, verify_site
 from wfuwp.migrate import migrate_site
@@ -929,13 +929,12 @@ def config_wizard(test_connections: bool) -> None:
 
 
 def _ask(config: Config, key: str, label: str) -> None:
-    value = click.prompt(
-        f"{key}: {label}",
-        default=_show(config.get(key)) if config.get(key) is not None else "",
-        show_default=True,
-        err=True,
-    )
-    config.set(key, value)
+    try:
+        current = config.get(key)
+    except ConfigError:  # an environment that does not exist yet
+        current = None
+    default = "" if current is None else _show(current)
+    config.set(key, click.prompt(f"{key}: {label}", default=default, show_default=True, err=True))
 
 
 def _wizard_database(config: Config, prefix: str, ask_secret: bool) -> None:
