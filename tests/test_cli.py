@@ -435,3 +435,20 @@ def test_clean_refuses_a_migration_database_without_migration_in_its_name(
     assert code == 1
     assert "does not have 'migration' in its name" in err
     assert "wp_43_posts" in tables(env.server, env.prod)
+
+
+def test_ctrl_c_during_the_copy_exits_130_and_leaves_the_target(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wfuwp import _ui
+
+    def interrupt(self: object, event: Any) -> None:
+        if event.kind == "rows":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_ui._ProgressView, "__call__", interrupt)  # Ctrl-C arrives in the middle of the copy
+    before = checksums(env.server, env.pprd)
+    code, _out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--skip-backup")
+    assert code == 130
+    assert err.splitlines()[-1] == "error: copy: interrupted; the target was left as it was"
+    assert checksums(env.server, env.pprd) == before

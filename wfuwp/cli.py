@@ -145,7 +145,9 @@ def _run(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> 
         click.echo("aborted: nothing was written", err=True)
         return 1
     except WfuwpError as exc:
-        return _fail(state, exc, exc.exit_code)
+        # migrate_site turns Ctrl-C into a MigrationError ("interrupted; the target was left as it was").
+        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        return _fail(state, exc, 130 if interrupted else exc.exit_code)
     except KeyboardInterrupt as exc:
         return _fail(state, exc, 130, "interrupted")
     except Exception as exc:
