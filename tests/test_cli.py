@@ -452,3 +452,36 @@ def test_ctrl_c_during_the_copy_exits_130_and_leaves_the_target(
     assert code == 130
     assert err.splitlines()[-1] == "error: copy: interrupted; the target was left as it was"
     assert checksums(env.server, env.pprd) == before
+
+
+class Terminal(io.StringIO):
+    """Typed answers on a stdin that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_protected_env_asks_for_the_site_id_on_a_terminal(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = checksums(env.server, env.prod)
+    args = ["--config", str(env.config), "migrate", "43", "--from", "pprd", "--to", "prod", "--skip-backup"]
+    sys.stdin = Terminal("4\n")
+    try:
+        code = main(args)
+    finally:
+        sys.stdin = sys.__stdin__
+    _out, err = capsys.readouterr()
+    assert code == 1
+    assert "Type the site id (43) to go on" in err
+    assert err.endswith("error: you typed '4', not 43: nothing was written\n")  # (a real terminal echoes "4")
+    assert checksums(env.server, env.prod) == before
+
+    sys.stdin = Terminal("43\n")
+    try:
+        code = main(args)
+    finally:
+        sys.stdin = sys.__stdin__
+    _out, err = capsys.readouterr()
+    assert code == 0, err
+    assert option(env.server, env.prod, "blogname") == "old pprd copy"
