@@ -13,10 +13,35 @@ import time
 
 import zstandard
 
-WORDS = (
-    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore "
-    "et dolore magna aliqua wake forest university deacon campus research students faculty"
-).split()
+WORDS = [
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "do",
+    "eiusmod",
+    "tempor",
+    "incididunt",
+    "ut",
+    "labore",
+    "et",
+    "dolore",
+    "magna",
+    "aliqua",
+    "wake",
+    "forest",
+    "university",
+    "deacon",
+    "campus",
+    "research",
+    "students",
+    "faculty",
+]
 
 
 def _sql_string(s: str) -> str:
@@ -36,15 +61,18 @@ def wordpress_like_sql(mib: int, seed: int = 1) -> bytes:
         for _ in range(200):
             row_id += 1
             body = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(20, 400)))
-            html = f'<p>{body}</p>\n<img src="https://www.wfu.edu/wp-content/uploads/sites/43/{row_id}.jpg" />'
+            html = (
+                f'<p>{body}</p>\n<img src="https://www.wfu.edu/wp-content/uploads/sites/43/{row_id}.jpg" />'
+            )
             rows.append(f"({row_id},1,'2024-01-01 00:00:00',{_sql_string(html)},'post-{row_id}','publish')")
         out.write(",".join(rows) + ";\n")
         out.write("INSERT INTO `wp_43_postmeta` VALUES ")
         metas = []
         for _ in range(400):
             row_id += 1
-            ser = 'a:2:{s:4:"file";s:%d:"%s";s:5:"width";i:%d;}' % (
-                len(f"2024/01/{row_id}.jpg"), f"2024/01/{row_id}.jpg", rnd.randint(100, 3000))
+            path = f"2024/01/{row_id}.jpg"
+            width = rnd.randint(100, 3000)
+            ser = f'a:2:{{s:4:"file";s:{len(path)}:"{path}";s:5:"width";i:{width};}}'
             metas.append(f"({row_id},{row_id // 3},'_wp_attachment_metadata',{_sql_string(ser)})")
         out.write(",".join(metas) + ";\n")
     return out.getvalue().encode()
@@ -59,10 +87,11 @@ def bench_zstd(data: bytes) -> None:
             sink = io.BytesIO()
             t0 = time.perf_counter()
             w = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True).stream_writer(
-                sink, closefd=False)
+                sink, closefd=False
+            )
             view = memoryview(data)
             for i in range(0, len(data), 128 * 1024):
-                w.write(view[i:i + 128 * 1024])
+                w.write(view[i : i + 128 * 1024])
             w.close()
             dt = time.perf_counter() - t0
             speed = len(data) / dt / 2**20

@@ -7,13 +7,18 @@ Register it with `pytest_plugins = ["tests.s3server"]` in the root conftest. Fix
   a region are put in the environment for the session, and any real AWS config is hidden.
 - `s3_bucket` (function): a fresh, empty bucket on that server; its name.
 - `s3_client`: a boto3 client for the server, for tests to look at what was written.
+- `s3_proxy` (function): a TCP proxy in front of the server whose link can be cut and restored while
+  the server keeps its data, to check what an outage leaves behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -56,9 +61,11 @@ class S3Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"moto server exited with code {self._proc.returncode} on port {self.port}")
+                raise RuntimeError(
+                    f"moto server exited with code {self._proc.returncode} on port {self.port}"
+                )
             try:
-                with urllib.request.urlopen(self.endpoint_url + "/moto-api/", timeout=1):
+                with urllib.request.urlopen(self.endpoint_url + "/moto-api/", timeout=1):  # noqa: S310 - http only
                     return
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.05)
@@ -83,14 +90,86 @@ class S3Server:
         return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1", config=cfg)
 
 
+class FaultyProxy:
+    """A TCP proxy to the S3 server: `cut()` drops all connections and refuses new ones; `restore()` heals."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target = ("127.0.0.1", target_port)
+        self.port = _free_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        """Listen again (same port) and forward new connections."""
+        if self._listener is not None:
+            return
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Close the listener (new connections are refused) and reset every open connection."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            c.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self._target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while True:
+                ready, _, _ = select.select([a, b], [], [], 1.0)
+                for src in ready:
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    (b if src is a else a).sendall(data)
+        except (OSError, ValueError):
+            return
+        finally:
+            a.close()
+            b.close()
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """Yield a running moto S3 server for the session (see `S3Server`)."""
     nowhere = tmp_path_factory.mktemp("aws") / "none"
     with pytest.MonkeyPatch.context() as mp:
         # Dummy credentials, and no real profile/config file: tests must never reach a real account.
-        for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
-                    "AWS_ENDPOINT_URL_S3"):
+        for var in (
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_S3",
+        ):
             mp.delenv(var, raising=False)
         mp.setenv("AWS_ACCESS_KEY_ID", "testing")
         mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -121,3 +200,12 @@ def s3_bucket(s3_server: S3Server, s3_client: Any) -> str:
     s3_client.create_bucket(Bucket=name)
     return name
 
+
+@pytest.fixture
+def s3_proxy(s3_server: S3Server, s3_client: Any) -> Iterator[FaultyProxy]:
+    """Yield a cuttable proxy to `s3_server` (see `FaultyProxy`); it is torn down after the test."""
+    proxy = FaultyProxy(s3_server.port)
+    try:
+        yield proxy
+    finally:
+        proxy.cut()

@@ -3,7 +3,7 @@
 zstandard's own `stream_reader` and `read_to_iter` end quietly at a frame cut short (measured with
 zstandard 0.25: a frame cut in half reads as 0 bytes, no error), so a half-downloaded archive would
 restore as a silently shorter dump. This reader uses `decompressobj`, whose `eof` tells a complete
-frame from a cut one, and raises `TruncatedError` instead.
+frame from a cut one, and raises instead.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import io
 from typing import BinaryIO
 
 import zstandard
+
+from wfuwp.errors import WfuwpError
 
 # decompressobj returns all the output of the input it is given, and zstd expands tens of thousands of
 # times (200 MiB of zeros compress to 6 KiB). Feeding slices sized from the last ratio seen, starting at
@@ -23,24 +25,18 @@ _TARGET_OUTPUT = 1024 * 1024
 _READ_SIZE = 256 * 1024
 
 
-class TruncatedError(ValueError):
-    """The compressed input ended inside a frame (`offset` is the compressed byte count read)."""
-
-    def __init__(self, offset: int) -> None:
-        super().__init__(f"zstd data truncated at compressed byte {offset}")
-        self.offset = offset
-
-
 class ZstdReader(io.RawIOBase):
     """Read-only raw stream of the decompressed bytes of `source` (one or more zstd frames).
 
-    Raises `TruncatedError` when `source` ends inside a frame and `zstandard.ZstdError` on corrupt
-    data (frames written by wfuwp carry a checksum). Closing it closes `source` when `closefd`.
+    Raises `error` (a WfuwpError subclass) naming `name` when `source` ends inside a frame or holds
+    corrupt data (frames written by wfuwp carry a checksum). Closing it closes `source` when `closefd`.
     """
 
-    def __init__(self, source: BinaryIO, *, closefd: bool = True) -> None:
+    def __init__(self, source: BinaryIO, *, name: str, error: type[WfuwpError], closefd: bool = True) -> None:
         super().__init__()
         self._source = source
+        self._name = name
+        self._error = error
         self._closefd = closefd
         self._dctx = zstandard.ZstdDecompressor()
         self._dobj = self._dctx.decompressobj()
@@ -72,7 +68,10 @@ class ZstdReader(io.RawIOBase):
             if self._pending_pos >= len(self._pending):
                 if self._source_eof:
                     if self._in_frame or self._frames == 0:
-                        raise TruncatedError(self.compressed_bytes)
+                        raise self._error(
+                            f"{self._name} is truncated at compressed byte {self.compressed_bytes}: "
+                            "the file is incomplete; download it again"
+                        )
                     return False
                 chunk = self._source.read(_READ_SIZE)
                 if not chunk:
@@ -84,7 +83,13 @@ class ZstdReader(io.RawIOBase):
             piece = memoryview(self._pending)[start : start + self._slice]
             self._pending_pos += len(piece)
             self._in_frame = True
-            out = self._dobj.decompress(piece)
+            try:
+                out = self._dobj.decompress(piece)
+            except zstandard.ZstdError as exc:
+                raise self._error(
+                    f"{self._name} is not valid zstd data near compressed byte {self.compressed_bytes} "
+                    f"({exc}): the file is corrupt; download it again"
+                ) from exc
             if self._dobj.eof:
                 # A frame ended; whatever followed it in this slice starts the next frame.
                 self._frames += 1
@@ -104,6 +109,10 @@ class ZstdReader(io.RawIOBase):
         super().close()
 
 
-def open_zstd_reader(source: BinaryIO, *, closefd: bool = True) -> io.BufferedReader:
+def open_zstd_reader(
+    source: BinaryIO, *, name: str, error: type[WfuwpError], closefd: bool = True
+) -> io.BufferedReader:
     """Return a buffered reader of the decompressed bytes of `source` (see `ZstdReader`)."""
-    return io.BufferedReader(ZstdReader(source, closefd=closefd), buffer_size=_READ_SIZE)
+    return io.BufferedReader(
+        ZstdReader(source, name=name, error=error, closefd=closefd), buffer_size=_READ_SIZE
+    )
