@@ -36,6 +36,7 @@ class ZstdReader(io.RawIOBase):
         super().__init__()
         self._source = source
         self._name = name
+        self.name = name
         self._error = error
         self._closefd = closefd
         self._dctx = zstandard.ZstdDecompressor()

@@ -18,7 +18,7 @@ import botocore.config  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
 import smart_open.s3
 
-from wfuwp.errors import ArchiveError
+from wfuwp.errors import ArchiveError, WfuwpError
 
 # boto3 ships no type hints; boto3-stubs[s3] would give a precise type here.
 S3Client = Any
@@ -269,16 +269,7 @@ class S3Backend:
         )
 
     def open_raw(self, key: str) -> BinaryIO:
-        try:
-            raw = smart_open.s3.open(self.bucket, self._key(key), "rb", client=self.client)
-        except Exception as exc:
-            cause = exc.__cause__ or exc
-            if is_not_found(exc) or is_not_found(cause) or "NoSuchKey" in str(exc):
-                raise ArchiveError(
-                    f"no archive object {self.url_of(key)}; check the migration id and name"
-                ) from exc
-            raise self._fail("opening", key, exc) from exc
-        return cast("BinaryIO", ReadErrors(cast("BinaryIO", raw), self.url_of(key)))
+        return open_object(self.client, self.bucket, self._key(key), error=ArchiveError)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         try:
@@ -340,13 +331,34 @@ class S3Backend:
             ) from exc
 
 
-class ReadErrors(io.RawIOBase):
-    """Turn network errors while reading an S3 object into ArchiveError."""
+def open_object(client: S3Client, bucket: str, key: str, *, error: type[WfuwpError]) -> BinaryIO:
+    """Open s3://bucket/key for streaming reads (raw bytes, no decompression); its `name` is the URL.
 
-    def __init__(self, raw: BinaryIO, url: str) -> None:
+    A missing object, and network errors while opening or reading, raise `error` with a one-line message.
+    """
+    url = f"s3://{bucket}/{key}"
+    try:
+        # smart_open.s3.open: the key is taken literally and no decompression is inferred from it.
+        raw = smart_open.s3.open(bucket, key, "rb", client=client)
+    except Exception as exc:
+        cause = exc.__cause__ or exc
+        if is_not_found(exc) or is_not_found(cause) or "NoSuchKey" in str(exc):
+            raise error(f"no object {url}; check the name") from exc
+        raise error(
+            f"opening {url} failed: {describe_error(cause)}; check the network and credentials"
+        ) from exc
+    return cast("BinaryIO", ReadErrors(cast("BinaryIO", raw), url, error))
+
+
+class ReadErrors(io.RawIOBase):
+    """Turn network errors while reading an S3 object into `error` (a WfuwpError subclass)."""
+
+    def __init__(self, raw: BinaryIO, url: str, error: type[WfuwpError]) -> None:
         super().__init__()
         self._raw = raw
         self._url = url
+        self._error = error
+        self.name = url
 
     def readable(self) -> bool:
         return True
@@ -355,7 +367,7 @@ class ReadErrors(io.RawIOBase):
         try:
             data = self._raw.read(len(buffer))
         except _READ_ERRORS as exc:
-            raise ArchiveError(
+            raise self._error(
                 f"reading {self._url} failed: {describe_error(exc)}; check the network and try again"
             ) from exc
         buffer[: len(data)] = data
