@@ -67,6 +67,27 @@ def make_client(
     return session.client("s3", endpoint_url=endpoint_url, config=config)
 
 
+def multipart_copy(
+    client: S3Client,
+    source: Mapping[str, str],
+    bucket: str,
+    key: str,
+    *,
+    extra_args: Mapping[str, Any],
+    part_size: int,
+    max_concurrency: int = 4,
+) -> None:
+    """Copy `source` ({"Bucket", "Key"}) to bucket/key server-side with UploadPartCopy, in parallel parts."""
+    from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
+
+    config = TransferConfig(
+        multipart_threshold=MIN_PART_SIZE,
+        multipart_chunksize=max(MIN_PART_SIZE, part_size),
+        max_concurrency=max_concurrency,
+    )
+    client.copy(CopySource=dict(source), Bucket=bucket, Key=key, ExtraArgs=dict(extra_args), Config=config)
+
+
 def describe_error(exc: BaseException) -> str:
     """Return a short, password-free description of a botocore/network error for a one-line message."""
     if isinstance(exc, botocore.exceptions.ClientError):
