@@ -98,9 +98,7 @@ class LocalBackend:
         try:
             return open(self._path(key), "rb")
         except FileNotFoundError:
-            raise ArchiveError(
-                f"no archive object {self._path(key)}; check the migration id and name"
-            ) from None
+            raise ArchiveError(f"no object {self._path(key)}; check the migration id and name") from None
         except OSError as exc:
             raise ArchiveError(f"cannot read {self._path(key)}: {exc.strerror}") from exc
 

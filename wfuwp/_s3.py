@@ -290,7 +290,13 @@ class S3Backend:
         )
 
     def open_raw(self, key: str) -> BinaryIO:
-        return open_object(self.client, self.bucket, self._key(key), error=ArchiveError)
+        return open_object(
+            self.client,
+            self.bucket,
+            self._key(key),
+            error=ArchiveError,
+            hint="check the migration id and name",
+        )
 
     def put_bytes(self, key: str, data: bytes) -> None:
         try:
@@ -352,10 +358,13 @@ class S3Backend:
             ) from exc
 
 
-def open_object(client: S3Client, bucket: str, key: str, *, error: type[WfuwpError]) -> BinaryIO:
+def open_object(
+    client: S3Client, bucket: str, key: str, *, error: type[WfuwpError], hint: str = "check the name"
+) -> BinaryIO:
     """Open s3://bucket/key for streaming reads (raw bytes, no decompression); its `name` is the URL.
 
-    A missing object, and network errors while opening or reading, raise `error` with a one-line message.
+    A missing object (message ends with `hint`), and network errors while opening or reading, raise
+    `error` with a one-line message.
     """
     url = f"s3://{bucket}/{key}"
     try:
@@ -364,7 +373,7 @@ def open_object(client: S3Client, bucket: str, key: str, *, error: type[WfuwpErr
     except Exception as exc:
         cause = exc.__cause__ or exc
         if is_not_found(exc) or is_not_found(cause) or "NoSuchKey" in str(exc):
-            raise error(f"no object {url}; check the name") from exc
+            raise error(f"no object {url}; {hint}") from exc
         raise error(
             f"opening {url} failed: {describe_error(cause)}; check the network and credentials"
         ) from exc
