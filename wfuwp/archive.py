@@ -49,7 +49,7 @@ import zstandard
 
 from wfuwp import _local, _s3
 from wfuwp._compress import open_zstd_reader
-from wfuwp._s3 import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, S3Client
+from wfuwp._s3 import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, S3Client
 from wfuwp.errors import ArchiveError, UsageError
 
 __all__ = [
@@ -154,7 +154,7 @@ class _Tee:
         self.bytes = 0
         self.sha256 = hashlib.sha256()
         self.discard = False
-        self._limit = part_size * MAX_PARTS if part_size else None
+        self._limit = min(part_size * MAX_PARTS, MAX_OBJECT_SIZE) if part_size else None
 
     def write(self, data: bytes | memoryview) -> int:
         n = len(data)
@@ -164,8 +164,8 @@ class _Tee:
         self.bytes += n
         if self._limit is not None and self.bytes > self._limit:
             raise ArchiveError(
-                f"{self.sink.url} would exceed {self._limit // 1024**3} GiB, the S3 limit of "
-                f"{MAX_PARTS} parts of the part size; raise the part size"
+                f"{self.sink.url} would exceed {self._limit // 1024**3} GiB, what S3 allows with this part "
+                f"size ({MAX_PARTS} parts, 5 TiB at most); raise the part size"
             )
         self.sha256.update(chunk)
         self.sink.write(chunk)
@@ -261,7 +261,8 @@ class ArchiveStream(io.BufferedIOBase):
         if self._state != "open":
             return
         try:
-            self._zw.close()  # type: ignore[no-untyped-call]  # writes the end of the frame into the sink; the sink stays open
+            # Writes the end of the frame into the sink; the sink stays open (closefd=False).
+            self._zw.close()  # type: ignore[no-untyped-call]
             self._sink.commit()
         except BaseException:
             self.abort()
@@ -281,7 +282,8 @@ class ArchiveStream(io.BufferedIOBase):
         self._state = "aborted"
         self._tee.discard = True
         with contextlib.suppress(Exception):
-            self._zw.close()  # type: ignore[no-untyped-call]  # frees the compressor's threads; its output is discarded
+            # Frees the compressor's threads; what it still writes is discarded by the tee.
+            self._zw.close()  # type: ignore[no-untyped-call]
         self.abort_problem = self._sink.abort()
         if self._on_finish is not None:
             self._on_finish(self)
