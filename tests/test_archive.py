@@ -27,7 +27,6 @@ from wfuwp.errors import ArchiveError, UsageError
 if TYPE_CHECKING:
     from tests.s3server import FaultyProxy, S3Server
 
-pytest_plugins = ["tests.s3server"]
 
 MiB = 1024 * 1024
 WHEN = datetime(2026, 11, 25, 10, 15, 0, tzinfo=timezone.utc)

@@ -14,7 +14,6 @@ from wfuwp.media import SOURCE_ETAG_KEY, copy_prefix
 if TYPE_CHECKING:
     from tests.s3server import S3Server
 
-pytest_plugins = ["tests.s3server"]
 
 MiB = 1024 * 1024
 

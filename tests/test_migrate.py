@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from dbutil import checksums, create_statements, fetch, run_sql, table_names
+from tests.dbutil import checksums, create_statements, fetch, run_sql, table_names
 from sandbox import MariaDBServer
 
 import wfuwp

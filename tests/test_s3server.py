@@ -10,7 +10,6 @@ import pytest
 if TYPE_CHECKING:
     from tests.s3server import S3Server
 
-pytest_plugins = ["tests.s3server"]
 
 
 def test_bucket_is_fresh_and_usable(s3_client: Any, s3_bucket: str) -> None:

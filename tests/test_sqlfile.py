@@ -20,7 +20,6 @@ from wfuwp.sqlfile import Statement, check_statement, iter_statements, open_sql
 if TYPE_CHECKING:
     from tests.s3server import S3Server
 
-pytest_plugins = ["tests.s3server"]
 
 WS = b" \t\r\n\f\v"
 # More examples for a deeper run: WFUWP_HYPOTHESIS_EXAMPLES=5000 pytest tests/test_sqlfile.py
