@@ -18,11 +18,15 @@ deps: $(VENV)/.installed
 test: deps
 	$(MAKE) test-compiled test-python
 
+# pytest loads the system OpenSSL before any test code runs; preloading the driver's own OpenSSL lets
+# its C extension load (scripts/driver_preload.py says why), and the guard test checks that it did.
+TEST_ENV = LD_PRELOAD="$$($(PY) scripts/driver_preload.py)" WFUWP_EXPECT_C_DRIVER=1
+
 test-compiled: deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 test-python: deps
-	WFUWP_NO_EXTENSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) WFUWP_NO_EXTENSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 demo: deps
 	$(PY) scripts/demo.py

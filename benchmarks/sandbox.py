@@ -17,6 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+try:  # the driver's C extension must load before anything imports ssl (see wfuwp/db.py)
+    import _mysql_connector  # noqa: F401
+except ImportError:
+    pass
 import mysql.connector
 
 

@@ -1,4 +1,4 @@
-"""Fixtures that give tests real servers: MariaDB (shared or private instances)."""
+"""Fixtures that give tests real servers: MariaDB (shared or private instances) and S3 (moto's server)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+import wfuwp  # noqa: E402  (first: the MySQL driver's C extension must load before OpenSSL)
 from sandbox import MariaDBServer, drop_database, shared_or_private  # noqa: E402
 
-import wfuwp  # noqa: E402
+pytest_plugins = ["tests.s3server"]
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import mysql.connector
 
 from wfuwp._version import __version__
-from wfuwp.archive_io import ArchiveWriter, open_archive
+from wfuwp.archive import ArchiveLocation, ArchiveStream, MigrationArchive
 from wfuwp.db import DRIVER, Database, database_error, execute, max_allowed_packet, prepare_copy_session
 from wfuwp.loader import Loader
 from wfuwp.errors import MigrationError, UsageError, WfuwpError
@@ -80,7 +80,7 @@ def migrate_site(
     source: str | Database,
     target: str | Database,
     replacements: Sequence[PairLike] | None = None,
-    archive: str | os.PathLike[str] | ArchiveWriter | None = None,
+    archive: str | os.PathLike[str] | ArchiveLocation | None = None,
     progress: ProgressCallback | None = None,
     workers: int = 2,
     load_connections: int = 1,
@@ -88,15 +88,14 @@ def migrate_site(
     drop_target_only: bool = False,
     keep_old: bool = False,
     verify_after_swap: Callable[[MigrationReport], None] | None = None,
-    migration_id: str | None = None,
 ) -> MigrationReport:
     """Migrate site `site_id` from `source` into `target` and return what was done.
 
     `source`/`target`: mysql:// URLs or `Database`s (their `name` labels environments in archive names).
     `replacements`: ordered (search, replace) pairs or `Rule`s; None derives the site's own URL pairs
-    from both networks' `wp_blogs` rows and siteurl/home options. `archive`: a local directory or an
-    s3:// URL (or an ArchiveWriter) for the source export, the target backup and the migrated export;
-    None writes no archives and so keeps no backup. `progress` receives ProgressEvents (one at a time).
+    from both networks' `wp_blogs` rows and siteurl/home options. `archive`: a local directory, an
+    s3:// URL or an `ArchiveLocation` for the source export, the target backup and the migrated export
+    (see docs/archives.md); None writes no archives and so keeps no backup. `progress` receives ProgressEvents (one at a time).
     `drop_target_only` drops the site's tables that exist only in the target (kept by default);
     `workers` tables are read at once, each loaded on `load_connections` target connections.
     `keep_old` keeps the replaced tables (`_wfo_*`) after the swap. `verify_after_swap` may raise to
@@ -111,7 +110,6 @@ def migrate_site(
         Progress(progress),
         Options(max(1, workers), max(1, load_connections), statement_bytes, drop_target_only, keep_old, archive is not None),
         verify_after_swap,
-        migration_id,
     )
     with _sigterm_as_interrupt():
         return run.run()
@@ -143,11 +141,10 @@ class _Migration:
         source: Database,
         target: Database,
         replacements: Sequence[PairLike] | None,
-        archive: str | os.PathLike[str] | ArchiveWriter | None,
+        archive: str | os.PathLike[str] | ArchiveLocation | None,
         progress: Progress,
         options: Options,
         verify_after_swap: Callable[[MigrationReport], None] | None,
-        migration_id: str | None,
     ) -> None:
         self.site_id = site_id
         self.source = source
@@ -157,11 +154,10 @@ class _Migration:
         self.progress = progress
         self.options = options
         self.verify_after_swap = verify_after_swap
-        self.id = migration_id or new_migration_id(source.name, target.name)
-        self.report = MigrationReport(self.id, site_id, str(source), str(target))
+        self.report = MigrationReport("", site_id, str(source), str(target))
         self.report.implementation = {"core": IMPLEMENTATION, "driver": DRIVER, "version": __version__}
         self.cancel = threading.Event()
-        self.archive: ArchiveWriter | None = None
+        self.archive: MigrationArchive | None = None
         self.site: TargetSite | None = None
         self.swapped = False
         self.step = "connect"
@@ -176,17 +172,8 @@ class _Migration:
                 lock.acquire()
             with self._step("discover"):
                 tables, target_tables = self._discover()
-            if self.archive_spec is not None:
-                self.archive = open_archive(
-                    self.archive_spec,
-                    migration_id=self.id,
-                    site_id=self.site_id,
-                    site_name=self._site_name(),
-                    from_env=self.source.name,
-                    to_env=self.target.name,
-                )
-                self.report.archive = self.archive.describe()
-            self.site = TargetSite(self.target, self.id.rsplit("-", 1)[-1], tables, target_tables)
+            self._open_archive()
+            self.site = TargetSite(self.target, self.report.migration_id.rsplit("-", 1)[-1], tables, target_tables)
             with self._step("stage"), _closing(self.target.connect()) as conn:
                 prepare_copy_session(conn, reading=False)
                 for table in tables:
@@ -204,6 +191,22 @@ class _Migration:
             self.report.timings["total"] = round(time.monotonic() - started, 3)
             self._write_manifest()
         return self.report
+
+    def _open_archive(self) -> None:
+        """Start the archive folder; its id (or a fresh one without an archive) names the migration."""
+        if self.archive_spec is None:
+            self.report.migration_id = new_migration_id(self.source.name, self.target.name)
+            return
+        location = (
+            self.archive_spec
+            if isinstance(self.archive_spec, ArchiveLocation)
+            else ArchiveLocation.parse(self.archive_spec)
+        )
+        self.archive = location.new_migration(
+            site_id=self.site_id, site_name=self._site_name(), from_env=self.source.name, to_env=self.target.name
+        )
+        self.report.migration_id = self.archive.id
+        self.report.archive = {"location": self.archive.url, "id": self.archive.id}
 
     def _discover(self) -> tuple[list[Table], list[str]]:
         with _closing(self.source.connect()) as src, _closing(self.target.connect()) as tgt:
@@ -384,12 +387,12 @@ class _Migration:
         self.progress.emit("table-end", "copy", table=table.name, rows_done=result.rows, rows_total=result.rows,
                            bytes_done=result.bytes_read, bytes_total=result.bytes_read)
 
-    def _open_exports(self, table: Table) -> dict[str, Any]:
+    def _open_exports(self, table: Table) -> dict[str, ArchiveStream]:
         if self.archive is None:
             return {}
         exports = {}
         for kind in ("source", "migrated"):
-            stream = self.archive.open_stream(kind, table.name)
+            stream = self.archive.open_table_stream(kind, table.name)
             stream.write(DUMP_HEADER + table_preamble(table.name, table.create_sql) + b"START TRANSACTION;\n")
             exports[kind] = stream
         return exports
@@ -406,7 +409,7 @@ class _Migration:
             for table in tables:
                 if self.cancel.is_set():
                     raise Cancelled
-                stream = self.archive.open_stream("backup", table.name)
+                stream = self.archive.open_table_stream("backup", table.name)
                 try:
                     stream.write(DUMP_HEADER + table_preamble(table.name, table.create_sql) + b"START TRANSACTION;\n")
                     prefix = insert_prefix(table.name, table.column_names)
@@ -459,8 +462,6 @@ class _Migration:
                     self.site.drop(conn, "staging")
             except Exception as cleanup_error:  # noqa: BLE001 - report, keep the original error
                 self.report.status += f"; clean-up failed ({cleanup_error}); run `wfuwp migrate clean`"
-        if self.archive is not None:
-            self.archive.abort_open_streams()
 
     def _as_error(self, exc: BaseException) -> WfuwpError:
         if isinstance(exc, WfuwpError):

@@ -1,0 +1,409 @@
+"""The S3 transport: clients, limits, error text, and the archive's multipart sink and bucket backend.
+
+Shared by the archive, the SQL reader and the media copy. This is the only module that imports
+boto3/botocore (they ship no type hints).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import queue
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, BinaryIO, cast
+
+import boto3  # type: ignore[import-untyped]
+import botocore.config  # type: ignore[import-untyped]
+import botocore.exceptions  # type: ignore[import-untyped]
+import smart_open.s3
+
+from wfuwp.errors import ArchiveError, WfuwpError
+
+# boto3 ships no type hints; boto3-stubs[s3] would give a precise type here.
+S3Client = Any
+
+# What a failed S3 request raises (network/config errors, and error responses).
+ERRORS: tuple[type[Exception], ...] = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+# ... plus what smart_open turns them into (ValueError for a missing bucket, OSError after its retries).
+_OPEN_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, *ERRORS)
+_READ_ERRORS: tuple[type[Exception], ...] = (OSError, *ERRORS)
+
+# Outside limits of S3 multipart uploads (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html):
+# every part but the last is at least 5 MiB, at most 5 GiB; an upload has at most 10,000 parts; an object
+# is at most 5 TiB. The largest object we can write is therefore part_size * 10,000.
+MIN_PART_SIZE = 5 * 1024**2
+MAX_PART_SIZE = 5 * 1024**3
+MAX_PARTS = 10_000
+MAX_OBJECT_SIZE = 5 * 1024**4
+# A single CopyObject request copies at most 5 GiB; bigger objects need a multipart copy.
+MAX_COPY_OBJECT_SIZE = 5 * 1024**3
+
+# botocore's "standard" retry mode retries throttling, 5xx and connection errors with exponential backoff and
+# jitter; 8 attempts ride out a blip of roughly half a minute. ("adaptive" adds client-side rate limiting,
+# which only helps when many processes share one account's request rate.)
+DEFAULT_MAX_ATTEMPTS = 8
+
+
+def make_client(
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    max_pool_connections: int = 10,
+) -> S3Client:
+    """Return a boto3 S3 client with retries configured.
+
+    With no `endpoint_url`/`region`, boto3's own chain applies (AWS_PROFILE, AWS_REGION,
+    AWS_ENDPOINT_URL_S3, ~/.aws/config, instance roles, ...).
+    """
+    config = botocore.config.Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        max_pool_connections=max_pool_connections,
+        connect_timeout=10,
+        read_timeout=120,
+    )
+    session = boto3.session.Session(region_name=region)
+    return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def multipart_copy(
+    client: S3Client,
+    source: Mapping[str, str],
+    bucket: str,
+    key: str,
+    *,
+    extra_args: Mapping[str, Any],
+    part_size: int,
+    max_concurrency: int = 4,
+) -> None:
+    """Copy `source` ({"Bucket", "Key"}) to bucket/key server-side with UploadPartCopy, in parallel parts."""
+    from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
+
+    config = TransferConfig(
+        multipart_threshold=MIN_PART_SIZE,
+        multipart_chunksize=max(MIN_PART_SIZE, part_size),
+        max_concurrency=max_concurrency,
+    )
+    client.copy(CopySource=dict(source), Bucket=bucket, Key=key, ExtraArgs=dict(extra_args), Config=config)
+
+
+def describe_error(exc: BaseException) -> str:
+    """Return a short, password-free description of a botocore/network error for a one-line message."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        code = err.get("Code", "?")
+        msg = err.get("Message", "")
+        return f"{code}: {msg}" if msg else str(code)
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
+        return f"cannot reach the S3 endpoint ({exc})"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """Return True when a botocore error means the key (or bucket) does not exist."""
+    if not isinstance(exc, botocore.exceptions.ClientError):
+        return False
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in {"404", "NoSuchKey", "NotFound"}
+
+
+_COMMIT = object()
+_ABORT = object()
+
+
+class S3Sink:
+    """An S3 multipart upload through smart_open, fed by a background thread.
+
+    The caller's thread only queues compressed chunks; the upload thread owns the smart_open writer, so
+    compression goes on while a part uploads. smart_open uploads one part at a time (checked in 9.0).
+    Traps this class exists to avoid: closing a smart_open writer COMPLETES the upload, and so does
+    garbage-collecting it (io.IOBase.__del__ calls close()), so a failed dump would become a visible,
+    truncated object. Nothing here ever closes the writer except to commit; errors terminate it.
+    """
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        key: str,
+        *,
+        part_size: int,
+        extra_args: Mapping[str, str],
+        queue_chunks: int,
+    ) -> None:
+        self.url = f"s3://{bucket}/{key}"
+        args = dict(extra_args)
+        try:
+            # smart_open.s3.open rather than smart_open.open: no URL parsing of the key (a '?' or '%' in a
+            # table name stays literal) and no compression layer (the objects are .zst, compressed by us;
+            # smart_open.open would otherwise infer compression from the extension).
+            self._writer = cast(
+                "smart_open.s3.MultipartWriter",
+                smart_open.s3.open(
+                    bucket,
+                    key,
+                    "wb",
+                    client=client,
+                    min_part_size=part_size,
+                    client_kwargs={
+                        "S3.Client.create_multipart_upload": args,
+                        "S3.Client.put_object": args,
+                    },
+                ),
+            )
+        except _OPEN_ERRORS as exc:
+            cause = exc.__cause__ if isinstance(exc, ValueError) and exc.__cause__ else exc
+            raise ArchiveError(
+                f"cannot start an upload to {self.url}: {describe_error(cause)}; "
+                "check the bucket name, credentials and region"
+            ) from exc
+        # Bounded queue of `queue_chunks` writes: the caller blocks once that much waits for the upload.
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(2, queue_chunks))
+        self._error: BaseException | None = None
+        self._abort_error: str | None = None
+        self._aborting = False
+        self._committed = False
+        self._thread = threading.Thread(target=self._run, name=f"wfuwp-upload:{key}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _ABORT:
+                    return
+                if item is _COMMIT:
+                    if self._error is None:
+                        self._writer.close()  # completes the multipart upload; durable when it returns
+                        self._committed = True
+                    return
+                # After a failure keep draining until a sentinel, so a producer blocked on put() wakes up.
+                if self._error is None and not self._aborting:
+                    assert isinstance(item, bytes)
+                    try:
+                        self._writer.write(item)
+                    except BaseException as exc:
+                        self._error = exc
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            if not self._committed:
+                self._abort_error = self._terminate()
+
+    def _terminate(self) -> str | None:
+        try:
+            self._writer.terminate()  # AbortMultipartUpload: the parts are discarded
+        except Exception as exc:
+            return describe_error(exc)
+        finally:
+            # smart_open keeps the upload "open" when the abort request fails, and would then complete it
+            # from __del__; mark it closed so a partial object can never be published behind our back.
+            self._writer._upload_id = None
+        return None
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._upload_error(self._error)
+
+    def _upload_error(self, exc: BaseException) -> ArchiveError:
+        return ArchiveError(
+            f"uploading {self.url} failed: {describe_error(exc)}; the upload was aborted and nothing was "
+            "stored; check the network and credentials and run again"
+        )
+
+    def write(self, data: bytes) -> None:
+        self._raise_if_failed()
+        while True:
+            try:
+                self._queue.put(data, timeout=1.0)
+                return
+            except queue.Full:
+                self._raise_if_failed()
+
+    def commit(self) -> None:
+        self._raise_if_failed()
+        self._queue.put(_COMMIT)
+        self._thread.join()
+        if self._error is not None:
+            raise self._upload_error(self._error)
+
+    def abort(self) -> str | None:
+        self._aborting = True
+        if self._thread.is_alive():
+            # Make room for the sentinel; the thread discards what is left anyway.
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self._queue.get_nowait()
+            self._queue.put(_ABORT)
+            self._thread.join()
+        return self._abort_error
+
+
+class S3Backend:
+    """Archive operations on a bucket prefix; keys are '/'-separated and relative to `prefix`."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        prefix: str,
+        *,
+        part_size: int,
+        queue_chunks: int,
+        object_args: Mapping[str, str],
+        manifest_args: Mapping[str, str],
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self._part_size = part_size
+        self._queue_chunks = queue_chunks
+        self._object_args = dict(object_args)
+        self._manifest_args = dict(manifest_args)
+
+    def _key(self, key: str) -> str:
+        key = key.strip("/")
+        return "/".join(p for p in (self.prefix, key) if p)
+
+    def url_of(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def _fail(self, what: str, key: str, exc: BaseException) -> ArchiveError:
+        return ArchiveError(
+            f"{what} {self.url_of(key)} failed: {describe_error(exc)}; "
+            "check the network, credentials and bucket"
+        )
+
+    def open_sink(self, key: str) -> S3Sink:
+        return S3Sink(
+            self.client,
+            self.bucket,
+            self._key(key),
+            part_size=self._part_size,
+            extra_args=self._object_args,
+            queue_chunks=self._queue_chunks,
+        )
+
+    def open_raw(self, key: str) -> BinaryIO:
+        return open_object(
+            self.client,
+            self.bucket,
+            self._key(key),
+            error=ArchiveError,
+            hint="check the migration id and name",
+        )
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **self._manifest_args)
+        except ERRORS as exc:
+            raise self._fail("writing", key, exc) from exc
+
+    def get_bytes(self, key: str) -> bytes | None:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            return bytes(body.read())
+        except ERRORS as exc:
+            if is_not_found(exc):
+                return None
+            raise self._fail("reading", key, exc) from exc
+
+    def exists_prefix(self, prefix: str) -> bool:
+        try:
+            resp = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(prefix) + "/", MaxKeys=1)
+        except ERRORS as exc:
+            raise self._fail("listing", prefix, exc) from exc
+        return bool(resp.get("KeyCount"))
+
+    def _paginate(self, prefix: str, **kwargs: Any) -> Iterable[dict[str, Any]]:
+        full = self._key(prefix)
+        full = f"{full}/" if full else ""
+        try:
+            yield from self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full, **kwargs
+            )
+        except ERRORS as exc:
+            raise self._fail("listing", prefix, exc) from exc
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        full = self._key(prefix)
+        cut = len(full) + 1 if full else 0
+        names = []
+        for page in self._paginate(prefix, Delimiter="/"):
+            for cp in page.get("CommonPrefixes", []):
+                names.append(cp["Prefix"][cut:].rstrip("/"))
+        return sorted(names)
+
+    def list_files(self, prefix: str) -> list[tuple[str, int]]:
+        full = self._key(prefix)
+        cut = len(full) + 1 if full else 0
+        out = []
+        for page in self._paginate(prefix):
+            for obj in page.get("Contents", []):
+                out.append((obj["Key"][cut:], int(obj["Size"])))
+        return sorted(out)
+
+    def check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ERRORS as exc:
+            raise ArchiveError(
+                f"cannot use the archive bucket {self.bucket}: {describe_error(exc)}; check the bucket name, "
+                "region and credentials"
+            ) from exc
+
+
+def open_object(
+    client: S3Client, bucket: str, key: str, *, error: type[WfuwpError], hint: str = "check the name"
+) -> BinaryIO:
+    """Open s3://bucket/key for streaming reads (raw bytes, no decompression); its `name` is the URL.
+
+    A missing object (message ends with `hint`), and network errors while opening or reading, raise
+    `error` with a one-line message.
+    """
+    url = f"s3://{bucket}/{key}"
+    try:
+        # smart_open.s3.open: the key is taken literally and no decompression is inferred from it.
+        raw = smart_open.s3.open(bucket, key, "rb", client=client)
+    except Exception as exc:
+        cause = exc.__cause__ or exc
+        if is_not_found(exc) or is_not_found(cause) or "NoSuchKey" in str(exc):
+            raise error(f"no object {url}; {hint}") from exc
+        raise error(
+            f"opening {url} failed: {describe_error(cause)}; check the network and credentials"
+        ) from exc
+    return cast("BinaryIO", ReadErrors(cast("BinaryIO", raw), url, error))
+
+
+class ReadErrors(io.RawIOBase):
+    """Turn network errors while reading an S3 object into `error` (a WfuwpError subclass)."""
+
+    def __init__(self, raw: BinaryIO, url: str, error: type[WfuwpError]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._url = url
+        self._error = error
+        self.name = url
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._raw.read(len(buffer))
+        except _READ_ERRORS as exc:
+            raise self._error(
+                f"reading {self._url} failed: {describe_error(exc)}; check the network and try again"
+            ) from exc
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()

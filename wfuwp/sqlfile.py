@@ -1,0 +1,707 @@
+"""Read SQL dump files for import: open (local/S3, .sql/.sql.gz/.sql.zst), split into statements, vet them.
+
+`iter_statements` splits a dump as the mysql client would, streaming: memory is one statement plus one
+read chunk. `check_statement` is the import's safety policy: it accepts only what a table dump made by
+mariadb-dump/mysqldump contains, with literal values only, and reports every table a statement touches
+(with its byte span) so the caller can check and redirect it.
+
+Assumes the server's default quoting (backslash escapes in strings, `"` quotes strings, not
+identifiers): what mariadb-dump writes unless NO_BACKSLASH_ESCAPES or ANSI_QUOTES was set.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import sys
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Literal
+
+from wfuwp._compress import open_zstd_reader
+from wfuwp.errors import SqlFileError
+
+__all__ = [
+    "Statement",
+    "StatementKind",
+    "TableRef",
+    "check_statement",
+    "iter_statements",
+    "open_sql",
+]
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+
+# --------------------------------------------------------------------------------------------------------
+# Splitting.
+#
+# One regex call consumes a whole run of statement text, complete quoted strings and identifiers included,
+# and stops at the next byte that needs a decision: ';', the start of a comment, or a quote whose end is
+# not in the buffer yet. A long extended INSERT is thus scanned in C, not byte by byte in Python.
+#
+# Python's regex engine keeps backtracking state for every iteration of a repeat: matching a 100 MiB
+# INSERT with plain '*' took 8 GiB. Possessive repeats and atomic groups (Python 3.11+) keep none, and
+# these patterns never need to backtrack (each alternative starts with a different byte), so on 3.11+
+# memory stays one statement. On 3.10 the same patterns run without them (same results, more memory).
+if sys.version_info >= (3, 11):
+    _P, _ATOM = b"+", b"(?>"
+else:  # pragma: no cover - exercised on Python 3.10 only
+    _P, _ATOM = b"", b"(?:"
+
+_SQ = rb"'[^'\\]*" + _P + rb"(?:\\.[^'\\]*" + _P + rb")*" + _P + rb"'"  # '' reads as two strings: same ends
+_DQ = rb'"[^"\\]*' + _P + rb'(?:\\.[^"\\]*' + _P + rb")*" + _P + rb'"'
+_BQ = rb"`[^`]*" + _P + rb"`"  # `` inside an identifier likewise
+_RUN = re.compile(
+    _ATOM + rb"[^;'\"`#/\-]+" + _P + b"|" + _SQ + b"|" + _DQ + b"|" + _BQ + rb"|/(?!\*)|-(?!-))*" + _P, re.S
+)
+# Inside /*! ... */ the text is code too, but '*/' ends it (and ';' does not end the statement).
+_RUN_VERSIONED = re.compile(
+    _ATOM
+    + rb"[^;'\"`#/\-*]+"
+    + _P
+    + b"|"
+    + _SQ
+    + b"|"
+    + _DQ
+    + b"|"
+    + _BQ
+    + rb"|/(?!\*)|-(?!-)|\*(?!/)|;)*"
+    + _P,
+    re.S,
+)
+_SPACE = re.compile(rb"[ \t\r\n\f\v]*")
+# /*!40101 ...*/ and MariaDB's /*M!100616 ...*/ run on servers at least that version; the body follows.
+_VERSIONED_OPEN = re.compile(rb"/\*M?!([0-9]{0,6})")
+_DELIMITER = re.compile(rb"(?i)delimiter(?:[ \t\r\n]|$)")
+_WS_BYTES = b" \t\r\n\f\v"
+
+
+def _stream_name(stream: Any) -> str:
+    name = getattr(stream, "name", None)
+    return str(name) if isinstance(name, (str, os.PathLike)) else "the SQL file"
+
+
+def iter_statements(
+    stream: BinaryIO,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    require_terminator: bool = False,
+    name: str | None = None,
+) -> Iterator[bytes]:
+    """Yield the statements of an SQL dump read from binary `stream`, without their terminating ';'.
+
+    A statement runs from its first token to the byte before its ';' (trailing whitespace removed).
+    Comments between statements are dropped; comments inside one are kept. Versioned comments
+    (`/*!40101 SET NAMES utf8mb4 */`) are code and form statements; a ';' inside one does not end it.
+    MariaDB's client-command comment `/*M!999999\\- enable the sandbox mode */` is dropped (the server
+    never sees those). The last statement may lack ';' unless `require_terminator`.
+
+    Raises SqlFileError when the input ends inside a string, identifier or comment ("truncated at byte
+    N"), or with `require_terminator` inside a statement, and when it uses DELIMITER (stored routines,
+    triggers and events are not supported). `name` is used in messages (default: `stream.name`).
+    """
+    label = name or _stream_name(stream)
+    buf = b""
+    base = 0  # absolute offset of buf[0] in the stream
+    pos = 0  # next byte to scan
+    start: int | None = None  # where the current statement began, if one has
+    versioned = False  # inside /*! ... */
+    eof = False
+
+    def truncated(what: str) -> SqlFileError:
+        return SqlFileError(
+            f"{label} is truncated at byte {base + len(buf)} ({what}): "
+            "the file is incomplete; download it again"
+        )
+
+    def finish(stmt: bytes, at: int) -> bytes:
+        if _DELIMITER.match(stmt):
+            raise SqlFileError(
+                f"{label} uses DELIMITER at byte {at}: stored routines, triggers and events are not "
+                "supported; dump the tables without them (mariadb-dump --skip-triggers)"
+            )
+        return stmt
+
+    def refill() -> None:
+        """Read more, dropping what is done: the buffer keeps the current statement (or token) only."""
+        nonlocal buf, base, pos, start, eof
+        keep = start if start is not None else pos
+        # Reading at least as much as is kept makes a statement longer than one chunk cost O(n) copies.
+        chunk = stream.read(max(chunk_size, len(buf) - keep))
+        if not chunk:
+            eof = True
+        buf = buf[keep:] + bytes(chunk)
+        base += keep
+        pos -= keep
+        if start is not None:
+            start -= keep
+
+    while True:
+        if pos >= len(buf) - 16 and not eof:
+            refill()
+        if start is None:
+            pos = _SPACE.match(buf, pos).end()  # type: ignore[union-attr]  # matches the empty string
+            if pos >= len(buf):
+                if eof:
+                    return
+                continue
+        need_more = False
+        end = (_RUN_VERSIONED if versioned else _RUN).match(buf, pos).end()  # type: ignore[union-attr]
+        at_buffer_end = end >= len(buf)
+        if at_buffer_end and not eof and buf[end - 1 : end] in (b"/", b"-", b"*"):
+            # That last '/', '-' or '*' may start '/*', '-- ' or '*/' with the next chunk: decide then.
+            end -= 1
+        if end > pos and start is None:
+            start = pos
+        pos = end
+        if at_buffer_end:
+            if eof:
+                break
+            continue
+        c = buf[pos]
+        if c == 0x3B:  # ;
+            if start is not None:
+                stmt = buf[start:pos].rstrip(_WS_BYTES)
+                if stmt:
+                    yield finish(stmt, base + start)
+            start = None
+            pos += 1
+            continue
+        if c in b"'\"`":
+            # A quote whose closing partner is not in the buffer (else _RUN would have consumed it).
+            if eof:
+                raise truncated(f"inside a quoted string that starts at byte {base + pos}")
+            need_more = True
+        elif c == 0x23:  # '#' comment to end of line
+            nl = buf.find(b"\n", pos)
+            if nl < 0:
+                if eof:
+                    pos = len(buf)
+                    break
+                need_more = True
+            else:
+                pos = nl + 1
+        elif c == 0x2D:  # '-' followed by '-': a comment only if then whitespace/control (or EOF)
+            if pos + 2 >= len(buf) and not eof:
+                need_more = True
+            elif pos + 2 >= len(buf) or buf[pos + 2] <= 0x20:
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    if eof:
+                        pos = len(buf)
+                        break
+                    need_more = True
+                else:
+                    pos = nl + 1
+            else:
+                if start is None:
+                    start = pos
+                pos += 2  # '--x' is two minus signs
+        elif c == 0x2A:  # '*/' closing a versioned comment
+            versioned = False
+            pos += 2
+        else:  # '/' followed by '*'
+            if pos + 12 > len(buf) and not eof:
+                need_more = True  # enough to see '/*M!123456\'
+            else:
+                m = _VERSIONED_OPEN.match(buf, pos)
+                client_command = m is not None and buf[m.end() : m.end() + 1] == b"\\"
+                if m is not None and not client_command:
+                    if versioned:
+                        raise SqlFileError(
+                            f"{label} has a versioned comment inside another at byte {base + pos}; "
+                            "the file is not a plain dump"
+                        )
+                    versioned = True
+                    if start is None:
+                        start = pos
+                    pos = m.end()
+                else:
+                    close = buf.find(b"*/", pos + 2)
+                    if close < 0:
+                        if eof:
+                            raise truncated(f"inside a comment that starts at byte {base + pos}")
+                        need_more = True
+                    else:
+                        pos = close + 2
+        if need_more:  # the token at pos is undecided until more of the input is seen
+            refill()
+
+    # End of input.
+    if versioned:
+        raise truncated("inside a versioned comment")
+    if start is not None:
+        stmt = buf[start:].rstrip(_WS_BYTES)
+        if stmt:
+            if require_terminator:
+                raise truncated("inside a statement with no terminating ';'")
+            yield finish(stmt, base + start)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Opening.
+
+
+class _GzipReader(io.RawIOBase):
+    """gunzip `source`, turning errors about a damaged or cut stream into one-line SqlFileErrors."""
+
+    def __init__(self, source: BinaryIO, name: str) -> None:
+        super().__init__()
+        self._source = source
+        self._gzip = gzip.GzipFile(fileobj=source, mode="rb")
+        self.name = name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._gzip.read(len(buffer))
+        except EOFError as exc:
+            raise SqlFileError(
+                f"{self.name} is truncated: the file is incomplete; download it again"
+            ) from exc
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise SqlFileError(f"{self.name} is not valid gzip data ({exc}); download it again") from exc
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._gzip.close()  # does not close a fileobj it was given
+            self._source.close()
+        super().close()
+
+
+def open_sql(
+    path_or_url: str | os.PathLike[str],
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    client: Any = None,
+) -> io.BufferedReader:
+    """Open a local path or s3://bucket/key of an SQL dump and return its decompressed bytes, streaming.
+
+    The extension decides: `.sql` as is, `.sql.gz` gunzipped, `.sql.zst` through zstd (a cut or
+    corrupt file raises SqlFileError when read). For S3, boto3's chain applies unless `endpoint_url`,
+    `region` or a `client` is given. The stream's `name` is the path or URL. Raises SqlFileError.
+    """
+    text = os.fspath(path_or_url)
+    lower = text.lower()
+    if not lower.endswith((".sql", ".sql.gz", ".sql.zst")):
+        raise SqlFileError(f"{text} must end in .sql, .sql.gz or .sql.zst (that decides how it is read)")
+    raw: BinaryIO
+    if lower.startswith("s3://"):
+        from wfuwp import _s3
+
+        bucket, _, key = text[5:].partition("/")
+        if not bucket or not key:
+            raise SqlFileError(f"{text} is not s3://bucket/key")
+        if client is None:
+            client = _s3.make_client(endpoint_url=endpoint_url, region=region)
+        raw = _s3.open_object(client, bucket, key, error=SqlFileError)
+    else:
+        try:
+            raw = open(text, "rb")  # noqa: SIM115 - returned to the caller
+        except OSError as exc:
+            raise SqlFileError(f"cannot open {text}: {exc.strerror}") from exc
+    if lower.endswith(".zst"):
+        return open_zstd_reader(raw, name=text, error=SqlFileError)
+    if lower.endswith(".gz"):
+        return io.BufferedReader(_GzipReader(raw, text))
+    return raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Policy.
+
+StatementKind = Literal[
+    "set", "create_table", "drop_table", "insert", "lock_tables", "unlock_tables", "alter_keys"
+]
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table named in a statement: its name and the byte span [start, end) of its identifier."""
+
+    name: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A statement that passed `check_statement`.
+
+    `tables` lists every table it names, the one it writes first (CREATE TABLE also lists the tables
+    its foreign keys reference). `versioned`: it was wrapped in /*!NNNNN ... */.
+    """
+
+    kind: StatementKind
+    sql: bytes
+    tables: tuple[TableRef, ...]
+    versioned: bool = False
+
+    @property
+    def table(self) -> str | None:
+        """The table the statement writes (or locks, drops, creates), if any."""
+        return self.tables[0].name if self.tables else None
+
+    def with_tables(self, rename: Callable[[str], str]) -> bytes:
+        """Return the statement with every table identifier replaced by `rename(name)`, backtick-quoted."""
+        out = []
+        prev = 0
+        for ref in sorted(self.tables, key=lambda r: r.start):
+            out.append(self.sql[prev : ref.start])
+            out.append(quote_identifier(rename(ref.name)))
+            prev = ref.end
+        out.append(self.sql[prev:])
+        return b"".join(out)
+
+
+def quote_identifier(name: str) -> bytes:
+    """Return `name` as a backtick-quoted identifier (backticks doubled). MySQL allows 64 characters."""
+    if not name or len(name) > 64:
+        raise SqlFileError(f"table name {name!r} is empty or longer than MySQL's 64 characters")
+    return b"`" + name.replace("`", "``").encode("utf-8") + b"`"
+
+
+# Tokens of statements. Versioned-comment openers and '*/' are skipped (their body is code, as for the
+# server); plain comments are skipped.
+_TOKEN = re.compile(
+    rb"(?P<skip>[ \t\r\n\f\v]+|/\*M?![0-9]{0,6}|\*/|/\*(?!M?!).*?\*/|#[^\n]*|--(?=[\x00-\x20]|$)[^\n]*)"
+    rb"|(?P<str>" + _SQ + b"|" + _DQ + rb")"
+    rb"|(?P<qid>`(?:[^`]|``)*`)"
+    rb"|(?P<word>[A-Za-z0-9_$\x80-\xff]+)"
+    rb"|(?P<punct>.)",
+    re.S,
+)
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str  # str, qid (backtick-quoted identifier), word, punct
+    text: bytes
+    start: int
+    end: int
+
+    @property
+    def upper(self) -> bytes:
+        return self.text.upper() if self.kind == "word" else b""
+
+
+class _Parser:
+    """A lazy cursor over the tokens of sql[start:end]; helpers raise the policy's one-line errors.
+
+    Lazy so that an INSERT is tokenized only up to VALUES: its rows go to one regex.
+    """
+
+    def __init__(self, sql: bytes, start: int, end: int) -> None:
+        self.sql = sql
+        self._pos = start
+        self.end = end
+        self._ahead: list[_Tok] = []
+
+    def peek(self) -> _Tok | None:
+        while not self._ahead and self._pos < self.end:
+            m = _TOKEN.match(self.sql, self._pos, self.end)
+            assert m is not None  # (?P<punct>.) matches any byte
+            self._pos = m.end()
+            if m.lastgroup != "skip":
+                self._ahead.append(_Tok(m.lastgroup or "punct", m.group(), m.start(), m.end()))
+        return self._ahead[0] if self._ahead else None
+
+    def next(self) -> _Tok | None:
+        tok = self.peek()
+        if tok is not None:
+            self._ahead.pop(0)
+        return tok
+
+    def at_end(self) -> bool:
+        return self.peek() is None
+
+    def accept(self, *words: bytes) -> _Tok | None:
+        tok = self.peek()
+        if tok is not None and tok.upper in words:
+            return self.next()
+        return None
+
+    def expect(self, *words: bytes) -> _Tok:
+        tok = self.accept(*words)
+        if tok is None:
+            raise _reject(self.sql, f"lacks {' or '.join(w.decode() for w in words)} where expected")
+        return tok
+
+    def accept_punct(self, ch: bytes) -> bool:
+        tok = self.peek()
+        if tok is not None and tok.kind == "punct" and tok.text == ch:
+            self.next()
+            return True
+        return False
+
+    def table(self) -> TableRef:
+        tok = self.next()
+        if tok is None or tok.kind not in ("word", "qid"):
+            raise _reject(self.sql, "lacks a table name where expected")
+        raw = tok.text[1:-1].replace(b"``", b"`") if tok.kind == "qid" else tok.text
+        if self.accept_punct(b"."):
+            raise _reject(self.sql, "names a table in another database")
+        try:
+            name = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _reject(self.sql, "has a table name that is not UTF-8") from None
+        return TableRef(name, tok.start, tok.end)
+
+    def group(self) -> list[_Tok]:
+        """Consume a balanced (...) group and return the tokens inside it."""
+        if not self.accept_punct(b"("):
+            raise _reject(self.sql, "lacks '(' where expected")
+        inside: list[_Tok] = []
+        depth = 1
+        while True:
+            tok = self.next()
+            if tok is None:
+                raise _reject(self.sql, "has an unbalanced '('")
+            if tok.kind == "punct" and tok.text in b"()":
+                depth += 1 if tok.text == b"(" else -1
+                if depth == 0:
+                    return inside
+            inside.append(tok)
+
+
+def _snippet(sql: bytes) -> str:
+    text = sql.lstrip()[:70].decode("utf-8", "replace")
+    return repr(text + ("..." if len(sql) > 70 else ""))
+
+
+def _reject(sql: bytes, why: str) -> SqlFileError:
+    return SqlFileError(
+        f"statement {_snippet(sql)} {why}: an import accepts only a table dump (SET, DROP TABLE IF EXISTS, "
+        "CREATE TABLE, LOCK/UNLOCK TABLES, ALTER TABLE ... DISABLE/ENABLE KEYS, INSERT of literal values)"
+    )
+
+
+# INSERT ... VALUES rows: literals only. Strings may carry a charset introducer (_binary '...') and
+# adjacent strings concatenate. No functions, subqueries, variables or column references, so an import
+# cannot copy data from other tables (SELECT user_pass FROM wp_users) into the site's.
+_W = rb"[ \t\r\n]*" + _P
+_INTRO = rb"(?:_[A-Za-z0-9]+" + _W + rb")?"
+_STR_LIT = (
+    _INTRO
+    + _ATOM
+    + rb"'[^'\\]*"
+    + _P
+    + rb"(?:(?:\\.|'')[^'\\]*"
+    + _P
+    + rb")*"
+    + _P
+    + rb"'"
+    + rb'|"[^"\\]*'
+    + _P
+    + rb'(?:(?:\\.|"")[^"\\]*'
+    + _P
+    + rb")*"
+    + _P
+    + rb'")'
+)
+_VALUE = (
+    _ATOM
+    + _STR_LIT
+    + rb"(?:"
+    + _W
+    + _STR_LIT
+    + rb")*"
+    + _P
+    + rb"|"
+    + _INTRO
+    + rb"(?:0x[0-9A-Fa-f]+|[xX]'[0-9A-Fa-f]*'|0b[01]+|[bB]'[01]*')"
+    + rb"|[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+    + rb"|(?i:NULL|TRUE|FALSE|DEFAULT)(?![A-Za-z0-9_$]))"
+)
+_ROW = (
+    rb"\(" + _W + rb"(?:" + _VALUE + rb"(?:" + _W + rb"," + _W + _VALUE + rb")*" + _P + rb")?" + _W + rb"\)"
+)
+_ROWS = re.compile(_W + _ROW + rb"(?:" + _W + rb"," + _W + _ROW + rb")*" + _P + _W, re.S)
+_FIRST_WORD = re.compile(rb"[ \t\r\n\f\v]*([A-Za-z]+)")
+
+_SET_FORBIDDEN = {b"GLOBAL", b"PASSWORD", b"ROLE", b"STATEMENT", b"SELECT", b"PERSIST", b"PERSIST_ONLY"}
+_ENGINES = {b"INNODB", b"MYISAM", b"ARIA", b"MEMORY", b"HEAP"}
+# After CREATE TABLE's column list: words that would fill the table from elsewhere (CREATE ... SELECT,
+# LIKE, TABLE t, VALUES ROW) or point it at files or other servers (DATA DIRECTORY, CONNECTION).
+_CREATE_FORBIDDEN = {b"SELECT", b"TABLE", b"LIKE", b"ROW", b"UNION", b"DIRECTORY", b"CONNECTION"}
+
+
+def check_statement(stmt: bytes, allowed_tables: Callable[[str], bool]) -> Statement:
+    """Vet one statement (as yielded by `iter_statements`) for import, and return what it touches.
+
+    Accepted: SET (session variables and names; not GLOBAL, PASSWORD, ROLE, SET STATEMENT, nor
+    functions/subqueries), DROP TABLE IF EXISTS, CREATE TABLE name (...) with engine InnoDB/MyISAM/
+    Aria/MEMORY and no SELECT/LIKE, INSERT [IGNORE] INTO name [(columns)] VALUES with literal rows only,
+    LOCK TABLES / UNLOCK TABLES, ALTER TABLE name DISABLE/ENABLE KEYS, and any of these inside
+    /*!NNNNN ... */ comments. Every table named must be unqualified (no other database) and pass
+    `allowed_tables(name)`. Raises SqlFileError naming the statement and the reason otherwise.
+    """
+    if _VERSIONED_OPEN.match(stmt, _SPACE.match(stmt).end()):  # type: ignore[union-attr]
+        result = _check_versioned(stmt)
+    else:
+        result = _check_plain(stmt, 0, len(stmt))
+    for ref in result.tables:
+        if not allowed_tables(ref.name):
+            raise SqlFileError(
+                f"statement {_snippet(stmt)} touches table {ref.name!r}, which is not among the tables "
+                "being imported; import a dump of this site's tables only"
+            )
+    return result
+
+
+def _check_versioned(stmt: bytes) -> Statement:
+    parts: list[Statement] = []
+    pos = 0
+    while True:
+        pos = _SPACE.match(stmt, pos).end()  # type: ignore[union-attr]
+        if pos >= len(stmt):
+            break
+        m = _VERSIONED_OPEN.match(stmt, pos)
+        if m is None:
+            raise _reject(stmt, "mixes versioned comments and plain SQL")
+        body_end = _RUN_VERSIONED.match(stmt, m.end()).end()  # type: ignore[union-attr]
+        if stmt[body_end : body_end + 2] != b"*/":
+            raise _reject(stmt, "has a versioned comment that is not one plain statement")
+        parts.append(_check_plain(stmt, m.end(), body_end))
+        pos = body_end + 2
+    tables = tuple(t for part in parts for t in part.tables)
+    return Statement(parts[0].kind, stmt, tables, versioned=True)
+
+
+def _check_plain(sql: bytes, start: int, end: int) -> Statement:
+    first = _FIRST_WORD.match(sql, start, end)
+    word = first.group(1).upper() if first else b""
+    # Decide on the first word before tokenizing anything: a rejected statement may be a huge one.
+    check = _CHECKS.get(word)
+    if check is None:
+        what = word.decode("ascii") if word else "non-SQL"
+        raise _reject(sql, f"is a {what} statement, which is not allowed")
+    p = _Parser(sql, start, end)
+    p.next()
+    return check(p)
+
+
+def _check_set(p: _Parser) -> Statement:
+    if p.at_end():
+        raise _reject(p.sql, "is an empty SET")
+    while (tok := p.next()) is not None:
+        if tok.upper in _SET_FORBIDDEN:
+            raise _reject(p.sql, f"uses {tok.text.decode('ascii', 'replace')}, which an import may not")
+        if tok.kind == "punct" and tok.text == b"(":
+            raise _reject(p.sql, "calls a function or subquery in SET")
+    return Statement("set", p.sql, ())
+
+
+def _check_drop(p: _Parser) -> Statement:
+    p.expect(b"TABLE")
+    p.expect(b"IF")
+    p.expect(b"EXISTS")
+    tables = [p.table()]
+    while p.accept_punct(b","):
+        tables.append(p.table())
+    p.accept(b"RESTRICT", b"CASCADE")
+    if not p.at_end():
+        raise _reject(p.sql, "has unexpected text after the table names")
+    return Statement("drop_table", p.sql, tuple(tables))
+
+
+def _check_create(p: _Parser) -> Statement:
+    p.expect(b"TABLE")
+    if p.accept(b"IF"):
+        p.expect(b"NOT")
+        p.expect(b"EXISTS")
+    tables = [p.table()]
+    inside = p.group()
+    # Foreign keys name other tables: report them so they can be checked and redirected too.
+    for i, inner in enumerate(inside[:-1]):
+        if inner.upper == b"REFERENCES":
+            ref = _Parser(p.sql, inside[i + 1].start, len(p.sql))
+            tables.append(ref.table())
+    partitioned = False
+    while (tok := p.next()) is not None:
+        word = tok.upper
+        partitioned = partitioned or word == b"PARTITION"
+        if word in _CREATE_FORBIDDEN or (word == b"VALUES" and not partitioned):
+            raise _reject(p.sql, f"has {tok.text.decode('ascii', 'replace')} after its column list")
+        if word == b"ENGINE":
+            p.accept_punct(b"=")
+            engine = p.next()
+            if engine is None or engine.upper not in _ENGINES:
+                raise _reject(p.sql, "uses an engine other than InnoDB, MyISAM, Aria or MEMORY")
+    return Statement("create_table", p.sql, tuple(tables))
+
+
+def _check_insert(p: _Parser) -> Statement:
+    p.accept(b"LOW_PRIORITY", b"DELAYED", b"HIGH_PRIORITY")
+    p.accept(b"IGNORE")
+    p.accept(b"INTO")
+    table = p.table()
+    nxt = p.peek()
+    if nxt is not None and nxt.kind == "punct" and nxt.text == b"(":
+        for tok in p.group():
+            if not (tok.kind in ("word", "qid") or tok.text == b","):
+                raise _reject(p.sql, "has something other than column names in its column list")
+    values = p.expect(b"VALUES", b"VALUE")
+    if _ROWS.fullmatch(p.sql, values.end, p.end) is None:
+        raise _reject(p.sql, "has a value that is not a literal, or text after its rows")
+    return Statement("insert", p.sql, (table,))
+
+
+def _check_lock(p: _Parser) -> Statement:
+    p.expect(b"TABLES", b"TABLE")
+    tables = []
+    while True:
+        tables.append(p.table())
+        alias = p.peek()
+        if p.accept(b"AS") or (
+            alias is not None
+            and alias.kind in ("word", "qid")
+            and alias.upper not in (b"READ", b"WRITE", b"LOW_PRIORITY")
+        ):
+            p.next()  # the alias
+        if p.accept(b"READ"):
+            p.accept(b"LOCAL")
+        else:
+            p.accept(b"LOW_PRIORITY")
+            p.expect(b"WRITE")
+        if not p.accept_punct(b","):
+            break
+    if not p.at_end():
+        raise _reject(p.sql, "has unexpected text in LOCK TABLES")
+    return Statement("lock_tables", p.sql, tuple(tables))
+
+
+def _check_unlock(p: _Parser) -> Statement:
+    p.expect(b"TABLES", b"TABLE")
+    if not p.at_end():
+        raise _reject(p.sql, "has unexpected text after UNLOCK TABLES")
+    return Statement("unlock_tables", p.sql, ())
+
+
+def _check_alter(p: _Parser) -> Statement:
+    p.expect(b"TABLE")
+    table = p.table()
+    p.expect(b"DISABLE", b"ENABLE")
+    p.expect(b"KEYS")
+    if not p.at_end():
+        raise _reject(p.sql, "is an ALTER TABLE other than DISABLE/ENABLE KEYS")
+    return Statement("alter_keys", p.sql, (table,))
+
+
+_CHECKS: dict[bytes, Callable[[_Parser], Statement]] = {
+    b"SET": _check_set,
+    b"DROP": _check_drop,
+    b"CREATE": _check_create,
+    b"INSERT": _check_insert,
+    b"LOCK": _check_lock,
+    b"UNLOCK": _check_unlock,
+    b"ALTER": _check_alter,
+}
