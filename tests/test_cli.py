@@ -11,93 +11,28 @@ import io
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.wpsite import SITE, checksums, execute, make_network, rows, tables
+from tests.wpsite import (
+    SITE,
+    Env,
+    checksums,
+    clean_environment,
+    env,
+    execute,
+    make_network,
+    option,
+    rows,
+    tables,
+)
 from wfuwp.cli import main, migrate_main
-from wfuwp.config import Config, wfu_named_values
+from wfuwp.config import Config
 
-
-@dataclass
-class Env:
-    """The servers, databases and config file of one test."""
-
-    server: Any
-    prod: str
-    pprd: str
-    migration: str
-    config: Path
-    work: Path
-
-    def run(self, capsys: pytest.CaptureFixture[str], *args: str, stdin: str = "") -> tuple[int, str, str]:
-        """Run `wfuwp --config <file> args...` in-process; return (exit code, stdout, stderr)."""
-        sys.stdin = io.StringIO(stdin)
-        try:
-            code = main(["--config", str(self.config), *args])
-        finally:
-            sys.stdin = sys.__stdin__
-        out, err = capsys.readouterr()
-        return code, out, err
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No keyring, no config or passwords from the machine, data dirs inside tmp."""
-    monkeypatch.setenv("WFUWP_NO_KEYRING", "1")
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    for name in list(os.environ):
-        if name == "WFUWP_CONFIG" or (name.startswith("WFUWP_") and name.endswith("_PASSWORD")):
-            monkeypatch.delenv(name)
-
-
-def write_config(path: Path, server: Any, databases: dict[str, str], migration: str | None) -> None:
-    config = Config()
-    for env, database in databases.items():
-        for key, value in {
-            "host": server.host,
-            "port": str(server.port),
-            "user": server.user,
-            "database": database,
-            **wfu_named_values(env),
-        }.items():
-            config.set(f"env.{env}.{key}", value)
-    if migration:
-        for key, value in {
-            "host": server.host,
-            "port": str(server.port),
-            "user": server.user,
-            "database": migration,
-        }.items():
-            config.set(f"migration.{key}", value)
-    config.save(path)
-
-
-@pytest.fixture
-def env(mariadb: Any, make_database: Any, tmp_path: Path) -> Env:
-    prod, pprd = make_database(mariadb, "wfuwp_cli_prod"), make_database(mariadb, "wfuwp_cli_pprd")
-    migration = make_database(mariadb, "wfuwp_cli_migration")
-    make_network(mariadb, prod, "www.wfu.edu")
-    make_network(mariadb, pprd, "pprd.wfu.edu")
-    execute(
-        mariadb,
-        pprd,
-        ["UPDATE wp_43_options SET option_value = 'old pprd copy' WHERE option_name = 'blogname'"],
-    )
-    path = tmp_path / "cfg" / "config.json"
-    write_config(path, mariadb, {"prod": prod, "pprd": pprd}, migration)
-    return Env(mariadb, prod, pprd, migration, path, tmp_path / "work")
-
-
-def option(server: Any, database: str, name: str) -> str:
-    found = rows(server, database, f"SELECT option_value FROM wp_43_options WHERE option_name = '{name}'")
-    value = found[0][0]
-    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
+__all__ = ["clean_environment", "env"]  # fixtures, shared with the other CLI tests
 
 
 # -- migrate ------------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from wfuwp.archive import MigrationInfo
 from wfuwp.clean import CleanPlan
 from wfuwp.export import ExportReport
 from wfuwp.inspect import ColumnMatches, SiteCheck
@@ -203,6 +204,56 @@ class Ui:
                 self.note(f"  left alone, a migration is running: {', '.join(target.busy)}")
             if target.error:
                 self.out.print(f"  [red]error:[/] {escape(target.error)}", soft_wrap=True)
+
+    def migrations(self, where: str, found: Sequence[MigrationInfo]) -> None:
+        """list: one row per migration folder."""
+        table = Table(title=f"Migrations in {where}", title_justify="left")
+        for name in ("id", "site", "from -> to", "status", "SQL", "stored", "objects"):
+            table.add_column(name, justify="right" if name in ("SQL", "stored", "objects") else "left")
+        for info in found:
+            table.add_row(
+                info.id,
+                f"{info.site_id} {info.site_name or ''}".strip(),
+                f"{info.from_env} -> {info.to_env}",
+                info.status,
+                "" if info.bytes is None else _mb(info.bytes),
+                _mb(info.compressed_bytes),
+                str(info.objects),
+            )
+        self.out.print(table)
+        if not found:
+            self.line("no migrations found")
+
+    def manifest(self, manifest: dict[str, Any]) -> None:
+        """status: the manifest's summary and its tables."""
+        site = manifest.get("site") or {}
+        self.line(f"{manifest.get('id')}: {manifest.get('status')}")
+        if manifest.get("status") == "incomplete":
+            self.line("no manifest: the migration did not finish (or is still running)")
+            return
+        self.line(
+            f"site {site.get('id')} {site.get('name') or ''}".rstrip()
+            + f", {manifest.get('from')} -> {manifest.get('to')}, written {manifest.get('written')}"
+        )
+        if manifest.get("error"):
+            self.out.print(f"[red]error:[/] {escape(str(manifest['error']))}", soft_wrap=True)
+        tables = manifest.get("tables") or []
+        if tables:
+            table = Table(title_justify="left")
+            for name in ("table", "rows", "replacements", "seconds"):
+                table.add_column(name, justify="left" if name == "table" else "right")
+            for t in tables:
+                table.add_row(
+                    str(t.get("name")),
+                    f"{t.get('rows', 0):,}",
+                    f"{t.get('replacements', 0):,}",
+                    f"{t.get('seconds', 0.0):.1f}",
+                )
+            self.out.print(table)
+        self.line(
+            f"{len(manifest.get('objects') or [])} objects, {_mb(int(manifest.get('bytes') or 0))} of SQL, "
+            f"{_mb(int(manifest.get('compressed_bytes') or 0))} stored"
+        )
 
     def key_values(self, items: Iterable[tuple[str, str]]) -> None:
         """`key = value` lines (config list)."""

@@ -21,16 +21,17 @@ from typing import Any, TypeVar
 
 import click
 import orjson
-import platformdirs
 
 from wfuwp._ui import Ui
 from wfuwp._version import __version__
+from wfuwp.archive import ArchiveLocation, default_local_root
 from wfuwp.clean import plan_clean, run_clean
 from wfuwp.config import Config, DbConfig, config_path, secret_env_var, upgrade_predecessor, wfu_named_values
 from wfuwp.db import Database
-from wfuwp.errors import ArchiveError, ConfigError, UsageError, WfuwpError
+from wfuwp.errors import ConfigError, UsageError, WfuwpError
 from wfuwp.export import backup_site, default_export_name, export_site
 from wfuwp.inspect import count_matches, verify_site
+from wfuwp.media import copy_prefix
 from wfuwp.migrate import migrate_site
 from wfuwp.plan import Plan, plan_for
 from wfuwp.preflight import first_failure, preflight, site_path
@@ -327,29 +328,17 @@ def run(
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
     config = _state().config()
-    if sync_media:
-        raise UsageError(
-            "--sync-media is not available yet (media copying arrives with wfuwp.archive): "
-            "run the migration without it"
-        )
     if complete and not dry_run:
         _refuse_without_terminal(config, to_env, yes)
     if complete:
         source, target = config.env(from_env).as_database(), config.env(to_env).as_database()
     else:
         source = target = config.migration.as_database()
-    archive = None
-    if complete and not skip_backup:
-        archive = _archive_spec(config, work_dir, skip_s3)
+    media = _media_buckets(config, site, from_env, to_env) if sync_media else None
+    archive = _location(config, work_dir, skip_s3) if complete and not skip_backup else None
     plan = _plan(config, site, from_env, to_env, replace, lookup=source)
     ui.plan(plan)
-    checks = preflight(
-        source,
-        target,
-        site,
-        archive_dir=archive if archive and "://" not in archive else None,
-        check_target_site=complete,
-    )
+    checks = preflight(source, target, site, archive=archive, check_target_site=complete)
     ui.checks(checks)
     error = first_failure(checks)
     if error is not None:
@@ -358,6 +347,7 @@ def run(
         with ui.progress() as progress:
             matches = count_matches(source, site, plan.rules, progress=progress)
         ui.matches(matches)
+        copied = _sync_media(ui, config, media, dry_run=True) if media else None
         if as_json:
             _emit_json(
                 {
@@ -370,6 +360,7 @@ def run(
                     "plan": _plan_dict(plan),
                     "checks": [c.to_dict() for c in checks],
                     "matches": [m.__dict__ for m in matches],
+                    "media": copied,
                 }
             )
         return 0
@@ -379,11 +370,6 @@ def run(
         ui.warn(
             f"--skip-backup: no archive and NO BACKUP of site {site}'s tables in {to_env} will be kept; "
             "what the migration replaces cannot be restored"
-        )
-    if archive is not None and archive.startswith("s3://"):
-        raise ArchiveError(
-            f"archives to {archive} need S3 support in the engine, which this build lacks: "
-            "run with --skip-s3 to archive under --work-dir"
         )
     with ui.progress() as progress:
         report = migrate_site(
@@ -395,11 +381,53 @@ def run(
             progress=progress,
             keep_old=keep_files,
         )
-    if as_json:
-        _emit_json(report.to_dict())
-    else:
+    if not as_json:
         ui.summary(report)
+    copied = _sync_media(ui, config, media, dry_run=False) if media else None
+    if as_json:
+        _emit_json({**report.to_dict(), "media": copied})
     return 0
+
+
+def _media_buckets(config: Config, site: int, from_env: str, to_env: str) -> tuple[str, str, str]:
+    """(source bucket, target bucket, key prefix) of the site's media; ConfigError when a bucket is unset."""
+    buckets = []
+    for name in (from_env, to_env):
+        bucket = config.env(name).media_bucket
+        if not bucket:
+            raise ConfigError(
+                f"env.{name}.media_bucket is not set, so --sync-media has nowhere to copy from or to: "
+                f"run `wfuwp config set env.{name}.media_bucket BUCKET`"
+            )
+        buckets.append(bucket)
+    return buckets[0], buckets[1], config.s3.media_prefix_for(site)
+
+
+def _sync_media(ui: Ui, config: Config, media: tuple[str, str, str], *, dry_run: bool) -> dict[str, Any]:
+    """Copy (or, with `dry_run`, count) the site's media objects that differ; return what was done."""
+    src, dst, prefix = media
+    result = copy_prefix(
+        src,
+        prefix,
+        dst,
+        prefix,
+        dry_run=dry_run,
+        endpoint_url=config.s3.endpoint_url,
+        region=config.s3.region,
+    )
+    verb = "would copy" if dry_run else "copied"
+    ui.line(
+        f"media s3://{src}/{prefix} -> s3://{dst}/{prefix}: {verb} {result.copied} objects "
+        f"({result.bytes_copied / 1e6:,.1f} MB), {result.skipped} already there"
+    )
+    return {
+        "source": f"s3://{src}/{prefix}",
+        "target": f"s3://{dst}/{prefix}",
+        "copied": result.copied,
+        "skipped": result.skipped,
+        "bytes_copied": result.bytes_copied,
+        "dry_run": result.dry_run,
+    }
 
 
 def _refuse_without_terminal(config: Config, env: str, yes: bool) -> None:
@@ -422,12 +450,25 @@ def _confirm(ui: Ui, config: Config, env: str, site: int, yes: bool) -> None:
         raise WfuwpError(f"you typed {typed.strip()!r}, not {site}: nothing was written")
 
 
-def _archive_spec(config: Config, work_dir: Path | None, skip_s3: bool) -> str:
-    """Where a migration's archives go: s3://bucket/prefix, or a local directory."""
+def _s3_options(config: Config) -> dict[str, Any]:
+    """The config's S3 settings as ArchiveLocation.parse takes them (unset ones left out)."""
+    s3 = config.s3
+    options = {
+        "endpoint_url": s3.endpoint_url,
+        "region": s3.region,
+        "sse": s3.sse,
+        "sse_kms_key_id": s3.sse_kms_key_id,
+        "storage_class": s3.storage_class,
+    }
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _location(config: Config, work_dir: Path | None, skip_s3: bool) -> ArchiveLocation:
+    """Where archives are: s3://<s3.bucket>/<s3.prefix>, else <work dir>/archives (default: the data dir)."""
     if config.s3.bucket and not skip_s3:
-        prefix = (config.s3.prefix or "").strip("/")
-        return f"s3://{config.s3.bucket}/{prefix}".rstrip("/")
-    return str((work_dir or Path(platformdirs.user_data_dir("wfuwp"))).expanduser() / "archives")
+        url = f"s3://{config.s3.bucket}/{(config.s3.prefix or '').strip('/')}".rstrip("/")
+        return ArchiveLocation.parse(url, **_s3_options(config))
+    return ArchiveLocation.parse(work_dir.expanduser() / "archives" if work_dir else default_local_root())
 
 
 def _pairs(values: Sequence[str]) -> list[tuple[str, str]]:
@@ -508,23 +549,25 @@ def plan_command(site_id: str, from_env: str, to_env: str, replace: tuple[str, .
 @click.option(
     "-o",
     "--output",
-    metavar="FILE",
-    help="The file to write (zstd-compressed SQL; default: ./site<id>-<env>-export-<time>.sql.zst).",
+    metavar="FILE|s3://...",
+    help="Where to write (zstd-compressed SQL; default: ./site<id>-<env>-export-<time>.sql.zst).",
 )
 @json_option
 @global_options
 def export_command(site_id: str, env: str, output: str | None, as_json: bool) -> int:
-    """Export a site's tables to one zstd-compressed SQL file.
+    """Export a site's tables to one zstd-compressed SQL file (or S3 object).
 
     Reads every table of the site from one consistent snapshot. Load the file with
-    `zstd -dc FILE | mariadb DATABASE` (it drops and recreates each table).
+    `zstd -dc FILE | mariadb DATABASE` (it drops and recreates each table). An s3://bucket/key
+    output uses the config's s3 endpoint, region and encryption settings.
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
-    db = _state().config().env(env).as_database()
+    config = _state().config()
+    db = config.env(env).as_database()
     destination = output or default_export_name(site, env)
     with ui.progress() as progress:
-        report = export_site(db, site, destination, progress=progress)
+        report = export_site(db, site, destination, progress=progress, s3_options=_s3_options(config))
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -591,11 +634,7 @@ def backup(site_id: str, env: str, skip_s3: bool, work_dir: Path | None, as_json
     site = validate_site_id(site_id)
     config = _state().config()
     db = config.env(env).as_database()
-    archive = _archive_spec(config, work_dir, skip_s3)
-    if archive.startswith("s3://"):
-        raise ArchiveError(
-            f"backups to {archive} need S3 support, which this build lacks: run with --skip-s3"
-        )
+    archive = _location(config, work_dir, skip_s3)
     with ui.progress() as progress:
         report = backup_site(db, site, archive, progress=progress)
     if as_json:
@@ -606,6 +645,76 @@ def backup(site_id: str, env: str, skip_s3: bool, work_dir: Path | None, as_json
             f"backup {report.backup_id}: {len(report.tables)} tables, {rows:,} rows of site {site} in {env}"
         )
         ui.line(f"archive: {report.archive.get('location')}")
+    return 0
+
+
+def _archive_options(f: F) -> F:
+    f = click.option(
+        "--work-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        metavar="PATH",
+        help="The local archives are under PATH/archives (default: the per-user data directory).",
+    )(f)
+    f = click.option("--skip-s3", is_flag=True, help="Use the local archives even when s3.bucket is set.")(f)
+    return f
+
+
+@migrate.command("list", context_settings=CONTEXT)
+@click.option("--site", "site_id", metavar="N", help="Only site N's migrations and backups.")
+@click.option("--env", "env", metavar="ENV", help="Only migrations from or to ENV.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="At most this many, newest first (0: all).",
+)
+@_archive_options
+@json_option
+@global_options
+def list_command(
+    site_id: str | None, env: str | None, limit: int, skip_s3: bool, work_dir: Path | None, as_json: bool
+) -> int:
+    """List the migrations and backups in the archive, newest first.
+
+    The archive is s3://<s3.bucket>/<s3.prefix> when a bucket is configured, else the local one.
+    A migration that did not finish (no manifest) shows as incomplete.
+    """
+    ui = Ui(json_mode=as_json)
+    site = validate_site_id(site_id) if site_id is not None else None
+    location = _location(_state().config(), work_dir, skip_s3)
+    found = location.list_migrations(site, env, limit=limit or None)
+    if as_json:
+        _emit_json([{**info.__dict__, "when": info.when.isoformat()} for info in found])
+    else:
+        ui.migrations(location.url, found)
+    return 0
+
+
+@migrate.command("status", context_settings=CONTEXT)
+@click.argument("migration_id", metavar="MIGRATION_ID")
+@_archive_options
+@json_option
+@global_options
+def status(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json: bool) -> int:
+    """Show what a migration (or backup) did, from its manifest: status, tables, rows, sizes, errors.
+
+    MIGRATION_ID is what `wfuwp migrate list` shows (20261125T101500Z-prod-to-pprd-3fa2c1), or
+    site-<id>/<that> to skip searching the site folders. Exit code 0 when the migration exists,
+    whatever its status.
+    """
+    ui = Ui(json_mode=as_json)
+    location = _location(_state().config(), work_dir, skip_s3)
+    state = location.migration_status(migration_id)
+    manifest = (
+        location.read_manifest(migration_id)
+        if state != "incomplete"
+        else {"id": migration_id, "status": state}
+    )
+    if as_json:
+        _emit_json(manifest)
+    else:
+        ui.manifest(manifest)
     return 0
 
 

@@ -3,9 +3,10 @@
     one consistent snapshot of the tables -> Replacer([]).render_rows -> one dump per table -> a sink
 
 `dump_tables` is the shared routine: it streams any tables of one database into per-table sinks
-(a migration's backup uses it with the archive's per-table streams); `export_site` points it at one
-file that holds every table of a site. Each table's dump is self-contained (session settings, DROP,
-CREATE, INSERTs in one transaction, settings restored), so one file may hold several.
+(a migration's backup can use it with the archive's per-table streams; `backup_site` does);
+`export_site` points it at one object (a file or s3://bucket/key) that holds every table of a site.
+Each table's dump is self-contained (session settings, DROP, CREATE, INSERTs in one transaction,
+settings restored), so one file may hold several.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,10 +23,9 @@ from typing import Any, Protocol
 import mysql.connector
 
 from wfuwp._version import __version__
-from wfuwp.archive_io import ArchiveWriter, LocalZstdStream, open_archive
+from wfuwp.archive import ArchiveLocation, ArchiveStream
 from wfuwp.db import Database, connection
 from wfuwp.errors import UsageError, WfuwpError
-from wfuwp.migrate import new_migration_id
 from wfuwp.network import site_address
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.replace import Replacer
@@ -195,9 +194,9 @@ def _dump_table(
 
 
 class _Shared:
-    """One file seen as a sink per table: closing a table keeps the file open; aborting aborts it."""
+    """One stream seen as a sink per table: closing a table keeps the stream open; aborting aborts it."""
 
-    def __init__(self, stream: LocalZstdStream) -> None:
+    def __init__(self, stream: ArchiveStream) -> None:
         self.stream = stream
 
     def write(self, data: bytes) -> int:
@@ -247,44 +246,34 @@ def site_name(db: Database, site_id: int) -> str:
 def backup_site(
     db: Database,
     site_id: int | str,
-    archive: str | os.PathLike[str] | ArchiveWriter,
+    archive: str | os.PathLike[str] | ArchiveLocation,
     *,
     statement_bytes: int = DEFAULT_STATEMENT_BYTES,
     progress: ProgressCallback | None = None,
 ) -> BackupReport:
-    """Back up site `site_id`'s tables of `db` into `archive` (a directory or an ArchiveWriter).
+    """Back up site `site_id`'s tables of `db` into `archive` (a directory, s3:// URL or ArchiveLocation).
 
     The backup is a migration folder from `db.name` to itself holding only `backup/` tables and a
-    manifest with status "completed", so it is listed and restored like a migration's backup.
-    Raises SiteNotFoundError, DatabaseError, ArchiveError; on error no table file is left behind.
+    manifest with status "completed" and kind "backup", so it is listed and restored like a
+    migration's backup. Raises SiteNotFoundError, DatabaseError, ArchiveError; on error no table
+    object is left behind and no manifest is written.
     """
     site = validate_site_id(site_id)
     env = db.name or "db"
     started = time.monotonic()
     with connection(db) as conn:
         names = require_site_tables(conn, db.database, db.table_prefix, site, str(db))
-    report = BackupReport(new_migration_id(env, env), site, str(db))
-    writer = open_archive(
-        archive,
-        migration_id=report.backup_id,
-        site_id=site,
-        site_name=site_name(db, site),
-        from_env=env,
-        to_env=env,
+    location = archive if isinstance(archive, ArchiveLocation) else ArchiveLocation.parse(archive)
+    folder = location.new_migration(site_id=site, site_name=site_name(db, site), from_env=env, to_env=env)
+    report = BackupReport(folder.id, site, str(db), {"location": folder.url, "id": folder.id})
+    report.tables = dump_tables(
+        db,
+        names,
+        lambda t: folder.open_table_stream("backup", t.name),
+        statement_bytes=statement_bytes,
+        progress=Progress(progress),
+        step="backup",
     )
-    report.archive = writer.describe()
-    try:
-        report.tables = dump_tables(
-            db,
-            names,
-            lambda t: writer.open_stream("backup", t.name),
-            statement_bytes=statement_bytes,
-            progress=Progress(progress),
-            step="backup",
-        )
-    except BaseException:
-        writer.abort_open_streams()
-        raise
     report.seconds = round(time.monotonic() - started, 3)
     manifest = report.to_dict()
     manifest.update(
@@ -301,7 +290,7 @@ def backup_site(
             "to": env,
         },
     )
-    writer.write_manifest(manifest)
+    folder.write_manifest(manifest)
     return report
 
 
@@ -311,6 +300,35 @@ def default_export_name(site_id: int, env: str, when: float | None = None) -> st
     return f"site{site_id}-{env or 'db'}-export-{stamp}{SUFFIX}"
 
 
+def open_object(destination: str | os.PathLike[str], **s3_options: Any) -> ArchiveStream:
+    """A zstd-compressing stream that becomes `destination` (a file, or s3://bucket/key) once closed.
+
+    Nothing is visible until `close()` returns (a local temp file is fsynced and renamed; an S3
+    multipart upload is completed); `abort()` or an exception leaves nothing. `s3_options` are
+    `ArchiveLocation.parse`'s (endpoint_url, region, sse, sse_kms_key_id, storage_class) and apply to
+    s3:// destinations only. Raises UsageError for a destination that is a directory or has no key.
+    """
+    text = os.fspath(destination)
+    if text.startswith("s3://"):
+        root, _, name = text.rstrip("/").rpartition("/")
+        if not name or root in ("s3:", "s3:/"):
+            raise UsageError(f"{text} names no object: give s3://bucket/path/file{SUFFIX}")
+        location = ArchiveLocation.parse(root, **s3_options)
+    else:
+        path = Path(text).expanduser().absolute()
+        if path.is_dir():
+            raise UsageError(f"{path} is a directory: give a file name, like {path / ('export' + SUFFIX)}")
+        root, name = str(path.parent), path.name
+        location = ArchiveLocation.parse(root)
+    return ArchiveStream(
+        location.backend.open_sink(name),
+        name=name,
+        level=location.level,
+        threads=location.threads,
+        part_size=location.part_size if location.is_s3 else None,
+    )
+
+
 def export_site(
     db: Database,
     site_id: int | str,
@@ -318,46 +336,28 @@ def export_site(
     *,
     statement_bytes: int = DEFAULT_STATEMENT_BYTES,
     progress: ProgressCallback | None = None,
+    s3_options: dict[str, Any] | None = None,
 ) -> ExportReport:
-    """Write every table of site `site_id` in `db` to the zstd-compressed SQL file `destination`.
+    """Write every table of site `site_id` in `db` to one zstd-compressed SQL object at `destination`.
 
-    The file appears only once complete (written as `<destination>.partial`, fsynced, renamed); on any
-    error nothing is left. Load it with `zstd -dc FILE | mariadb DB`: it drops and recreates each
-    table. Raises SiteNotFoundError when the site has no tables, UsageError for an s3:// destination
-    (not supported here yet) or a directory, ArchiveError when the file cannot be written.
+    `destination` is a local file or s3://bucket/key (`s3_options`: see `open_object`). It appears
+    only once complete; on any error nothing is left. Load it with `zstd -dc FILE | mariadb DB`: it
+    drops and recreates each table. Raises SiteNotFoundError when the site has no tables, UsageError
+    for a bad destination, ArchiveError when it cannot be written.
     """
     site = validate_site_id(site_id)
-    text = os.fspath(destination)
-    if "://" in text:
-        raise UsageError(f"cannot export to {text}: only local files are supported here; export to a file")
-    path = Path(text).expanduser()
-    if path.is_dir():
-        raise UsageError(
-            f"{path} is a directory: give a file name, like {path / default_export_name(site, db.name)}"
-        )
     started = time.monotonic()
     with connection(db) as conn:
         names = require_site_tables(conn, db.database, db.table_prefix, site, str(db))
-    report = ExportReport(site, str(db), str(path))
-    with _local_file(path) as stream:
+    stream = open_object(destination, **(s3_options or {}))
+    with stream:  # closed (durable) at the end, aborted on an exception
         shared = _Shared(stream)
-        report.tables = dump_tables(
+        tables = dump_tables(
             db, names, lambda _t: shared, statement_bytes=statement_bytes, progress=Progress(progress)
         )
-    report.compressed_bytes = path.stat().st_size
+    report = ExportReport(site, str(db), stream.url, tables, stream.bytes_out)
     report.seconds = round(time.monotonic() - started, 3)
     return report
-
-
-@contextmanager
-def _local_file(path: Path) -> Iterator[LocalZstdStream]:
-    stream = LocalZstdStream(path)
-    try:
-        yield stream
-    except BaseException:
-        stream.abort()
-        raise
-    stream.close()
 
 
 __all__ = [
@@ -370,5 +370,6 @@ __all__ = [
     "default_export_name",
     "dump_tables",
     "export_site",
+    "open_object",
     "site_name",
 ]

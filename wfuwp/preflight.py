@@ -16,6 +16,7 @@ from typing import Any
 
 import mysql.connector
 
+from wfuwp.archive import ArchiveLocation
 from wfuwp.db import Database, connection, database_error, query
 from wfuwp.errors import ArchiveError, LockedError, UsageError, WfuwpError
 from wfuwp.network import site_address
@@ -47,12 +48,12 @@ def preflight(
     target: Database,
     site_id: int | str,
     *,
-    archive_dir: str | os.PathLike[str] | None = None,
+    archive: ArchiveLocation | None = None,
     check_target_site: bool = True,
 ) -> list[Check]:
     """Run the pre-flight checks of migrating `site_id` from `source` to `target` and return them all.
 
-    `archive_dir`: a local archive directory to check (None for S3 or no archive).
+    `archive`: where the archives will go (S3: the bucket answers; a directory: writable, with room).
     `check_target_site`: warn when the target's wp_blogs has no row for the site (off when source and
     target are the same scratch database). Raises nothing for a failed check; see `first_failure`.
     """
@@ -85,8 +86,8 @@ def preflight(
             "set the same table_prefix for both environments"
         )
         checks.append(Check("prefix", False, str(mismatch), error=mismatch))
-    if archive_dir is not None:
-        checks.append(_archive_check(Path(archive_dir), source_bytes))
+    if archive is not None:
+        checks.append(_archive_check(archive, source_bytes))
     return checks
 
 
@@ -152,7 +153,14 @@ def _target_checks(target: Database, site: int, check_target_site: bool) -> list
     return checks
 
 
-def _archive_check(directory: Path, source_bytes: int) -> Check:
+def _archive_check(archive: ArchiveLocation, source_bytes: int) -> Check:
+    if archive.is_s3:
+        try:
+            archive.check()
+        except WfuwpError as exc:
+            return Check("archive", False, str(exc), error=exc)
+        return Check("archive", True, f"{archive.url}: the bucket answers")
+    directory = Path(archive.url)
     existing = directory
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

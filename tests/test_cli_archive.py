@@ -1,0 +1,156 @@
+"""The CLI with archives: S3 (moto's real HTTP server), list and status, backups, media sync, export to S3."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import zstandard
+
+from tests.wpsite import Env, checksums, clean_environment, env, option
+from wfuwp.config import Config
+
+__all__ = ["clean_environment", "env"]  # fixtures
+
+
+def use_s3(env: Env, endpoint: str, bucket: str, **more: str) -> None:
+    config = Config.load(env.config)
+    for key, value in {"bucket": bucket, "prefix": "wp/sql", "endpoint_url": endpoint, **more}.items():
+        config.set(f"s3.{key}", value)
+    config.save()
+
+
+def test_migrate_archives_to_s3_then_list_and_status(
+    env: Env, capsys: pytest.CaptureFixture[str], s3_server: Any, s3_bucket: str, s3_client: Any
+) -> None:
+    use_s3(env, s3_server.endpoint_url, s3_bucket, sse="AES256")
+    code, out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--yes", "--json")
+    assert code == 0, err
+    report = orjson.loads(out)
+    migration_id = report["migration_id"]
+    assert report["archive"]["location"] == f"s3://{s3_bucket}/wp/sql/site-43/{migration_id}"
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    assert f"wp/sql/site-43/{migration_id}/manifest.json" in keys
+    assert len([k for k in keys if "/backup/" in k]) == 10
+    head = s3_client.head_object(Bucket=s3_bucket, Key=next(k for k in keys if "/migrated/" in k))
+    assert head["ServerSideEncryption"] == "AES256"
+
+    code, out, err = env.run(capsys, "migrate", "list", "--json")
+    assert code == 0, err
+    [listed] = orjson.loads(out)
+    assert (listed["id"], listed["status"], listed["from_env"], listed["to_env"]) == (
+        migration_id,
+        "completed",
+        "prod",
+        "pprd",
+    )
+    code, out, err = env.run(capsys, "migrate", "list", "--site", "43")
+    assert code == 0 and migration_id in out and "prod -> pprd" in out
+    code, out, err = env.run(capsys, "migrate", "list", "--env", "uat", "--json")
+    assert orjson.loads(out) == []
+
+    code, out, err = env.run(capsys, "migrate", "status", migration_id)
+    assert code == 0, err
+    assert out.startswith(f"{migration_id}: completed")
+    assert "wp_43_posts" in out and "30 objects" in out
+    code, out, err = env.run(capsys, "migrate", "status", migration_id, "--json")
+    assert orjson.loads(out)["site"] == {"id": 43, "name": "biology"}
+
+    code, _out, err = env.run(capsys, "migrate", "status", "20200101T000000Z-prod-to-pprd-abcdef")
+    assert code == 1 and "no migration 20200101T000000Z-prod-to-pprd-abcdef" in err
+    code, _out, err = env.run(capsys, "migrate", "status", "yesterday")
+    assert code == 2 and "is not a migration id" in err
+
+
+def test_local_archives_backup_list_status(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    work = ["--work-dir", str(env.work)]
+    assert env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--skip-backup")[0] == 0
+    code, out, err = env.run(capsys, "migrate", "backup", "43", "--env", "pprd", *work, "--json")
+    assert code == 0, err
+    backup_id = orjson.loads(out)["backup_id"]
+    assert "-pprd-to-pprd-" in backup_id
+    code, out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", *work, "--json")
+    assert code == 0, err
+    migration_id = orjson.loads(out)["migration_id"]
+
+    code, out, err = env.run(capsys, "migrate", "list", *work, "--json")
+    assert [m["id"] for m in orjson.loads(out)] == [migration_id, backup_id]  # newest first
+    code, out, err = env.run(capsys, "migrate", "status", backup_id, *work, "--json")
+    manifest = orjson.loads(out)
+    assert manifest["kind"] == "backup" and manifest["status"] == "completed"
+    assert len(manifest["objects"]) == 10
+
+    # An unfinished migration (a folder without manifest) lists as incomplete.
+    folder = env.work / "archives" / "site-43" / "20200101T000000Z-prod-to-pprd-abcdef" / "source"
+    folder.mkdir(parents=True)
+    (folder / "x.sql.zst").write_bytes(b"")
+    code, out, err = env.run(capsys, "migrate", "list", *work, "--limit", "0", "--json")
+    assert orjson.loads(out)[-1]["status"] == "incomplete"
+    code, out, err = env.run(capsys, "migrate", "status", "20200101T000000Z-prod-to-pprd-abcdef", *work)
+    assert code == 0 and "did not finish" in out
+
+
+def test_sync_media(
+    env: Env, capsys: pytest.CaptureFixture[str], s3_server: Any, s3_client: Any, s3_bucket: str
+) -> None:
+    media = {name: f"{s3_bucket}-{name}-media" for name in ("prod", "pprd")}
+    config = Config.load(env.config)
+    config.set("s3.endpoint_url", s3_server.endpoint_url)
+    for name, bucket in media.items():
+        s3_client.create_bucket(Bucket=bucket)
+        config.set(f"env.{name}.media_bucket", bucket)
+    config.save()
+    for key in ("sites/43/2024/01/a.jpg", "sites/43/2024/01/b.pdf", "sites/430/other.jpg"):
+        s3_client.put_object(Bucket=media["prod"], Key=key, Body=b"x" * 10)
+
+    before = checksums(env.server, env.pprd)
+    code, out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--dry-run", "--sync-media")
+    assert code == 0, err
+    assert "would copy 2 objects" in out
+    assert "Contents" not in s3_client.list_objects_v2(Bucket=media["pprd"])
+    assert checksums(env.server, env.pprd) == before
+
+    code, out, err = env.run(
+        capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--skip-backup", "--sync-media", "--json"
+    )
+    assert code == 0, err
+    assert orjson.loads(out)["media"]["copied"] == 2
+    copied = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=media["pprd"])["Contents"])
+    assert copied == ["sites/43/2024/01/a.jpg", "sites/43/2024/01/b.pdf"]
+    assert option(env.server, env.pprd, "siteurl") == "https://pprd.wfu.edu/biology"
+
+    config.set("env.prod.media_bucket", "")
+    config.save()
+    code, _out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--yes", "--sync-media")
+    assert code == 2 and "env.prod.media_bucket is not set" in err
+
+
+def test_export_to_s3(
+    env: Env,
+    capsys: pytest.CaptureFixture[str],
+    s3_server: Any,
+    s3_client: Any,
+    s3_bucket: str,
+    make_database: Any,
+    tmp_path: Path,
+) -> None:
+    use_s3(env, s3_server.endpoint_url, "unused-archive-bucket")
+    url = f"s3://{s3_bucket}/exports/site43.sql.zst"
+    code, out, err = env.run(capsys, "migrate", "export", "43", "--env", "prod", "-o", url, "--json")
+    assert code == 0, err
+    assert orjson.loads(out)["destination"] == url
+    body = s3_client.get_object(Bucket=s3_bucket, Key="exports/site43.sql.zst")["Body"].read()
+    sql = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    fresh = make_database(env.server)
+    server = ["-h", env.server.host, "-P", str(env.server.port), "-u", env.server.user]
+    subprocess.run(["mariadb", *server, fresh], input=sql, check=True)
+    source = {k: v for k, v in checksums(env.server, env.prod).items() if k.startswith("wp_43_")}
+    assert checksums(env.server, fresh) == source
+
+    code, _out, err = env.run(capsys, "migrate", "export", "43", "--env", "prod", "-o", f"s3://{s3_bucket}")
+    assert code == 2 and "names no object" in err
+    code, _out, err = env.run(capsys, "migrate", "export", "43", "--env", "prod", "-o", str(tmp_path))
+    assert code == 2 and "is a directory" in err
