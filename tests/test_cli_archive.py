@@ -107,7 +107,8 @@ def test_sync_media(
         s3_client.put_object(Bucket=media["prod"], Key=key, Body=b"x" * 10)
 
     before = checksums(env.server, env.pprd)
-    code, out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--dry-run", "--sync-media")
+    args = ["migrate", "43", "--from", "prod", "--to", "pprd"]
+    code, out, err = env.run(capsys, *args, "--dry-run", "--sync-media")
     assert code == 0, err
     assert "would copy 2 objects" in out
     assert "Contents" not in s3_client.list_objects_v2(Bucket=media["pprd"])
@@ -124,7 +125,7 @@ def test_sync_media(
 
     config.set("env.prod.media_bucket", "")
     config.save()
-    code, _out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--yes", "--sync-media")
+    code, _out, err = env.run(capsys, *args, "--yes", "--sync-media")
     assert code == 2 and "env.prod.media_bucket is not set" in err
 
 
