@@ -301,9 +301,13 @@ class Network:
     # -- expectations ---------------------------------------------------------------------------------
 
     def target_host(self, target: str) -> str:
-        """Return the host of `target`, an environment name of `env_hosts` or a host."""
+        """Return the host of `target`, an environment name of `env_hosts` or a host.
+
+        The source host itself is allowed (the identity migration). Raises ValueError for a host that
+        contains the source host, for which the expectations would be wrong.
+        """
         host = self.env_hosts.get(target, target)
-        if self.source_host in host:
+        if host != self.source_host and self.source_host in host:
             # Then the pairs apply twice (S -> T, and T again contains S); rendering with T is no longer
             # what sequential str_replace does.
             raise ValueError(
@@ -494,7 +498,8 @@ def fetch_rows(conn: Any, database: str, table: str) -> list[CanonicalRow]:
 
     Text comes back in the column's own character set (character_set_results=binary: a latin1 column
     holding UTF-8 shows those UTF-8 bytes), TIMESTAMPs in UTC, numbers in the server's text form, BIT as
-    big-endian bytes. This is the form `ExpectedRows` uses.
+    big-endian bytes. This is the form `ExpectedRows` uses. On a connection without autocommit the
+    SELECT opens a transaction (and its metadata locks) that the caller must end.
     """
     cur = conn.cursor(raw=True)
     try:
