@@ -17,8 +17,15 @@ replacer. The contract the expectations encode (`Network.expected_rows`):
 - BLOB/BINARY/VARBINARY/BIT columns, base64 and gzip stay byte for byte; URL-encoded text changes only
   where the bare host appears in it as is (plain pairs do hit `https%3A%2F%2FS`);
 - plain pairs also hit the substring traps (`S.au`, `myS`, `mail@S`, `cdn.S`); with
-  `whole_host_only=True` the expectation is instead that of host-bounded rules, which leave them alone.
+  `whole_host_only=True` the expectation is instead that of host-bounded rules, which leave them alone
+  (a whole host is not preceded by `[A-Za-z0-9_.@-]` nor followed by `[A-Za-z0-9_-]` or `.` + label).
+
+The database side: `generate_network` loads the source rendering; `fetch_rows` reads a table back in the
+same canonical form (stored bytes, `None` for NULL); `Network.diff_table` compares a migrated table with
+its expected rows; `Network.checksum_of_other_tables` proves the rest of the network untouched.
 """
+
+from __future__ import annotations
 
 import argparse
 import hashlib
@@ -63,7 +70,11 @@ from netgen_values import (
 )
 
 __all__ = [
+    "CASE_NAMES",
     "DEFAULT_ENV_HOSTS",
+    "NETWORK_TABLES",
+    "PLUGIN_TABLES",
+    "CaseLocation",
     "ExpectedRows",
     "Hosts",
     "Network",
@@ -245,7 +256,9 @@ class Network:
         """Return site `site_id`'s prefix, path and the other-environment host its text mentions."""
         if site_id not in self.sites:
             raise KeyError(f"site {site_id} is not in this network (sites: {self.sites})")
-        other = next((h for h in self.env_hosts.values() if h != self.source_host), "old.example.org")
+        # Text naming another environment must stay as it is; the last one (dev) is rarely a target.
+        others = [h for h in self.env_hosts.values() if h != self.source_host] or ["old.example.org"]
+        other = others[-1]
         if site_id == 1:
             return Site(1, self.prefix, "", other)
         return Site(site_id, f"{self.prefix}{site_id}_", f"/site{site_id}", other)
@@ -628,6 +641,8 @@ def generate_network(
     the largest site id when 43 is absent) gets every plugin table shape, the case families in postmeta,
     the big option of `big_row_bytes` (0: none), and, with `size_bytes`, bulk rows up to about that many
     bytes of row data. `rows_scale` scales the ordinary rows of every site. Same arguments, same data.
+    With kwargs and `size_bytes`, tables load over two connections (the server is the bottleneck).
+    Raises ValueError for bad arguments or a database that holds tables, mysql.connector errors as is.
     """
     started = time.monotonic()
     if main_site not in sites:

@@ -258,8 +258,8 @@ def test_expected_exact_bytes(net: netgen.Network) -> None:
     )
     assert _case(net, "url_encoded_dots") == b"u=https%3A%2F%2Fwww%2Eexample%2Eedu%2F"
     assert _case(net, "base64_url") == b"aHR0cHM6Ly93d3cuZXhhbXBsZS5lZHUvc2l0ZTQzL2I2NA=="
-    assert _case(net, "other_environment_url") == b"https://pprd.example.edu/site43/kept/"  # other = pprd
-    assert _case(net, "other_environment_url", "uat") == b"https://pprd.example.edu/site43/kept/"
+    assert _case(net, "other_environment_url") == b"https://dev.example.edu/site43/kept/"
+    assert _case(net, "other_environment_url", "uat") == b"https://dev.example.edu/site43/kept/"
     # Plain pairs hit the substring traps; host-bounded rules would not.
     assert _case(net, "trap_longer_tld") == b"https://pprd.example.edu.au/site43/ and pprd.example.edu.au"
     assert _case(net, "trap_prefixed_name") == b"https://mypprd.example.edu/ and mypprd.example.edu"
