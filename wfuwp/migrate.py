@@ -28,9 +28,10 @@ import mysql.connector
 
 from wfuwp._version import __version__
 from wfuwp.archive import ArchiveLocation, ArchiveStream, MigrationArchive
-from wfuwp.db import DRIVER, Database, database_error, execute, max_allowed_packet, prepare_copy_session
+from wfuwp.db import DRIVER, Database, closing, database_error, max_allowed_packet, prepare_copy_session
 from wfuwp.loader import Loader
-from wfuwp.errors import MigrationError, UsageError, WfuwpError
+from wfuwp.dump import dump_tables
+from wfuwp.errors import Cancelled, MigrationError, UsageError, WfuwpError
 from wfuwp.network import derive_pairs, site_address, site_urls
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.replace import IMPLEMENTATION, PairLike, Replacer, Rule, as_rule
@@ -42,10 +43,6 @@ from wfuwp.target import SiteLock, TargetSite
 
 # Multi-row INSERTs of about 1 MiB loaded fastest here; never more than the target's max_allowed_packet.
 DEFAULT_STATEMENT_BYTES = 1 << 20
-
-
-class Cancelled(Exception):
-    """The migration was interrupted (another worker failed, or KeyboardInterrupt/SIGTERM)."""
 
 
 @dataclass(frozen=True)
@@ -173,14 +170,16 @@ class _Migration:
             with self._step("discover"):
                 tables, target_tables = self._discover()
             self._open_archive()
-            self.site = TargetSite(self.target, self.report.migration_id.rsplit("-", 1)[-1], tables, target_tables)
-            with self._step("stage"), _closing(self.target.connect()) as conn:
+            self.site = TargetSite(
+                self.target, self.report.migration_id.rsplit("-", 1)[-1], [t.name for t in tables], target_tables
+            )
+            with self._step("stage"), closing(self.target.connect()) as conn:
                 prepare_copy_session(conn, reading=False)
                 for table in tables:
                     self.site.create_staging(conn, table)
             with self._step("copy"):
                 self._copy_all(tables, target_tables)
-            with self._step("swap"), _closing(self.target.connect()) as conn:
+            with self._step("swap"), closing(self.target.connect()) as conn:
                 self._swap(conn, tables, target_tables)
             self.report.status = "completed"
         except BaseException as exc:
@@ -209,7 +208,7 @@ class _Migration:
         self.report.archive = {"location": self.archive.url, "id": self.archive.id}
 
     def _discover(self) -> tuple[list[Table], list[str]]:
-        with _closing(self.source.connect()) as src, _closing(self.target.connect()) as tgt:
+        with closing(self.source.connect()) as src, closing(self.target.connect()) as tgt:
             names = require_site_tables(
                 src, self.source.database, self.source.table_prefix, self.site_id, str(self.source)
             )
@@ -248,7 +247,7 @@ class _Migration:
 
     def _site_name(self) -> str:
         try:
-            with _closing(self.source.connect()) as src:
+            with closing(self.source.connect()) as src:
                 domain, path = site_address(
                     src, self.source.database, self.source.table_prefix, self.site_id, str(self.source)
                 )
@@ -357,8 +356,8 @@ class _Migration:
                     bytes_total=max(result.bytes_read, table.data_bytes),
                 )
             loader.flush()
-            with _closing(self.target.connect()) as conn:
-                self.site.verify(conn, table, result.rows, result.checksum)
+            with closing(self.target.connect()) as conn:
+                self.site.verify(conn, table.name, table.column_names, result.rows, result.checksum)
             for stream in exports.values():
                 stream.write(b"COMMIT;\n" + DUMP_FOOTER)
                 stream.close()
@@ -398,36 +397,29 @@ class _Migration:
         return exports
 
     def _backup(self, names: list[str]) -> None:
-        """Stream the target's current site tables into the archive's backup, from one snapshot."""
-        assert self.archive is not None
+        """Stream the target's current site tables into the archive's backup, from one snapshot.
+
+        Each table's object is complete (multipart upload finished, file synced) before this returns,
+        and the swap waits for it.
+        """
+        archive = self.archive
+        assert archive is not None
         self.progress.emit("step-start", "backup")
         started = time.monotonic()
-        with _closing(self.target.connect()) as conn:
-            tables = describe_tables(conn, self.target.database, names)
-        copier = Replacer([])
-        with Snapshot(self.target, tables, readers=1, log=lambda m: self.progress.log("backup", m)) as snap:
-            for table in tables:
-                if self.cancel.is_set():
-                    raise Cancelled
-                stream = self.archive.open_table_stream("backup", table.name)
-                try:
-                    stream.write(DUMP_HEADER + table_preamble(table.name, table.create_sql) + b"START TRANSACTION;\n")
-                    prefix = insert_prefix(table.name, table.column_names)
-                    for batch in stream_rows(snap.connection_for(table, 0), self.target.database, table):
-                        if self.cancel.is_set():
-                            raise Cancelled
-                        chunks, _o, _c, _sum = copier.render_rows(batch, table.kinds, max_chunk=self.statement_limit)
-                        for chunk in chunks:
-                            stream.write(prefix + chunk + b";\n")
-                    stream.write(b"COMMIT;\n" + DUMP_FOOTER)
-                    # close() returns once the object is durable: the swap waits for every backup table.
-                    stream.close()
-                except BaseException:
-                    stream.abort()
-                    raise
-                self.report.backup_tables.append(table.name)
-                if not table.transactional:
-                    snap.release_myisam()
+
+        def done(name: str, rows: int, checksum: int) -> None:
+            self.report.backup_tables[name] = [rows, checksum]
+            self.progress.emit("table-end", "backup", table=name, rows_done=rows, rows_total=rows)
+
+        dump_tables(
+            self.target,
+            names,
+            lambda name: archive.open_table_stream("backup", name),
+            statement_limit=self.statement_limit,
+            cancel=self.cancel,
+            on_table=done,
+            log=lambda m: self.progress.log("backup", m),
+        )
         self.report.timings["backup"] = round(time.monotonic() - started, 3)
         self.progress.emit("step-end", "backup")
 
@@ -454,7 +446,7 @@ class _Migration:
         self.report.error = str(self._as_error(exc))
         if self.site is not None:
             try:
-                with _closing(self.target.connect()) as conn:
+                with closing(self.target.connect()) as conn:
                     if self.swapped:
                         self.site.swap_back(conn)
                         self.swapped = False
@@ -500,17 +492,6 @@ class _Migration:
         yield
         self.report.timings[name] = round(time.monotonic() - started, 3)
         self.progress.emit("step-end", name)
-
-
-@contextmanager
-def _closing(conn: Any) -> Iterator[Any]:
-    try:
-        yield conn
-    finally:
-        try:
-            conn.close()
-        except Exception:  # noqa: BLE001 - a dead connection is closed already
-            pass
 
 
 def _user() -> str:
