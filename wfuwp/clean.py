@@ -15,7 +15,7 @@ from typing import Any
 import mysql.connector
 
 from wfuwp.config import Config, DbConfig
-from wfuwp.db import Database, connection, database_error, execute, query
+from wfuwp.db import Database, closing, database_error, execute, query
 from wfuwp.errors import ConfigError, WfuwpError
 from wfuwp.sql import quote_identifier
 from wfuwp.target import LEFTOVER_PATTERN, SiteLock, leftover_tables
@@ -79,7 +79,7 @@ def plan_clean(config: Config, *, migration: bool = True) -> CleanPlan:
         target = _target(f"env {name}", env)
         if target.db is not None:
             try:
-                with connection(target.db) as conn:
+                with closing(target.db.connect()) as conn:
                     found = leftover_tables(conn, target.db.database)
                     target.tables, target.busy = _split_busy(conn, target.db, found)
             except WfuwpError as exc:
@@ -95,7 +95,7 @@ def plan_clean(config: Config, *, migration: bool = True) -> CleanPlan:
             target.error, target.db = str(exc), None
         if target.db is not None:
             try:
-                with connection(target.db) as conn:
+                with closing(target.db.connect()) as conn:
                     found = sorted(
                         _text(n)
                         for (n,) in query(
@@ -123,7 +123,7 @@ def run_clean(plan: CleanPlan) -> CleanPlan:
         if target.db is None or target.error or not target.tables:
             continue
         try:
-            with connection(target.db) as conn:
+            with closing(target.db.connect()) as conn:
                 execute(conn, b"SET SESSION foreign_key_checks = 0")
                 for start in range(0, len(target.tables), _DROP_BATCH):
                     batch = target.tables[start : start + _DROP_BATCH]

@@ -1,12 +1,11 @@
-"""Export a site's tables as SQL text, zstd-compressed: `zstd -dc FILE | mariadb DB` loads it back.
+"""Export or back up a site's tables as zstd-compressed SQL: `zstd -dc FILE | mariadb DB` loads it back.
 
-    one consistent snapshot of the tables -> Replacer([]).render_rows -> one dump per table -> a sink
+    one consistent snapshot of the tables -> wfuwp.dump (one self-contained dump per table) -> a sink
 
-`dump_tables` is the shared routine: it streams any tables of one database into per-table sinks
-(a migration's backup can use it with the archive's per-table streams; `backup_site` does);
-`export_site` points it at one object (a file or s3://bucket/key) that holds every table of a site.
-Each table's dump is self-contained (session settings, DROP, CREATE, INSERTs in one transaction,
-settings restored), so one file may hold several.
+`export_site` writes every table of a site into one object (a file or s3://bucket/key); each table's
+dump is self-contained (session settings, DROP, CREATE, INSERTs in one transaction, settings
+restored), so one file holds several. `backup_site` writes them into a new archive folder, where
+`wfuwp.restore.restore` finds them like a migration's backup.
 """
 
 from __future__ import annotations
@@ -14,24 +13,22 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import mysql.connector
 
 from wfuwp._version import __version__
 from wfuwp.archive import ArchiveLocation, ArchiveStream
-from wfuwp.db import Database, connection
+from wfuwp.db import Database, closing, query
+from wfuwp.dump import Sink, dump_tables
 from wfuwp.errors import UsageError, WfuwpError
 from wfuwp.network import site_address
 from wfuwp.progress import Progress, ProgressCallback
-from wfuwp.replace import Replacer
-from wfuwp.schema import Table, describe_tables, require_site_tables, validate_site_id
-from wfuwp.source import Snapshot, stream_rows
-from wfuwp.sql import DUMP_FOOTER, DUMP_HEADER, insert_prefix, table_preamble
+from wfuwp.schema import require_site_tables, validate_site_id
 
 # INSERT statements of about 1 MiB: what the engine sends too. A row larger than this gets a statement
 # of its own, so loading the file needs a max_allowed_packet above the largest row (as mysqldump does).
@@ -39,28 +36,20 @@ DEFAULT_STATEMENT_BYTES = 1 << 20
 SUFFIX = ".sql.zst"
 
 
-class SqlSink(Protocol):
-    """Where one table's dump goes: `close()` makes it durable, `abort()` leaves nothing behind."""
-
-    def write(self, data: bytes) -> int: ...
-    def close(self) -> None: ...
-    def abort(self) -> None: ...
-
-
 @dataclass
 class TableDump:
-    """One table as dumped: rows, raw bytes read, SQL bytes written, seconds."""
+    """One table as dumped: rows, their checksum (as `wfuwp.sql.checksum_query` computes it), SQL bytes."""
 
     name: str
     rows: int = 0
-    bytes_read: int = 0
+    checksum: int = 0
     sql_bytes: int = 0
     seconds: float = 0.0
 
 
 @dataclass
 class ExportReport:
-    """What `export_site` wrote: where, which tables, and the sizes (`compressed_bytes` on disk)."""
+    """What `export_site` wrote: where, which tables, and the sizes (`compressed_bytes` stored)."""
 
     site_id: int
     source: str
@@ -86,111 +75,101 @@ class ExportReport:
         return data
 
 
-def dump_tables(
-    db: Database,
-    names: Sequence[str],
-    open_sink: Callable[[Table], SqlSink],
-    *,
-    statement_bytes: int = DEFAULT_STATEMENT_BYTES,
-    progress: Progress | None = None,
-    step: str = "export",
-    check: Callable[[], None] | None = None,
-) -> list[TableDump]:
-    """Dump the tables `names` of `db`, all as of one moment, each into the sink `open_sink` gives.
+class _Progressing:
+    """A sink that counts what passes and reports it as progress: bytes of SQL against the table's size.
 
-    Each sink is closed (durable) once its table is written and aborted on any error, which is then
-    raised. MyISAM tables are read first so their read lock is held as briefly as possible. `check` is
-    called between batches and may raise to stop (a cancelled migration). `progress` gets table-start,
-    rows and table-end events under `step`. Raises DatabaseError, or what a sink or `check` raises.
+    The rows are only known when the table is complete (wfuwp.dump counts them), so "rows" events
+    carry bytes; "table-end" carries the exact rows.
     """
-    progress = progress or Progress(None)
-    with connection(db) as conn:
-        tables = describe_tables(conn, db.database, list(names))
-    # MyISAM first: their lock blocks writers until released; the InnoDB snapshot blocks nobody.
-    tables.sort(key=lambda t: t.transactional)
-    last_myisam = max((i for i, t in enumerate(tables) if not t.transactional), default=-1)
-    copier = Replacer([])
-    done: list[TableDump] = []
-    with Snapshot(db, tables, readers=1, log=lambda m: progress.log(step, m)) as snap:
-        for index, table in enumerate(tables):
-            sink = open_sink(table)
-            try:
-                done.append(
-                    _dump_table(
-                        sink,
-                        snap.connection_for(table, 0),
-                        db.database,
-                        table,
-                        copier,
-                        statement_bytes,
-                        progress,
-                        step,
-                        check,
-                    )
-                )
-                sink.close()
-            except BaseException:
-                sink.abort()
-                raise
-            if index == last_myisam:
-                snap.release_myisam()
-    return done
+
+    def __init__(
+        self, sink: Sink, table: str, estimate: tuple[int, int], progress: Progress, step: str
+    ) -> None:
+        self.sink, self.table, self.progress, self.step = sink, table, progress, step
+        self.rows_total, self.bytes_total = estimate
+        self.bytes = 0
+        self.started = time.monotonic()
+        progress.emit(
+            "table-start", step, table=table, rows_total=self.rows_total, bytes_total=self.bytes_total
+        )
+
+    def write(self, data: bytes) -> int:
+        written = self.sink.write(data)
+        self.bytes += len(data)
+        self.progress.emit(
+            "rows",
+            self.step,
+            table=self.table,
+            rows_total=self.rows_total,
+            bytes_done=self.bytes,
+            bytes_total=max(self.bytes, self.bytes_total),
+        )
+        return written
+
+    def close(self) -> None:
+        self.sink.close()
+
+    def abort(self) -> None:
+        self.sink.abort()
 
 
-def _dump_table(
-    sink: SqlSink,
-    conn: Any,
-    database: str,
-    table: Table,
-    copier: Replacer,
+def _dump(
+    db: Database,
+    names: list[str],
+    open_sink: Callable[[str], Sink],
+    *,
     statement_bytes: int,
     progress: Progress,
     step: str,
-    check: Callable[[], None] | None,
-) -> TableDump:
-    started = time.monotonic()
-    result = TableDump(table.name)
-    progress.emit(
-        "table-start", step, table=table.name, rows_total=table.rows_estimate, bytes_total=table.data_bytes
-    )
-    head = DUMP_HEADER + table_preamble(table.name, table.create_sql) + b"START TRANSACTION;\n"
-    sink.write(head)
-    result.sql_bytes += len(head)
-    prefix = insert_prefix(table.name, table.column_names)
-    for batch in stream_rows(conn, database, table):
-        if check is not None:
-            check()
-        chunks, _originals, _counts, _checksum = copier.render_rows(
-            batch, table.kinds, max_chunk=statement_bytes
-        )
-        for chunk in chunks:
-            sink.write(prefix + chunk + b";\n")
-            result.sql_bytes += len(prefix) + len(chunk) + 2
-        result.rows += len(batch)
-        result.bytes_read += sum(len(v) for row in batch for v in row if v is not None)
+) -> list[TableDump]:
+    """wfuwp.dump.dump_tables with progress events and per-table figures."""
+    with closing(db.connect()) as conn:
+        estimates = _estimates(conn, db.database, names)
+    sinks: dict[str, _Progressing] = {}
+    done: list[TableDump] = []
+
+    def opened(name: str) -> Sink:
+        sinks[name] = _Progressing(open_sink(name), name, estimates.get(name, (0, 0)), progress, step)
+        return sinks[name]
+
+    def finished(name: str, rows: int, checksum: int) -> None:
+        sink = sinks[name]
+        done.append(TableDump(name, rows, checksum, sink.bytes, round(time.monotonic() - sink.started, 3)))
         progress.emit(
-            "rows",
+            "table-end",
             step,
-            table=table.name,
-            rows_done=result.rows,
-            rows_total=max(result.rows, table.rows_estimate),
-            bytes_done=result.bytes_read,
-            bytes_total=max(result.bytes_read, table.data_bytes),
+            table=name,
+            rows_done=rows,
+            rows_total=rows,
+            bytes_done=sink.bytes,
+            bytes_total=sink.bytes,
         )
-    tail = b"COMMIT;\n" + DUMP_FOOTER
-    sink.write(tail)
-    result.sql_bytes += len(tail)
-    result.seconds = round(time.monotonic() - started, 3)
-    progress.emit(
-        "table-end",
-        step,
-        table=table.name,
-        rows_done=result.rows,
-        rows_total=result.rows,
-        bytes_done=result.bytes_read,
-        bytes_total=result.bytes_read,
+
+    dump_tables(
+        db,
+        names,
+        opened,
+        statement_limit=statement_bytes,
+        on_table=finished,
+        log=lambda m: progress.log(step, m),
     )
-    return result
+    return done
+
+
+def _estimates(conn: Any, database: str, names: list[str]) -> dict[str, tuple[int, int]]:
+    """The server's (rows, data bytes) estimates of the tables, for progress totals."""
+    marks = ",".join(["%s"] * len(names))
+    found = query(
+        conn,
+        "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES "
+        f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
+        (database, *names),
+    )
+    return {_text(n): (int(r or 0), int(b or 0)) for n, r, b in found}
+
+
+def _text(value: object) -> str:
+    return bytes(value).decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 class _Shared:
@@ -235,7 +214,7 @@ class BackupReport:
 def site_name(db: Database, site_id: int) -> str:
     """A file-name-safe name for the site: its path ("biology") or first host label; `site<id>` if unknown."""
     try:
-        with connection(db) as conn:
+        with closing(db.connect()) as conn:
             domain, path = site_address(conn, db.database, db.table_prefix, site_id, str(db))
     except (WfuwpError, mysql.connector.Error):
         return f"site{site_id}"
@@ -261,15 +240,15 @@ def backup_site(
     site = validate_site_id(site_id)
     env = db.name or "db"
     started = time.monotonic()
-    with connection(db) as conn:
+    with closing(db.connect()) as conn:
         names = require_site_tables(conn, db.database, db.table_prefix, site, str(db))
     location = archive if isinstance(archive, ArchiveLocation) else ArchiveLocation.parse(archive)
     folder = location.new_migration(site_id=site, site_name=site_name(db, site), from_env=env, to_env=env)
     report = BackupReport(folder.id, site, str(db), {"location": folder.url, "id": folder.id})
-    report.tables = dump_tables(
+    report.tables = _dump(
         db,
         names,
-        lambda t: folder.open_table_stream("backup", t.name),
+        lambda name: folder.open_table_stream("backup", name),
         statement_bytes=statement_bytes,
         progress=Progress(progress),
         step="backup",
@@ -280,7 +259,8 @@ def backup_site(
         migration_id=report.backup_id,
         kind="backup",
         target=str(db),
-        backup_tables=[t.name for t in report.tables],
+        # What restore() verifies the restored tables against, as the engine records it for a migration.
+        backup_tables={t.name: [t.rows, t.checksum] for t in report.tables},
         audit={
             "host": socket.gethostname(),
             "tool": f"wfuwp {__version__}",
@@ -347,13 +327,18 @@ def export_site(
     """
     site = validate_site_id(site_id)
     started = time.monotonic()
-    with connection(db) as conn:
+    with closing(db.connect()) as conn:
         names = require_site_tables(conn, db.database, db.table_prefix, site, str(db))
     stream = open_object(destination, **(s3_options or {}))
     with stream:  # closed (durable) at the end, aborted on an exception
         shared = _Shared(stream)
-        tables = dump_tables(
-            db, names, lambda _t: shared, statement_bytes=statement_bytes, progress=Progress(progress)
+        tables = _dump(
+            db,
+            names,
+            lambda _name: shared,
+            statement_bytes=statement_bytes,
+            progress=Progress(progress),
+            step="export",
         )
     report = ExportReport(site, str(db), stream.url, tables, stream.bytes_out)
     report.seconds = round(time.monotonic() - started, 3)
@@ -364,11 +349,9 @@ __all__ = [
     "DEFAULT_STATEMENT_BYTES",
     "BackupReport",
     "ExportReport",
-    "SqlSink",
     "TableDump",
     "backup_site",
     "default_export_name",
-    "dump_tables",
     "export_site",
     "open_object",
     "site_name",

@@ -15,7 +15,7 @@ from typing import Any
 
 import mysql.connector
 
-from wfuwp.db import Database, connection, database_error, execute, prepare_copy_session, query
+from wfuwp.db import Database, closing, database_error, execute, prepare_copy_session, query
 from wfuwp.network import site_address
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.replace import PairLike, Replacer
@@ -127,7 +127,7 @@ def verify_site(db: Database, site_id: int | str) -> SiteCheck:
     """
     site = validate_site_id(site_id)
     result = SiteCheck(site, str(db))
-    with connection(db) as conn:
+    with closing(db.connect()) as conn:
         names = require_site_tables(conn, db.database, db.table_prefix, site, str(db))
         try:
             domain, path = site_address(conn, db.database, db.table_prefix, site, str(db))
@@ -200,7 +200,7 @@ def count_matches(
     replacer = Replacer(rules)
     emit = Progress(progress)
     results: list[ColumnMatches] = []
-    with connection(db) as conn:
+    with closing(db.connect()) as conn:
         names = require_site_tables(conn, db.database, db.table_prefix, site, str(db))
         tables = describe_tables(conn, db.database, names)
         try:

@@ -17,8 +17,8 @@ from typing import Any
 import mysql.connector
 
 from wfuwp.archive import ArchiveLocation
-from wfuwp.db import Database, connection, database_error, query
-from wfuwp.errors import ArchiveError, LockedError, UsageError, WfuwpError
+from wfuwp.db import Database, closing, database_error, query
+from wfuwp.errors import LockedError, PreflightError, WfuwpError
 from wfuwp.network import site_address
 from wfuwp.schema import require_site_tables, site_table_names, validate_site_id
 from wfuwp.target import SiteLock, leftover_tables
@@ -61,7 +61,7 @@ def preflight(
     checks: list[Check] = []
     source_bytes = 0
     try:
-        with connection(source) as conn:
+        with closing(source.connect()) as conn:
             names = require_site_tables(conn, source.database, source.table_prefix, site, str(source))
             marks = ",".join(["%s"] * len(names))
             ((size,),) = query(
@@ -81,7 +81,7 @@ def preflight(
         checks.append(Check("source", False, str(failure), error=failure))
     checks += _target_checks(target, site, check_target_site)
     if source.table_prefix != target.table_prefix:
-        mismatch = UsageError(
+        mismatch = PreflightError(
             f"source prefix {source.table_prefix!r} differs from target prefix {target.table_prefix!r}: "
             "set the same table_prefix for both environments"
         )
@@ -94,7 +94,7 @@ def preflight(
 def site_path(db: Database, site_id: int) -> str | None:
     """The site's path on its network ("/biology/") from wp_blogs, or None when it cannot be read."""
     try:
-        with connection(db) as conn:
+        with closing(db.connect()) as conn:
             return site_address(conn, db.database, db.table_prefix, site_id, str(db))[1]
     except (WfuwpError, mysql.connector.Error):
         return None
@@ -108,7 +108,7 @@ def first_failure(checks: list[Check]) -> WfuwpError | None:
 def _target_checks(target: Database, site: int, check_target_site: bool) -> list[Check]:
     checks: list[Check] = []
     try:
-        with connection(target) as conn:
+        with closing(target.connect()) as conn:
             existing = site_table_names(conn, target.database, target.table_prefix, site)
             checks.append(Check("target", True, f"{target}: site {site} has {len(existing)} tables now"))
             (owner,) = query(conn, "SELECT IS_USED_LOCK(%s)", (SiteLock(target, site).name,))[0]
@@ -165,7 +165,7 @@ def _archive_check(archive: ArchiveLocation, source_bytes: int) -> Check:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not os.access(existing, os.W_OK):
-        error = ArchiveError(
+        error = PreflightError(
             f"cannot write archives under {directory}: {existing} is not writable; use --work-dir"
         )
         return Check("archive", False, str(error), error=error)
