@@ -10,7 +10,7 @@ import orjson
 import pytest
 import zstandard
 
-from tests.wpsite import Env, checksums, clean_environment, env, option
+from tests.wpsite import Env, checksums, clean_environment, env, execute, option, tables
 from wfuwp.config import Config
 
 __all__ = ["clean_environment", "env"]  # fixtures
@@ -155,3 +155,107 @@ def test_export_to_s3(
     assert code == 2 and "names no object" in err
     code, _out, err = env.run(capsys, "migrate", "export", "43", "--env", "prod", "-o", str(tmp_path))
     assert code == 2 and "is a directory" in err
+
+
+# -- restore and import -------------------------------------------------------------------------------------
+
+
+def test_restore_undoes_a_migration(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    work = ["--work-dir", str(env.work)]
+    before = checksums(env.server, env.pprd)
+    code, out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", *work, "--json")
+    assert code == 0, err
+    migration_id = orjson.loads(out)["migration_id"]
+    assert option(env.server, env.pprd, "blogname") == "Biology"
+
+    code, out, err = env.run(capsys, "migrate", "restore", migration_id, "--env", "pprd", *work, "--json")
+    assert code == 0, err
+    report = orjson.loads(out)
+    assert report["status"] == "completed" and report["verified_checksums"] is True
+    assert report["tables"]["wp_43_options"] == 4
+    assert checksums(env.server, env.pprd) == before
+    # What the restore replaced was archived first: it can be undone too.
+    code, out, err = env.run(capsys, "migrate", "restore", report["backup"]["id"], "--env", "pprd", *work)
+    assert code == 0, err
+    assert option(env.server, env.pprd, "blogname") == "Biology"
+    assert "rows verified against the manifest's checksums" in out
+
+    code, out, err = env.run(
+        capsys, "migrate", "restore", migration_id, "--env", "pprd", *work, "--migrated", "--skip-backup"
+    )
+    assert code == 0, err
+    assert "NOT archived first" in err
+
+
+def test_restore_a_backup_and_protected_refusal(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    work = ["--work-dir", str(env.work)]
+    code, out, err = env.run(capsys, "migrate", "backup", "43", "--env", "prod", *work, "--json")
+    assert code == 0, err
+    backup_id = orjson.loads(out)["backup_id"]
+    before = checksums(env.server, env.prod)
+
+    execute(
+        env.server, env.prod, ["UPDATE wp_43_options SET option_value = 'broken' WHERE option_name = 'home'"]
+    )
+    changed = checksums(env.server, env.prod)
+    code, out, err = env.run(capsys, "migrate", "restore", backup_id, "--env", "prod", *work)
+    assert code == 2 and "prod is a protected environment" in err
+    assert checksums(env.server, env.prod) == changed
+    code, out, err = env.run(capsys, "migrate", "restore", backup_id, "--env", "prod", *work, "--yes")
+    assert code == 0, err
+    assert checksums(env.server, env.prod) == before
+
+    code, _out, err = env.run(
+        capsys, "migrate", "restore", "20200101T000000Z-prod-to-prod-abcdef", "--env", "prod", *work, "--yes"
+    )
+    assert code == 1 and "no migration 20200101T000000Z-prod-to-prod-abcdef" in err
+
+
+def test_import_an_export_into_the_migration_database_then_transform(
+    env: Env, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dump = tmp_path / "site43.sql.zst"
+    assert env.run(capsys, "migrate", "export", "43", "--env", "prod", "-o", str(dump))[0] == 0
+    code, out, err = env.run(
+        capsys, "migrate", "import", str(dump), "--migration-db", "--site", "43", "--json"
+    )
+    assert code == 0, err
+    assert orjson.loads(out)["tables"]["wp_43_posts"] == 3
+    assert option(env.server, env.migration, "home") == "https://www.wfu.edu/biology"
+    assert env.run(capsys, "migrate", "transform", "43", "--from", "prod", "--to", "pprd")[0] == 0
+    assert option(env.server, env.migration, "home") == "https://pprd.wfu.edu/biology"
+
+
+def test_import_into_an_environment(env: Env, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    dump = tmp_path / "site43.sql.zst"
+    assert env.run(capsys, "migrate", "export", "43", "--env", "prod", "-o", str(dump))[0] == 0
+    work = ["--work-dir", str(env.work)]
+    code, out, err = env.run(capsys, "migrate", "import", str(dump), "--env", "pprd", "--site", "43", *work)
+    assert code == 0, err
+    assert "replaced tables archived as" in out
+    source = {k: v for k, v in checksums(env.server, env.prod).items() if k.startswith("wp_43_")}
+    assert {k: v for k, v in checksums(env.server, env.pprd).items() if k.startswith("wp_43_")} == source
+
+    code, _out, err = env.run(capsys, "migrate", "import", str(dump), "--env", "pprd", "--site", "44", *work)
+    assert code == 2 and "touches table 'wp_43_" in err
+    code, _out, err = env.run(capsys, "migrate", "import", str(dump), "--env", "prod", "--yes", *work)
+    assert code == 2 and "add --site N" in err
+    code, _out, err = env.run(capsys, "migrate", "import", str(dump), *work)
+    assert code == 2 and "give either --env ENV or --migration-db" in err
+
+
+def test_import_refuses_network_tables_and_changes_nothing(
+    env: Env, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sql = tmp_path / "evil.sql"
+    sql.write_text(
+        "CREATE TABLE `wp_43_posts` (`ID` int PRIMARY KEY);\n"
+        "INSERT INTO `wp_43_posts` VALUES (1);\n"
+        "CREATE TABLE `wp_users` (`ID` int);\n"
+    )
+    before = checksums(env.server, env.pprd)
+    code, _out, err = env.run(capsys, "migrate", "import", str(sql), "--env", "pprd", "--skip-backup")
+    assert code == 2
+    assert err.splitlines()[-1].startswith("error: statement") and "'wp_users'" in err
+    assert checksums(env.server, env.pprd) == before
+    assert not [t for t in tables(env.server, env.pprd) if t.startswith("_wf")]

@@ -33,6 +33,7 @@ from wfuwp.plan import Plan
 from wfuwp.preflight import Check
 from wfuwp.progress import ProgressCallback, ProgressEvent
 from wfuwp.report import MigrationReport
+from wfuwp.restore import LoadReport
 
 # Wide enough that plan lines and summary tables do not wrap in logs and pipes.
 _PIPE_WIDTH = 160
@@ -167,6 +168,25 @@ class Ui:
             f"compressed, {report.seconds:.1f} s"
         )
         self.line(f"file: {report.destination}")
+
+    def load_report(self, report: LoadReport, *, verb: str) -> None:
+        """restore/import: the tables now live, verification, what was removed and archived."""
+        table = Table(title=f"{verb} into {report.target}", title_justify="left")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for name, rows in sorted(report.tables.items()):
+            table.add_row(name, f"{rows:,}")
+        self.out.print(table)
+        self.line(
+            f"from {report.source}: {report.statements:,} statements, {report.seconds:.1f} s"
+            + ("; rows verified against the manifest's checksums" if report.verified_checksums else "")
+        )
+        if report.removed_tables:
+            self.line(f"removed (created by the migration): {', '.join(report.removed_tables)}")
+        if report.backup:
+            self.line(
+                f"replaced tables archived as {report.backup.get('id')} in {report.backup.get('location')}"
+            )
 
     def site_check(self, check: SiteCheck) -> None:
         """verify: tables with engines and row counts, then problems and warnings."""

@@ -35,6 +35,7 @@ from wfuwp.media import copy_prefix
 from wfuwp.migrate import migrate_site
 from wfuwp.plan import Plan, plan_for
 from wfuwp.preflight import first_failure, preflight, site_path
+from wfuwp.restore import import_sql, restore
 from wfuwp.schema import validate_site_id
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -715,6 +716,150 @@ def status(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json: boo
         _emit_json(manifest)
     else:
         ui.manifest(manifest)
+    return 0
+
+
+@migrate.command("restore", context_settings=CONTEXT)
+@click.argument("migration_id", metavar="MIGRATION_ID")
+@click.option("--env", "env", required=True, metavar="ENV", help="The environment to restore into.")
+@click.option(
+    "--migrated",
+    is_flag=True,
+    help="Restore the migration's migrated tables instead of its backup (redo rather than undo).",
+)
+@click.option(
+    "--skip-backup",
+    is_flag=True,
+    help="Do not archive the tables the restore replaces first (a loud warning says so).",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment.")
+@_archive_options
+@json_option
+@global_options
+def restore_command(
+    migration_id: str,
+    env: str,
+    migrated: bool,
+    skip_backup: bool,
+    yes: bool,
+    skip_s3: bool,
+    work_dir: Path | None,
+    as_json: bool,
+) -> int:
+    """Put a migration's backup (or a `backup`'s tables) back into ENV, exactly as archived.
+
+    Restoring a migration's backup undoes it: the tables it replaced come back and the tables it
+    created are removed. The rows are checked against the checksums in the manifest before one atomic
+    swap; the tables being replaced are archived first (a new archive folder). Any failure leaves ENV
+    as it was. MIGRATION_ID is what `wfuwp migrate list` shows.
+    """
+    ui = Ui(json_mode=as_json)
+    config = _state().config()
+    _refuse_without_terminal(config, env, yes)
+    target = config.env(env).as_database()
+    location = _location(config, work_dir, skip_s3)
+    manifest = location.read_manifest(migration_id)
+    site = int((manifest.get("site") or {}).get("id", 0))
+    if manifest.get("to") != env:
+        ui.warn(
+            f"{migration_id} wrote into {manifest.get('to')}, not {env}: "
+            f"its tables go into {env} all the same"
+        )
+    _confirm(ui, config, env, site, yes)
+    if skip_backup:
+        ui.warn(
+            f"--skip-backup: the tables of site {site} in {env} that this replaces are NOT archived first"
+        )
+    with ui.progress() as progress:
+        report = restore(
+            migration_id,
+            target,
+            archive=location,
+            which="migrated" if migrated else "backup",
+            backup=not skip_backup,
+            progress=progress,
+        )
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        ui.load_report(report, verb="restored")
+    return 0
+
+
+@migrate.command("import", context_settings=CONTEXT)
+@click.argument("source", metavar="SQL_FILE|s3://...")
+@click.option("--env", "env", metavar="ENV", help="The environment to load the tables into.")
+@click.option(
+    "--migration-db",
+    is_flag=True,
+    help="Load into the migration database instead (then `transform` or `migrate --simple`).",
+)
+@click.option(
+    "--site",
+    "site_id",
+    metavar="N",
+    help="Accept only site N's tables (required for a protected environment).",
+)
+@click.option(
+    "--skip-backup",
+    is_flag=True,
+    help="Do not archive the tables the import replaces first (a loud warning says so).",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment.")
+@_archive_options
+@json_option
+@global_options
+def import_command(
+    source: str,
+    env: str | None,
+    migration_db: bool,
+    site_id: str | None,
+    skip_backup: bool,
+    yes: bool,
+    skip_s3: bool,
+    work_dir: Path | None,
+    as_json: bool,
+) -> int:
+    """Load an SQL dump (.sql, .sql.gz or .sql.zst; a file or s3://bucket/key) into ENV.
+
+    Takes this tool's exports and archives, and mysqldump/mariadb-dump output. Every statement is
+    vetted (table dumps only: no network tables, no other database, literal values only); the tables
+    are loaded into staging tables, then swapped in at once, so a truncated or refused file changes
+    nothing. The tables being replaced in ENV are archived first.
+    """
+    ui = Ui(json_mode=as_json)
+    config = _state().config()
+    if (env is None) == (not migration_db):
+        raise UsageError("give either --env ENV or --migration-db: where should the tables go?")
+    site = validate_site_id(site_id) if site_id is not None else None
+    if env is not None:
+        _refuse_without_terminal(config, env, yes)
+        if config.is_protected(env) and site is None:
+            raise UsageError(
+                f"{env} is a protected environment: add --site N so that only site N's tables load"
+            )
+        target = config.env(env).as_database()
+        archive = None if skip_backup else _location(config, work_dir, skip_s3)
+        if site is not None:
+            _confirm(ui, config, env, site, yes)
+        if skip_backup:
+            ui.warn(f"--skip-backup: the tables in {env} that this replaces are NOT archived first")
+    else:
+        target = config.migration.as_database()
+        archive = None  # scratch space: nothing there is worth a backup
+    with ui.progress() as progress:
+        report = import_sql(
+            source,
+            target,
+            archive=archive,
+            site_id=site,
+            endpoint_url=config.s3.endpoint_url,
+            progress=progress,
+        )
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        ui.load_report(report, verb="imported")
     return 0
 
 
