@@ -40,7 +40,7 @@ Three ways in, all the same program:
 `--config PATH` (or `WFUWP_CONFIG`) and `--debug` are accepted by every command, before or after its
 arguments. Exit codes: 0 success; 1 a step failed (the target was left as it was); 2 a usage or
 configuration mistake; 3 the site was not found; 4 another migration holds the site's lock;
-130 interrupted.
+5 a pre-flight check failed; 130 interrupted.
 
 """
 

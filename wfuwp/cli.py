@@ -262,7 +262,7 @@ class _RunCommand(click.Command):
     default=True,
     help="--complete (default): copy the site from the source environment into the target, replacing on "
     "the way. --simple: the predecessor's last step only: search-replace in place on the site's tables "
-    "already in the migration database.",
+    "already in the migration database (no archive: it is scratch space).",
 )
 @click.option(
     "--skip-backup",
