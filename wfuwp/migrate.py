@@ -366,8 +366,10 @@ class _Migration:
                 stream.abort()
             if isinstance(exc, InterruptedError):
                 raise Cancelled from None
-            if isinstance(exc, (WfuwpError, Cancelled)):
+            if isinstance(exc, (MigrationError, Cancelled)):
                 raise
+            if isinstance(exc, WfuwpError):  # an archive or database error: say where it happened
+                raise MigrationError(str(exc), step="copy", table=table.name) from exc
             if isinstance(exc, mysql.connector.Error):
                 raise MigrationError(str(database_error(exc, "database error")), step="copy", table=table.name) from None
             raise

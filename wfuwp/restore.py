@@ -22,7 +22,7 @@ from wfuwp.db import Database, closing, database_error, execute, prepare_copy_se
 from wfuwp.dump import dump_tables
 from wfuwp.errors import SqlFileError, UsageError
 from wfuwp.progress import Progress, ProgressCallback
-from wfuwp.schema import NETWORK_TABLES, site_pattern
+from wfuwp.schema import NETWORK_TABLES, describe_tables, site_pattern
 from wfuwp.sql import quote_identifier
 from wfuwp.sqlfile import check_statement, iter_statements, open_sql
 from wfuwp.target import STAGING_PREFIX, SiteLock, TargetSite, table_missing, work_table_name
@@ -178,7 +178,7 @@ def _load(
             for raw in statements:
                 statement = check_statement(raw, allowed)
                 report.statements += 1
-                if statement.kind in ("lock_tables", "unlock_tables"):
+                if statement.kind in ("lock_tables", "unlock_tables", "transaction"):
                     continue  # staging tables need no locks: nobody else sees them
                 if statement.kind == "create_table" and statement.table not in created:
                     created.append(statement.table or "")
@@ -203,15 +203,7 @@ def _load(
             progress.emit("step-start", "verify")
             for name in created:
                 staging = site.staging[name]
-                columns = [
-                    str(c)
-                    for (c,) in query(
-                        conn,
-                        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
-                        "AND TABLE_NAME = %s AND GENERATION_EXPRESSION = '' ORDER BY ORDINAL_POSITION",
-                        (target.database, staging),
-                    )
-                ]
+                columns = describe_tables(conn, target.database, [staging])[0].column_names
                 if name in expected:
                     site.verify(conn, name, columns, *expected[name])
                     report.verified_checksums = True
