@@ -74,36 +74,43 @@ def test_workflow_and_troubleshooting_exist() -> None:
 def test_progress_view_draws_steps_and_tables_on_a_terminal() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=120)
-    events = [
-        ProgressEvent("step-start", "copy"),
-        ProgressEvent("table-start", "copy", table="wp_43_posts", rows_total=10, bytes_total=2_000_000),
-        ProgressEvent(
-            "rows",
-            "copy",
-            table="wp_43_posts",
-            rows_done=5,
-            rows_total=10,
-            bytes_done=1_000_000,
-            bytes_total=2_000_000,
-        ),
-        ProgressEvent("log", "copy", message="retrying"),
-        ProgressEvent(
-            "table-end",
-            "copy",
-            table="wp_43_posts",
-            rows_done=10,
-            rows_total=10,
-            bytes_done=2_000_000,
-            bytes_total=2_000_000,
-        ),
-        ProgressEvent("step-end", "copy"),
-    ]
     with _ProgressView(console, enabled=True) as view:
-        for event in events:
-            view(event)
-    drawn = out.getvalue()
-    assert "wp_43_posts" in drawn and "10/10 rows" in drawn and "2.0/2.0 MB" in drawn
-    assert "copy: retrying" in drawn
+        assert view.bars is not None
+        view(ProgressEvent("step-start", "copy"))
+        view(ProgressEvent("table-start", "copy", table="wp_43_posts", rows_total=10, bytes_total=2_000_000))
+        view(
+            ProgressEvent(
+                "rows",
+                "copy",
+                table="wp_43_posts",
+                rows_done=5,
+                rows_total=10,
+                bytes_done=1_000_000,
+                bytes_total=2_000_000,
+            )
+        )
+        view.bars.refresh()
+        drawing = out.getvalue()
+        view(ProgressEvent("log", "copy", message="retrying"))
+        view(
+            ProgressEvent(
+                "table-end",
+                "copy",
+                table="wp_43_posts",
+                rows_done=10,
+                rows_total=10,
+                bytes_done=2_000_000,
+                bytes_total=2_000_000,
+            )
+        )
+        view(ProgressEvent("step-end", "copy"))
+        # A finished table leaves the display (the summary lists it); its step stays, complete.
+        assert [(t.fields["table"], t.visible, t.finished) for t in view.bars.tasks] == [
+            ("", True, True),
+            ("wp_43_posts", False, True),
+        ]
+    assert "copy wp_43_posts" in drawing and "5/10 rows" in drawing and "1.0/2.0 MB" in drawing
+    assert "copy: retrying" in out.getvalue()
 
 
 def test_progress_view_is_quiet_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:

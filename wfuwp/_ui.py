@@ -12,18 +12,22 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from wfuwp.archive import MigrationInfo
 from wfuwp.clean import CleanPlan
@@ -281,8 +285,25 @@ class Ui:
             self.line(f"{key} = {value}")
 
 
+class _TablesOnly(ProgressColumn):
+    """A column drawn for table tasks only; step tasks leave it blank."""
+
+    def __init__(self, inner: ProgressColumn, *, steps: ProgressColumn | None = None) -> None:
+        super().__init__()
+        self.inner, self.steps = inner, steps
+
+    def render(self, task: Task) -> RenderableType:
+        if task.fields.get("table"):
+            return self.inner.render(task)
+        return self.steps.render(task) if self.steps is not None else Text("")
+
+
 class _ProgressView:
-    """A rich progress display fed by ProgressEvents: one bar per step, one per table."""
+    """A rich progress display fed by ProgressEvents: a bar per step, and one per table while it is copied.
+
+    Steps show their elapsed time; tables their rows, MB, throughput and ETA, and disappear when done
+    (the summary lists them all).
+    """
 
     def __init__(self, console: Console, *, enabled: bool) -> None:
         self.console = console
@@ -296,12 +317,11 @@ class _ProgressView:
             self.bars = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(bar_width=30),
-                TextColumn("{task.fields[rows]}", justify="right"),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
+                _TablesOnly(TextColumn("{task.fields[rows]}", justify="right")),
+                _TablesOnly(DownloadColumn()),
+                _TablesOnly(TransferSpeedColumn()),
+                _TablesOnly(TimeRemainingColumn(), steps=TimeElapsedColumn()),
                 console=self.console,
-                transient=False,
             )
             self.bars.start()
         return self
@@ -318,18 +338,29 @@ class _ProgressView:
         if bars is None:
             return
         if event.kind == "step-start":
-            self.steps[event.step] = bars.add_task(f"[bold]{event.step}[/]", total=None, rows="")
+            self.steps[event.step] = bars.add_task(f"[bold]{event.step}[/]", total=None, table="", rows="")
         elif event.kind == "step-end" and event.step in self.steps:
             bars.update(self.steps[event.step], total=1, completed=1)
         elif event.kind in ("table-start", "rows", "table-end") and event.table:
             key = (event.step, event.table)
-            rows = f"{event.rows_done:,}/{event.rows_total:,} rows"
+            rows = (
+                f"{event.rows_done:,}/{event.rows_total:,} rows"
+                if event.rows_done
+                else f"~{event.rows_total:,} rows"
+            )
             if key not in self.tables:
                 self.tables[key] = bars.add_task(
-                    f"  {event.step} {event.table}", total=event.bytes_total or None, rows=rows
+                    f"  {event.step} {event.table}",
+                    total=event.bytes_total or None,
+                    table=event.table,
+                    rows=rows,
                 )
             bars.update(
-                self.tables[key], completed=event.bytes_done, total=event.bytes_total or None, rows=rows
+                self.tables[key],
+                completed=event.bytes_done,
+                total=event.bytes_total or None,
+                rows=rows,
+                visible=event.kind != "table-end",
             )
 
 
