@@ -365,13 +365,13 @@ def run(
                 }
             )
         return 0
-    if complete:
-        _confirm(ui, config, to_env, site, yes)
-    if complete and skip_backup:
+    if complete and skip_backup:  # before the question, so that it is read before the answer
         ui.warn(
             f"--skip-backup: no archive and NO BACKUP of site {site}'s tables in {to_env} will be kept; "
             "what the migration replaces cannot be restored"
         )
+    if complete:
+        _confirm(ui, config, to_env, site, yes)
     with ui.progress() as progress:
         report = migrate_site(
             site,
@@ -765,11 +765,11 @@ def restore_command(
             f"{migration_id} wrote into {manifest.get('to')}, not {env}: "
             f"its tables go into {env} all the same"
         )
-    _confirm(ui, config, env, site, yes)
     if skip_backup:
         ui.warn(
             f"--skip-backup: the tables of site {site} in {env} that this replaces are NOT archived first"
         )
+    _confirm(ui, config, env, site, yes)
     with ui.progress() as progress:
         report = restore(
             migration_id,
@@ -840,10 +840,10 @@ def import_command(
             )
         target = config.env(env).as_database()
         archive = None if skip_backup else _location(config, work_dir, skip_s3)
-        if site is not None:
-            _confirm(ui, config, env, site, yes)
         if skip_backup:
             ui.warn(f"--skip-backup: the tables in {env} that this replaces are NOT archived first")
+        if site is not None:
+            _confirm(ui, config, env, site, yes)
     else:
         target = config.migration.as_database()
         archive = None  # scratch space: nothing there is worth a backup
