@@ -70,7 +70,7 @@ __all__ = [
 # S3 part size. Memory per open S3 stream is about 2 x part size (smart_open's part buffer plus the
 # queue in front of the upload thread). 16 MiB parts allow 160 GiB per object (10,000 parts, see
 # wfuwp._s3), far above any one table of a site, while three streams at once stay near 100 MiB.
-DEFAULT_PART_SIZE = 16 * 1024**2
+DEFAULT_PART_SIZE = 8 * 1024**2
 # Parallel S3 requests for listing manifests and downloading a migration.
 DEFAULT_CONCURRENCY = 4
 # zstd level 3 with 2 worker threads: 5.7x on WordPress-like SQL at ~350 MiB/s on 2 cores, 1.6x the
