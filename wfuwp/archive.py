@@ -80,6 +80,8 @@ DEFAULT_LEVEL = 3
 DEFAULT_THREADS = 2
 
 MANIFEST_NAME = "manifest.json"
+# What a running migration has finished so far, so an interrupted one can be resumed.
+STATE_NAME = "state.json"
 MANIFEST_FORMAT = 1
 SUFFIX = ".sql.zst"
 _ZSTD_CHUNK = 128 * 1024  # what zstd's stream_writer hands to the sink per write (ZSTD_CStreamOutSize)
@@ -518,6 +520,22 @@ class MigrationArchive:
     def read_manifest(self) -> dict[str, Any] | None:
         """Return the manifest, or None if it has not been written (yet)."""
         return self.location._load_manifest(self.folder)
+
+    def write_state(self, state: Mapping[str, Any]) -> None:
+        """Replace state.json: what the running migration has finished (read back by `read_state`)."""
+        blob = orjson.dumps(dict(state), option=orjson.OPT_NON_STR_KEYS)
+        self.location.backend.put_bytes(f"{self.folder}/{STATE_NAME}", blob)
+
+    def read_state(self) -> dict[str, Any] | None:
+        """Return state.json, or None when the migration never wrote one."""
+        blob = self.location.backend.get_bytes(f"{self.folder}/{STATE_NAME}")
+        return None if blob is None else dict(orjson.loads(blob))
+
+    def adopt(self, objects: list[dict[str, Any]]) -> None:
+        """Count objects committed by an earlier attempt of this migration as committed (for resume)."""
+        with self._lock:
+            for entry in objects:
+                self._objects[entry["name"]] = dict(entry)
 
 
 def _check_relative(name: str) -> str:
