@@ -85,6 +85,7 @@ def migrate_site(
     drop_target_only: bool = False,
     keep_old: bool = False,
     verify_after_swap: Callable[[MigrationReport], None] | None = None,
+    resume: str | None = None,
 ) -> MigrationReport:
     """Migrate site `site_id` from `source` into `target` and return what was done.
 
@@ -96,7 +97,9 @@ def migrate_site(
     `drop_target_only` drops the site's tables that exist only in the target (kept by default);
     `workers` tables are read at once, each loaded on `load_connections` target connections.
     `keep_old` keeps the replaced tables (`_wfo_*`) after the swap. `verify_after_swap` may raise to
-    have the swap undone. Raises a `WfuwpError` subclass; the target is then as it was before.
+    have the swap undone. `resume`: the id of a migration whose process died (state.json in its
+    archive folder); tables it had loaded and verified are checked again and kept, the rest are
+    copied, with the rules it started with. Raises a `WfuwpError` subclass; the target is then as it was before.
     """
     run = _Migration(
         validate_site_id(site_id),
@@ -107,6 +110,7 @@ def migrate_site(
         Progress(progress),
         Options(max(1, workers), max(1, load_connections), statement_bytes, drop_target_only, keep_old, archive is not None),
         verify_after_swap,
+        resume,
     )
     with _sigterm_as_interrupt():
         return run.run()
@@ -142,6 +146,7 @@ class _Migration:
         progress: Progress,
         options: Options,
         verify_after_swap: Callable[[MigrationReport], None] | None,
+        resume: str | None = None,
     ) -> None:
         self.site_id = site_id
         self.source = source
@@ -158,6 +163,11 @@ class _Migration:
         self.site: TargetSite | None = None
         self.swapped = False
         self.step = "connect"
+        self.resume_id = resume
+        self.state: dict[str, Any] = {"status": "running", "tables": {}, "backup": None}
+        self.state_lock = threading.Lock()
+        if resume is not None and archive is None:
+            raise UsageError("resuming needs the archive the migration was started with: pass archive=")
 
     # -- the steps, in order ---------------------------------------------------------------------------
 
@@ -167,21 +177,24 @@ class _Migration:
         try:
             with self._step("connect"):
                 lock.acquire()
+            self._open_archive()
             with self._step("discover"):
                 tables, target_tables = self._discover()
-            self._open_archive()
             self.site = TargetSite(
                 self.target, self.report.migration_id.rsplit("-", 1)[-1], [t.name for t in tables], target_tables
             )
             with self._step("stage"), closing(self.target.connect()) as conn:
                 prepare_copy_session(conn, reading=False)
-                for table in tables:
+                to_copy = [t for t in tables if not self._already_loaded(conn, t)]
+                for table in to_copy:
                     self.site.create_staging(conn, table)
+            self._save_state()
             with self._step("copy"):
-                self._copy_all(tables, target_tables)
+                self._copy_all(to_copy, target_tables)
             with self._step("swap"), closing(self.target.connect()) as conn:
                 self._swap(conn, tables, target_tables)
             self.report.status = "completed"
+            self._save_state(status="completed")
         except BaseException as exc:
             self._fail(exc)
             raise self._as_error(exc) from exc
@@ -201,11 +214,55 @@ class _Migration:
             if isinstance(self.archive_spec, ArchiveLocation)
             else ArchiveLocation.parse(self.archive_spec)
         )
-        self.archive = location.new_migration(
-            site_id=self.site_id, site_name=self._site_name(), from_env=self.source.name, to_env=self.target.name
-        )
+        if self.resume_id is not None:
+            self.archive = location.migration(self.resume_id)
+            state = self.archive.read_state()
+            if state is None or state.get("status") != "running" or state.get("site_id") != self.site_id:
+                raise UsageError(
+                    f"migration {self.resume_id} cannot be resumed (it finished, failed and was cleaned up, "
+                    f"or is not of site {self.site_id}): start a new migration"
+                )
+            self.state = state
+            self.rules = [
+                Rule(bytes.fromhex(r["search"]), bytes.fromhex(r["replace"]), r["host_start"], r["host_end"],
+                     r["subdomain"], tuple(bytes.fromhex(h) for h in r["exclude_hosts"]))
+                for r in state["rules"]
+            ]  # fmt: skip
+            self.report.pairs_origin = f"resumed from {self.resume_id}"
+        else:
+            self.archive = location.new_migration(
+                site_id=self.site_id, site_name=self._site_name(), from_env=self.source.name, to_env=self.target.name
+            )
         self.report.migration_id = self.archive.id
         self.report.archive = {"location": self.archive.url, "id": self.archive.id}
+
+    def _already_loaded(self, conn: Any, table: Table) -> bool:
+        """On resume: whether an earlier attempt loaded and verified this table, and it still verifies."""
+        saved = self.state["tables"].get(table.name)
+        if saved is None or self.site is None:
+            return False
+        try:
+            self.site.verify(conn, table.name, table.column_names, saved["rows"], saved["checksum"])
+        except (WfuwpError, mysql.connector.Error):
+            return False
+        self.report.tables.append(TableReport(**saved["report"]))
+        if self.archive is not None:
+            self.archive.adopt(saved["objects"])
+        return True
+
+    def _save_state(self, **changes: Any) -> None:
+        """Record progress next to the archive (state.json), so a killed run can be resumed."""
+        if self.archive is None:
+            return
+        with self.state_lock:
+            self.state.update(changes)
+            self.state["site_id"] = self.site_id
+            self.state["rules"] = [
+                {"search": r.search.hex(), "replace": r.replace.hex(), "host_start": r.host_start,
+                 "host_end": r.host_end, "subdomain": r.subdomain, "exclude_hosts": [h.hex() for h in r.exclude_hosts]}
+                for r in self.rules or []
+            ]  # fmt: skip
+            self.archive.write_state(self.state)
 
     def _discover(self) -> tuple[list[Table], list[str]]:
         with closing(self.source.connect()) as src, closing(self.target.connect()) as tgt:
@@ -266,7 +323,7 @@ class _Migration:
             readers = len(snap.connections)
             futures: list[Future[None]] = []
             with ThreadPoolExecutor(max_workers=readers + 2, thread_name_prefix="wfuwp") as pool:
-                if self.archive is not None and target_tables:
+                if self.archive is not None and target_tables and not self._backup_done_earlier():
                     futures.append(pool.submit(self._backup, target_tables))
                 myisam = [t for t in pending if not t.transactional]
                 if myisam:
@@ -385,6 +442,13 @@ class _Migration:
             self.report.skipped.append(f"{table.name}: {stats.skipped_custom} C: custom payloads left as they were")
         result.seconds = round(time.monotonic() - started, 3)
         self.report.tables.append(result)
+        if self.archive is not None:
+            objects = [o for o in self.archive.objects if o.get("table") == table.name and o.get("role") != "backup"]
+            with self.state_lock:
+                self.state["tables"][table.name] = {
+                    "rows": result.rows, "checksum": result.checksum, "report": result.__dict__, "objects": objects,
+                }  # fmt: skip
+            self._save_state()
         self.progress.emit("table-end", "copy", table=table.name, rows_done=result.rows, rows_total=result.rows,
                            bytes_done=result.bytes_read, bytes_total=result.bytes_read)
 
@@ -423,7 +487,18 @@ class _Migration:
             log=lambda m: self.progress.log("backup", m),
         )
         self.report.timings["backup"] = round(time.monotonic() - started, 3)
+        backup_objects = [o for o in archive.objects if o.get("role") == "backup"]
+        self._save_state(backup={"tables": self.report.backup_tables, "objects": backup_objects})
         self.progress.emit("step-end", "backup")
+
+    def _backup_done_earlier(self) -> bool:
+        """On resume: adopt a backup an earlier attempt completed (it is of the target before any swap)."""
+        done = self.state.get("backup")
+        if not done or self.archive is None:
+            return False
+        self.report.backup_tables = {k: list(v) for k, v in done["tables"].items()}
+        self.archive.adopt(done["objects"])
+        return True
 
     def _swap(self, conn: Any, tables: list[Table], target_tables: list[str]) -> None:
         assert self.site is not None
@@ -446,6 +521,11 @@ class _Migration:
         self.cancel.set()
         self.report.status = "failed" if not isinstance(exc, (KeyboardInterrupt, Cancelled)) else "interrupted"
         self.report.error = str(self._as_error(exc))
+        if self.archive is not None and self.report.migration_id:
+            try:
+                self._save_state(status="failed")
+            except WfuwpError:
+                pass  # the archive is what failed; the manifest will say so if it can
         if self.site is not None:
             try:
                 with closing(self.target.connect()) as conn:

@@ -99,6 +99,48 @@ def restore(
     )
 
 
+def rollback(
+    migration_id: str,
+    target: Database,
+    *,
+    archive: str | os.PathLike[str] | ArchiveLocation,
+    progress: ProgressCallback | None = None,
+) -> LoadReport:
+    """Put back the tables a completed migration replaced.
+
+    Instantly (one RENAME TABLE) while the migration's old tables are still in the target (it ran with
+    `keep_old`); otherwise from the archived backup, as `restore(which="backup")` does.
+    """
+    location = archive if isinstance(archive, ArchiveLocation) else ArchiveLocation.parse(archive)
+    manifest = location.migration(migration_id).read_manifest()
+    if manifest is None or manifest.get("status") != "completed":
+        raise UsageError(f"migration {migration_id} did not complete, so it changed nothing to roll back")
+    kept = list(manifest.get("old_tables_kept") or [])
+    with closing(target.connect()) as conn:
+        if not kept or table_missing(conn, target.database, kept):
+            return restore(migration_id, target, archive=location, which="backup", progress=progress)
+        started = time.monotonic()
+        tables = manifest.get("tables", [])
+        site = TargetSite(
+            target,
+            migration_id.rsplit("-", 1)[-1],
+            [t["name"] for t in tables],
+            [t["name"] for t in tables if t.get("action") == "replaced"],
+        )
+        if manifest.get("target_only_dropped"):
+            site.retire(manifest.get("target_only_tables") or [])
+        with SiteLock(target, int(manifest["site"]["id"])):
+            site.swap_back(conn)
+            site.drop(conn, "staging")
+        report = LoadReport(str(target), f"old tables of {migration_id}", status="completed")
+        backup = manifest.get("backup_tables") or {}
+        report.tables = {name: int(backup.get(name, [0])[0]) for name in site.swap_plan.existing}
+        report.removed_tables = [t["name"] for t in tables if t.get("action") == "created"]
+        report.seconds = round(time.monotonic() - started, 3)
+        Progress(progress).emit("step-end", "rollback")
+        return report
+
+
 def import_sql(
     path_or_url: str | os.PathLike[str],
     target: Database,
