@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +262,79 @@ def test_import_refuses_network_tables_and_changes_nothing(
     assert err.splitlines()[-1].startswith("error: statement") and "'wp_users'" in err
     assert checksums(env.server, env.pprd) == before
     assert not [t for t in tables(env.server, env.pprd) if t.startswith("_wf")]
+
+
+def test_rollback_instantly_with_keep_files_or_from_the_backup(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = ["--work-dir", str(env.work)]
+    before = checksums(env.server, env.pprd)
+    for keep in (["--keep-files"], []):
+        code, out, err = env.run(
+            capsys, "migrate", "43", "--from", "prod", "--to", "pprd", *work, *keep, "--json"
+        )
+        assert code == 0, err
+        report = orjson.loads(out)
+        assert bool(report["old_tables_kept"]) == bool(keep)
+        code, out, err = env.run(
+            capsys, "migrate", "rollback", report["migration_id"], "--env", "pprd", *work, "--json"
+        )
+        assert code == 0, err
+        rolled = orjson.loads(out)
+        assert rolled["status"] == "completed"
+        assert rolled["source"].startswith("old tables of") == bool(keep)  # instant, or from the backup
+        assert checksums(env.server, env.pprd) == before
+
+    code, _out, err = env.run(
+        capsys, "migrate", "rollback", report["migration_id"], "--env", "prod", *work, "--yes"
+    )
+    assert code == 2 and "migrated into pprd, not prod" in err
+
+
+# A `wfuwp migrate` process that SIGKILLs itself once three tables are copied.
+KILLED_CLI = """
+import os, signal, sys
+from wfuwp import _ui
+from wfuwp.cli import main
+done = []
+def progress(self, event):
+    if event.kind == "table-end" and event.step == "copy":
+        done.append(event.table)
+        if len(done) == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+_ui._ProgressView.__call__ = progress
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_resume_a_killed_migration(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    work = ["--work-dir", str(env.work)]
+    args = ["--config", str(env.config), "migrate", "43", "--from", "prod", "--to", "pprd", *work]
+    before = checksums(env.server, env.pprd)
+    root = Path(__file__).resolve().parent.parent
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_CLI, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert {k: v for k, v in checksums(env.server, env.pprd).items() if not k.startswith("_wf")} == before
+    code, out, err = env.run(capsys, "migrate", "list", *work, "--json")
+    [killed] = orjson.loads(out)
+    assert killed["status"] == "incomplete"
+
+    code, out, err = env.run(capsys, *args[2:], "--resume", killed["id"], "--json")
+    assert code == 0, err
+    report = orjson.loads(out)
+    assert report["migration_id"] == killed["id"] and report["status"] == "completed"
+    assert f"resuming {killed['id']}" in err
+    assert option(env.server, env.pprd, "siteurl") == "https://pprd.wfu.edu/biology"
+    assert not [t for t in tables(env.server, env.pprd) if t.startswith("_wf")]
+
+    code, _out, err = env.run(capsys, *args[2:], "--resume", killed["id"])
+    assert code == 2 and "cannot be resumed" in err
+    code, _out, err = env.run(capsys, *args[2:], "--resume", killed["id"], "--skip-backup")
+    assert code == 2 and "--resume needs the archive" in err

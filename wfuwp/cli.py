@@ -35,7 +35,7 @@ from wfuwp.media import copy_prefix
 from wfuwp.migrate import migrate_site
 from wfuwp.plan import Plan, plan_for
 from wfuwp.preflight import first_failure, preflight, site_path
-from wfuwp.restore import import_sql, restore
+from wfuwp.restore import import_sql, restore, rollback
 from wfuwp.schema import validate_site_id
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -283,8 +283,8 @@ class _RunCommand(click.Command):
 @click.option(
     "--keep-files",
     is_flag=True,
-    help="Keep the target's replaced tables as _wfo_<id>_* after the swap, to look at or swap back "
-    "by hand; `wfuwp migrate clean` drops them.",
+    help="Keep the target's replaced tables as _wfo_<id>_* after the swap: `wfuwp migrate rollback` then "
+    "undoes the migration instantly; `wfuwp migrate clean` drops them.",
 )
 @click.option(
     "--dry-run",
@@ -296,6 +296,12 @@ class _RunCommand(click.Command):
     "--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment (for automation)."
 )
 @_replace_option
+@click.option(
+    "--resume",
+    metavar="MIGRATION_ID",
+    help="Finish a migration whose process died (killed, power cut): tables it had loaded and verified are "
+    "kept, the rest are copied, with the replacement rules it started with.",
+)
 @click.option(
     "--sync-media",
     is_flag=True,
@@ -315,6 +321,7 @@ def run(
     dry_run: bool,
     yes: bool,
     replace: tuple[str, ...],
+    resume: str | None,
     sync_media: bool,
     as_json: bool,
 ) -> int:
@@ -337,8 +344,14 @@ def run(
         source = target = config.migration.as_database()
     media = _media_buckets(config, site, from_env, to_env) if sync_media else None
     archive = _location(config, work_dir, skip_s3) if complete and not skip_backup else None
+    if resume is not None and archive is None:
+        raise UsageError(
+            "--resume needs the archive the migration was started with: drop --skip-backup/--simple"
+        )
     plan = _plan(config, site, from_env, to_env, replace, lookup=source)
     ui.plan(plan)
+    if resume is not None:
+        ui.note(f"resuming {resume}: the rules recorded when it started apply, whatever the plan above says")
     checks = preflight(source, target, site, archive=archive, check_target_site=complete)
     ui.checks(checks)
     error = first_failure(checks)
@@ -381,6 +394,7 @@ def run(
             archive=archive,
             progress=progress,
             keep_old=keep_files,
+            resume=resume,
         )
     if not as_json:
         ui.summary(report)
@@ -716,6 +730,42 @@ def status(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json: boo
         _emit_json(manifest)
     else:
         ui.manifest(manifest)
+    return 0
+
+
+@migrate.command("rollback", context_settings=CONTEXT)
+@click.argument("migration_id", metavar="MIGRATION_ID")
+@click.option("--env", "env", required=True, metavar="ENV", help="The environment the migration wrote into.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment.")
+@_archive_options
+@json_option
+@global_options
+def rollback_command(
+    migration_id: str, env: str, yes: bool, skip_s3: bool, work_dir: Path | None, as_json: bool
+) -> int:
+    """Undo a completed migration: put back the tables it replaced, remove the ones it created.
+
+    Instant (one RENAME TABLE) when the migration ran with --keep-files and its _wfo_* tables are
+    still there; otherwise the archived backup is restored, verified against the manifest's checksums.
+    """
+    ui = Ui(json_mode=as_json)
+    config = _state().config()
+    _refuse_without_terminal(config, env, yes)
+    target = config.env(env).as_database()
+    location = _location(config, work_dir, skip_s3)
+    manifest = location.read_manifest(migration_id)
+    if manifest.get("to") != env:
+        raise UsageError(
+            f"{migration_id} migrated into {manifest.get('to')}, not {env}: roll it back with --env "
+            f"{manifest.get('to')} (or use `wfuwp migrate restore` to copy its backup elsewhere)"
+        )
+    _confirm(ui, config, env, int((manifest.get("site") or {}).get("id", 0)), yes)
+    with ui.progress() as progress:
+        report = rollback(migration_id, target, archive=location, progress=progress)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        ui.load_report(report, verb="rolled back")
     return 0
 
 
