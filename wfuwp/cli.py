@@ -4,7 +4,8 @@ A thin layer: each command parses its arguments, calls the library, and renders 
 `wfuwp._ui`. `main(argv)` returns the exit code instead of exiting, so tests run it in-process.
 Errors become one line on stderr and the `WfuwpError`'s exit code (2 for usage and configuration
 mistakes); `--debug` adds the traceback. Passwords are never accepted as arguments nor printed.
-docs/cli.md is generated from the help texts below by scripts/gen_cli_docs.py.
+The `config` group lives in wfuwp._cli_config; what every command shares in wfuwp._cli_common.
+docs/cli.md is generated from the help texts by scripts/gen_cli_docs.py.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import orjson
 
+from wfuwp._cli_common import CONTEXT, State, current_state, emit_json, global_options, json_option
+from wfuwp._cli_config import config_group
 from wfuwp._ui import Ui
 from wfuwp._version import __version__
 from wfuwp.archive import ArchiveLocation, default_local_root
 from wfuwp.clean import plan_clean, run_clean
-from wfuwp.config import Config, DbConfig, config_path, secret_env_var, upgrade_predecessor, wfu_named_values
+from wfuwp.config import Config
 from wfuwp.db import Database
 from wfuwp.errors import ConfigError, UsageError, WfuwpError
 from wfuwp.export import backup_site, default_export_name, export_site
@@ -39,88 +41,6 @@ from wfuwp.restore import import_sql, restore, rollback
 from wfuwp.schema import validate_site_id
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-class State:
-    """What the global options set, shared by every command of one invocation."""
-
-    def __init__(self) -> None:
-        self.config_path: Path | None = None
-        self.debug = False
-        self.json = False
-        self._config: Config | None = None
-
-    def config(self) -> Config:
-        """The configuration (loaded once; a missing file is an empty configuration)."""
-        if self._config is None:
-            self._config = Config.load(self.config_path)
-        return self._config
-
-
-def _state() -> State:
-    obj = click.get_current_context().find_root().obj
-    assert isinstance(obj, State)
-    return obj
-
-
-def _set_config_path(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
-    if value is not None:
-        ctx.find_root().obj.config_path = value
-
-
-def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.find_root().obj.debug = True
-
-
-def global_options(f: F) -> F:
-    """--config and --debug, accepted by every group and command (wherever a person types them)."""
-    f = click.option(
-        "--debug",
-        is_flag=True,
-        expose_value=False,
-        is_eager=True,
-        callback=_set_debug,
-        help="On an error, print the full traceback too.",
-    )(f)
-    f = click.option(
-        "--config",
-        "config_file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        envvar="WFUWP_CONFIG",
-        show_envvar=True,
-        expose_value=False,
-        is_eager=True,
-        callback=_set_config_path,
-        metavar="PATH",
-        help="The config file (default: ~/.config/wfuwp/config.json or the OS's equivalent).",
-    )(f)
-    return f
-
-
-def json_option(f: F) -> F:
-    """--json: one machine-readable document on stdout; human text goes to stderr."""
-    return click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        callback=_set_json,
-        help="Print one JSON document on stdout (human-readable text goes to stderr).",
-    )(f)
-
-
-def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-    if value:
-        ctx.find_root().obj.json = True
-    return value
-
-
-def _emit_json(data: object) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
-    sys.stdout.flush()
-
 
 # -- entry points -------------------------------------------------------------------------------------
 
@@ -164,7 +84,7 @@ def _fail(state: State, exc: BaseException, code: int, message: str | None = Non
     if state.debug:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     if state.json:
-        _emit_json({"status": "failed", "error": text, "exit_code": code, "error_type": type(exc).__name__})
+        emit_json({"status": "failed", "error": text, "exit_code": code, "error_type": type(exc).__name__})
     click.echo(f"error: {text}", err=True)
     return code
 
@@ -200,23 +120,15 @@ class _MigrateGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
+cli.add_command(config_group)
+
+
 @cli.group(cls=_MigrateGroup, context_settings=CONTEXT)
 @global_options
 def migrate() -> None:
     """Migrate a site, and the steps of a migration one by one.
 
     `wfuwp migrate SITE_ID --from ENV --to ENV` is `wfuwp migrate run SITE_ID --from ENV --to ENV`.
-    """
-
-
-@cli.group("config", context_settings=CONTEXT)
-@global_options
-def config_group() -> None:
-    """Read and change the configuration: environments, the migration database, S3.
-
-    Keys are dotted (env.prod.host, migration.database, s3.bucket, protected_envs). Passwords are
-    never taken as arguments: `set ... password` asks for it (or reads one line from stdin), or use
-    WFUWP_ENV_<NAME>_PASSWORD / WFUWP_MIGRATION_PASSWORD. See docs/configuration.md.
     """
 
 
@@ -335,7 +247,7 @@ def run(
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
-    config = _state().config()
+    config = current_state().config()
     if complete and not dry_run:
         _refuse_without_terminal(config, to_env, yes)
     if complete:
@@ -363,7 +275,7 @@ def run(
         ui.matches(matches)
         copied = _sync_media(ui, config, media, dry_run=True) if media else None
         if as_json:
-            _emit_json(
+            emit_json(
                 {
                     "dry_run": True,
                     "site_id": site,
@@ -400,7 +312,7 @@ def run(
         ui.summary(report)
     copied = _sync_media(ui, config, media, dry_run=False) if media else None
     if as_json:
-        _emit_json({**report.to_dict(), "media": copied})
+        emit_json({**report.to_dict(), "media": copied})
     return 0
 
 
@@ -546,13 +458,13 @@ def plan_command(site_id: str, from_env: str, to_env: str, replace: tuple[str, .
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
-    config = _state().config()
+    config = current_state().config()
     lookup = None
     with contextlib.suppress(WfuwpError):  # no database configured: the plan needs none
         lookup = config.env(from_env).as_database()
     plan = _plan(config, site, from_env, to_env, replace, lookup=lookup)
     if as_json:
-        _emit_json({"site_id": site, **_plan_dict(plan)})
+        emit_json({"site_id": site, **_plan_dict(plan)})
     else:
         ui.plan(plan)
     return 0
@@ -578,13 +490,13 @@ def export_command(site_id: str, env: str, output: str | None, as_json: bool) ->
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
-    config = _state().config()
+    config = current_state().config()
     db = config.env(env).as_database()
     destination = output or default_export_name(site, env)
     with ui.progress() as progress:
         report = export_site(db, site, destination, progress=progress, s3_options=_s3_options(config))
     if as_json:
-        _emit_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         ui.export(report)
     return 0
@@ -606,7 +518,7 @@ def transform(site_id: str, from_env: str, to_env: str, replace: tuple[str, ...]
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
-    config = _state().config()
+    config = current_state().config()
     db = config.migration.as_database()
     plan = _plan(config, site, from_env, to_env, replace, lookup=db)
     ui.plan(plan)
@@ -615,7 +527,7 @@ def transform(site_id: str, from_env: str, to_env: str, replace: tuple[str, ...]
             site, source=db, target=db, replacements=plan.rules, archive=None, progress=progress
         )
     if as_json:
-        _emit_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         ui.summary(report)
     return 0
@@ -647,13 +559,13 @@ def backup(site_id: str, env: str, skip_s3: bool, work_dir: Path | None, as_json
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
-    config = _state().config()
+    config = current_state().config()
     db = config.env(env).as_database()
     archive = _location(config, work_dir, skip_s3)
     with ui.progress() as progress:
         report = backup_site(db, site, archive, progress=progress)
     if as_json:
-        _emit_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         rows = sum(t.rows for t in report.tables)
         ui.line(
@@ -697,10 +609,10 @@ def list_command(
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id) if site_id is not None else None
-    location = _location(_state().config(), work_dir, skip_s3)
+    location = _location(current_state().config(), work_dir, skip_s3)
     found = location.list_migrations(site, env, limit=limit or None)
     if as_json:
-        _emit_json([{**info.__dict__, "when": info.when.isoformat()} for info in found])
+        emit_json([{**info.__dict__, "when": info.when.isoformat()} for info in found])
     else:
         ui.migrations(location.url, found)
     return 0
@@ -719,7 +631,7 @@ def status(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json: boo
     whatever its status.
     """
     ui = Ui(json_mode=as_json)
-    location = _location(_state().config(), work_dir, skip_s3)
+    location = _location(current_state().config(), work_dir, skip_s3)
     state = location.migration_status(migration_id)
     manifest = (
         location.read_manifest(migration_id)
@@ -727,7 +639,7 @@ def status(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json: boo
         else {"id": migration_id, "status": state}
     )
     if as_json:
-        _emit_json(manifest)
+        emit_json(manifest)
     else:
         ui.manifest(manifest)
     return 0
@@ -749,7 +661,7 @@ def rollback_command(
     still there; otherwise the archived backup is restored, verified against the manifest's checksums.
     """
     ui = Ui(json_mode=as_json)
-    config = _state().config()
+    config = current_state().config()
     _refuse_without_terminal(config, env, yes)
     target = config.env(env).as_database()
     location = _location(config, work_dir, skip_s3)
@@ -763,7 +675,7 @@ def rollback_command(
     with ui.progress() as progress:
         report = rollback(migration_id, target, archive=location, progress=progress)
     if as_json:
-        _emit_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         ui.load_report(report, verb="rolled back")
     return 0
@@ -804,7 +716,7 @@ def restore_command(
     as it was. MIGRATION_ID is what `wfuwp migrate list` shows.
     """
     ui = Ui(json_mode=as_json)
-    config = _state().config()
+    config = current_state().config()
     _refuse_without_terminal(config, env, yes)
     target = config.env(env).as_database()
     location = _location(config, work_dir, skip_s3)
@@ -830,7 +742,7 @@ def restore_command(
             progress=progress,
         )
     if as_json:
-        _emit_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         ui.load_report(report, verb="restored")
     return 0
@@ -878,7 +790,7 @@ def import_command(
     nothing. The tables being replaced in ENV are archived first.
     """
     ui = Ui(json_mode=as_json)
-    config = _state().config()
+    config = current_state().config()
     if (env is None) == (not migration_db):
         raise UsageError("give either --env ENV or --migration-db: where should the tables go?")
     site = validate_site_id(site_id) if site_id is not None else None
@@ -907,7 +819,7 @@ def import_command(
             progress=progress,
         )
     if as_json:
-        _emit_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         ui.load_report(report, verb="imported")
     return 0
@@ -930,7 +842,7 @@ def clean(yes: bool, keep_migration_db: bool, as_json: bool) -> int:
     shows them, asks, then drops them. Tables of a site a migration is writing right now are left alone.
     """
     ui = Ui(json_mode=as_json)
-    plan = plan_clean(_state().config(), migration=not keep_migration_db)
+    plan = plan_clean(current_state().config(), migration=not keep_migration_db)
     ui.clean_plan(plan)
     if plan.tables and not yes:
         if not sys.stdin.isatty():
@@ -946,7 +858,7 @@ def clean(yes: bool, keep_migration_db: bool, as_json: bool) -> int:
     else:
         ui.line("nothing to clean")
     if as_json:
-        _emit_json(plan.to_dict())
+        emit_json(plan.to_dict())
     if plan.errors:
         raise WfuwpError(f"{len(plan.errors)} database(s) could not be cleaned; first: {plan.errors[0]}")
     return 0
@@ -965,306 +877,13 @@ def verify(site_id: str, env: str, as_json: bool) -> int:
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
-    check = verify_site(_state().config().env(env).as_database(), site)
+    check = verify_site(current_state().config().env(env).as_database(), site)
     if as_json:
-        _emit_json(check.to_dict())
+        emit_json(check.to_dict())
     ui.site_check(check)
     if not check.ok:
         raise WfuwpError(f"site {site} in {env} has {len(check.problems)} problem(s): {check.problems[0]}")
     return 0
-
-
-# -- config ------------------------------------------------------------------------------------------------
-
-
-def _is_secret(key: str) -> bool:
-    return key == "password" or key.endswith(".password")
-
-
-def _set(config: Config, key: str, value: str | None) -> None:
-    """Set one key: a password is read from a prompt or stdin, never from the command line."""
-    if _is_secret(key):
-        if value is not None:
-            raise UsageError(
-                f"{key}: passwords are not taken as arguments (they would show in the process list and "
-                f"shell history); run `wfuwp config set {key}` and type it, or set the environment variable"
-            )
-        value = _read_secret(f"{key}")
-    elif value is None:
-        raise UsageError(f"{key}: give a value (or '' to unset it)")
-    config.set(key, value)
-    path = config.save()
-    shown = config.get(key)
-    click.echo(f"{key} = {_show(shown)}  (saved to {path})")
-
-
-def _read_secret(label: str) -> str:
-    if sys.stdin.isatty():
-        return str(click.prompt(label, hide_input=True, confirmation_prompt=True, err=True))
-    line = sys.stdin.readline()
-    if not line:
-        raise UsageError(f"{label}: no password on stdin; pipe one line, or run in a terminal to be asked")
-    return line.rstrip("\r\n")
-
-
-def _show(value: object) -> str:
-    if value is None:
-        return "(unset)"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return orjson.dumps(value).decode()
-    return str(value)
-
-
-def _get(config: Config, key: str) -> None:
-    click.echo(_show(config.get(key)))
-
-
-def _list(config: Config, prefix: str, as_json: bool) -> None:
-    items = [(k, v) for k, v in config.items() if not prefix or k == prefix or k.startswith(prefix + ".")]
-    if as_json:
-        _emit_json(dict(items))
-    else:
-        Ui().key_values(items)
-
-
-@config_group.command("set", context_settings=CONTEXT)
-@click.argument("key")
-@click.argument("value", required=False)
-@global_options
-def config_set(key: str, value: str | None) -> None:
-    """Set KEY (dotted: env.prod.host, migration.database, s3.bucket, protected_envs) to VALUE.
-
-    An empty VALUE ('') unsets an optional key. For a password give no VALUE: it is asked for
-    (or read as one line from stdin).
-    """
-    _set(_state().config(), key, value)
-
-
-@config_group.command("get", context_settings=CONTEXT)
-@click.argument("key")
-@global_options
-def config_get(key: str) -> None:
-    """Print the value of KEY (passwords are shown as ********)."""
-    _get(_state().config(), key)
-
-
-@config_group.command("unset", context_settings=CONTEXT)
-@click.argument("key")
-@global_options
-def config_unset(key: str) -> None:
-    """Put KEY back to its default; `env.<name>` removes that environment."""
-    config = _state().config()
-    config.unset(key)
-    click.echo(f"{key} unset  (saved to {config.save()})")
-
-
-@config_group.command("list", context_settings=CONTEXT)
-@json_option
-@global_options
-def config_list(as_json: bool) -> None:
-    """List every key that is set (passwords masked), and where the file is."""
-    config = _state().config()
-    if as_json:
-        _emit_json({"file": str(config.source), **config.masked()})
-        return
-    click.echo(f"# {config.source}")
-    _list(config, "", False)
-
-
-@config_group.group("env", context_settings=CONTEXT)
-@click.argument("env_name", metavar="ENV")
-@global_options
-@click.pass_context
-def config_env(ctx: click.Context, env_name: str) -> None:
-    """Read and change environment ENV's keys (host, port, user, database, site_host, ...)."""
-    ctx.meta["wfuwp.env"] = env_name
-
-
-def _env_key(key: str) -> str:
-    return f"env.{click.get_current_context().meta['wfuwp.env']}.{key}"
-
-
-@config_env.command("set", context_settings=CONTEXT)
-@click.argument("key")
-@click.argument("value", required=False)
-@global_options
-def config_env_set(key: str, value: str | None) -> None:
-    """Set KEY of the environment (creating the environment if new); no VALUE for password."""
-    _set(_state().config(), _env_key(key), value)
-
-
-@config_env.command("get", context_settings=CONTEXT)
-@click.argument("key")
-@global_options
-def config_env_get(key: str) -> None:
-    """Print KEY of the environment."""
-    _get(_state().config(), _env_key(key))
-
-
-@config_env.command("list", context_settings=CONTEXT)
-@json_option
-@global_options
-def config_env_list(as_json: bool) -> None:
-    """List the environment's keys that are set (password masked)."""
-    config = _state().config()
-    name = click.get_current_context().meta["wfuwp.env"]
-    config.env(name)  # an unknown environment is an error, not an empty list
-    _list(config, f"env.{name}", as_json)
-
-
-def _section_group(section: str, what: str) -> None:
-    @config_group.group(section, context_settings=CONTEXT, help=f"Read and change {what}.")
-    @global_options
-    def group() -> None:
-        pass
-
-    @group.command("set", context_settings=CONTEXT, help=f"Set KEY of {section} (no VALUE for a password).")
-    @click.argument("key")
-    @click.argument("value", required=False)
-    @global_options
-    def set_(key: str, value: str | None) -> None:
-        _set(_state().config(), f"{section}.{key}", value)
-
-    @group.command("get", context_settings=CONTEXT, help=f"Print KEY of {section}.")
-    @click.argument("key")
-    @global_options
-    def get_(key: str) -> None:
-        _get(_state().config(), f"{section}.{key}")
-
-    @group.command("list", context_settings=CONTEXT, help=f"List the keys of {section} that are set.")
-    @json_option
-    @global_options
-    def list_(as_json: bool) -> None:
-        _list(_state().config(), section, as_json)
-
-
-_section_group("migration", "the migration database (host, port, user, password, database, TLS)")
-_section_group(
-    "s3", "where archives go in S3 (bucket, region, prefix, endpoint_url, sse, storage_class, media_prefix)"
-)
-
-
-@config_group.command("upgrade", context_settings=CONTEXT)
-@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--phase1-env",
-    default="prod",
-    show_default=True,
-    metavar="ENV",
-    help='The environment the predecessor\'s first format ({"db": ...}) describes.',
-)
-@click.option("--force", is_flag=True, help="Replace an existing wfuwp config file.")
-@global_options
-def config_upgrade(path: Path | None, phase1_env: str, force: bool) -> None:
-    """Import the TypeScript wfuwp's ~/.wfuwp/config.json (or PATH) into a new config file.
-
-    Its passwords are decrypted and encrypted again under your own key; the old file is left as it is.
-    Environments named dev, uat, pprd and prod get WFU's hosts, buckets and CDN values.
-    """
-    state = _state()
-    target = config_path(state.config_path)
-    if target.exists() and not force:
-        raise UsageError(
-            f"{target} exists already: add --force to replace it with the upgraded configuration"
-        )
-    config = upgrade_predecessor(path, phase1_env=phase1_env)
-    saved = config.save(target)
-    click.echo(f"imported {len(config.environments)} environment(s) into {saved}:")
-    Ui().key_values(config.items())
-
-
-@config_group.command("wizard", context_settings=CONTEXT)
-@click.option(
-    "--test/--no-test",
-    "test_connections",
-    default=True,
-    show_default=True,
-    help="Connect to every database at the end.",
-)
-@global_options
-def config_wizard(test_connections: bool) -> None:
-    """Ask for every setting, one by one, and save the config file.
-
-    The current values are the defaults. Passwords are asked for in a terminal only; elsewhere set
-    them with `wfuwp config env ENV set password` or the WFUWP_*_PASSWORD variables.
-    """
-    config = _state().config()
-    ask_secret = sys.stdin.isatty()
-    click.echo(f"Configuring {config.source}; press Enter to keep the value shown in brackets.", err=True)
-    current = ",".join(config.environments) or "dev,uat,pprd,prod"
-    names = [
-        n.strip()
-        for n in click.prompt("Environments (comma-separated)", default=current, err=True).split(",")
-    ]
-    for name in [n for n in names if n]:
-        _wizard_database(config, f"env.{name}", ask_secret)
-        if name in ("dev", "uat", "pprd", "prod") and click.confirm(
-            f"Use WFU's hosts, buckets and CDN for {name}?", default=True, err=True
-        ):
-            for key, value in wfu_named_values(name).items():
-                config.set(f"env.{name}.{key}", value)
-        else:
-            _ask(config, f"env.{name}.site_host", "main host (like www.example.edu)")
-    if click.confirm(
-        "Configure the migration database (for --simple and transform)?", default=True, err=True
-    ):
-        _wizard_database(config, "migration", ask_secret)
-    _ask(config, "s3.bucket", "S3 bucket for archives (empty: local archives)")
-    if config.s3.bucket:
-        _ask(config, "s3.region", "S3 region")
-        _ask(config, "s3.prefix", "S3 key prefix")
-    _ask(config, "protected_envs", "protected environments (comma-separated)")
-    path = config.save()
-    click.echo(f"saved {path}")
-    if test_connections:
-        sections: list[tuple[str, DbConfig]] = [
-            (f"env.{n}", config.env(n)) for n in sorted(config.environments)
-        ]
-        if config.migration.host:
-            sections.append(("migration", config.migration))
-        for key, section in sections:
-            try:
-                section.as_database().connect().close()
-                click.echo(f"  ok   {key}: {section.display()}")
-            except WfuwpError as exc:
-                click.echo(f"  FAIL {key}: {exc}")
-
-
-def _ask(config: Config, key: str, label: str) -> None:
-    try:
-        current = config.get(key)
-    except ConfigError:  # an environment that does not exist yet
-        current = None
-    default = "" if current is None else _show(current)
-    config.set(key, click.prompt(f"{key}: {label}", default=default, show_default=True, err=True))
-
-
-def _wizard_database(config: Config, prefix: str, ask_secret: bool) -> None:
-    for key, label in (
-        ("host", "database host"),
-        ("port", "port"),
-        ("user", "user"),
-        ("database", "database name"),
-    ):
-        _ask(config, f"{prefix}.{key}", label)
-    if ask_secret:
-        typed = click.prompt(
-            f"{prefix}.password (Enter keeps the current one)",
-            default="",
-            hide_input=True,
-            show_default=False,
-            err=True,
-        )
-        if typed:
-            config.set(f"{prefix}.password", typed)
-    else:
-        name = prefix.split(".", 1)[-1]
-        var = "WFUWP_MIGRATION_PASSWORD" if prefix == "migration" else secret_env_var(name)
-        click.echo(f"  (password: `wfuwp config set {prefix}.password` in a terminal, or ${var})", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
