@@ -58,6 +58,19 @@ class LockedError(WfuwpError):
     exit_code = 4
 
 
+class PreflightError(WfuwpError):
+    """The checks before a migration found a problem that would make it fail; nothing was written.
+
+    `problems` is how many fatal problems there were; the message names the first one and its fix.
+    """
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, problems: int = 1) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
 class MigrationError(WfuwpError):
     """A migration step failed; the target was left as it was before (or swapped back).
 
