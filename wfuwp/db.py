@@ -143,6 +143,7 @@ _UNREACHABLE_ERRNOS = frozenset({2003, 2005, 2013, 3024})
 _GRANT_ADVICE = "grant the user the privilege named (docs/reliability.md lists them)"
 _ADVICE = {
     errorcode.ER_ACCESS_DENIED_ERROR: "check the user and password in the configuration",
+    errorcode.ER_ACCESS_DENIED_NO_PASSWORD_ERROR: "check the user and password in the configuration",
     errorcode.ER_BAD_DB_ERROR: "check the database name in the configuration",
     errorcode.ER_DBACCESS_DENIED_ERROR: "grant the user access to that database",
     errorcode.ER_TABLEACCESS_DENIED_ERROR: _GRANT_ADVICE,

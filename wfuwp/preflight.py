@@ -322,38 +322,42 @@ class _Checks:
                 f"site {self.site_id} has no tables with prefix {db.table_prefix!r} in {db}",
                 "check the site id and the table prefix",
             )
-        else:
-            self.tables = describe_tables(conn, db.database, names)
+        unreadable = []
+        for name in names:  # one at a time: a table the user may not SHOW CREATE must not hide the rest
+            try:
+                self.tables += describe_tables(conn, db.database, [name])
+            except mysql.connector.Error as exc:
+                unreadable.append((name, _server_message(exc)))
         self.report.tables = [
             TableCheck(t.name, t.engine, t.rows_estimate, t.data_bytes) for t in self.tables
         ]
-        unreadable = []
+        myisam = [t.name for t in self.tables if not t.transactional]
+        lock: tuple[Level, str] = ("warning", "needed for the flush lock of a parallel snapshot")
+        if myisam:
+            lock = ("fatal", f"needed to read the non-transactional {', '.join(myisam[:3])} consistently")
+        wanted: dict[str, tuple[Level, str]] = {
+            # Tables a user cannot read are invisible to it: the site would be copied without them.
+            "SELECT": ("warning", "needed database-wide, or tables the user cannot read are left out unseen"),
+            "LOCK TABLES": lock,
+        }
+        grants = self.database_privileges(conn, db, "source", wanted)
         for table in self.tables:
+            # The columns the copy reads: column-level grants can cover some and not others.
+            columns = ", ".join(quote_identifier(c) for c in table.column_names) or "1"
             try:
-                query(
-                    conn,
-                    f"SELECT 1 FROM {quote_identifier(db.database)}.{quote_identifier(table.name)} LIMIT 0",
-                )
+                where = f"{quote_identifier(db.database)}.{quote_identifier(table.name)}"
+                query(conn, f"SELECT {columns} FROM {where} LIMIT 0")
             except mysql.connector.Error as exc:
                 unreadable.append((table.name, _server_message(exc)))
         if unreadable:
             name, why = unreadable[0]
+            grantee = grants.grantee if grants else repr(db.user)
             self.report.add(
                 "fatal",
                 "source.privileges",
                 f"{db.user} cannot read {len(unreadable)} of the site's tables in {db} ({name}: {why})",
-                f"GRANT SELECT ON {quote_identifier(db.database)}.* TO the migration's user",
+                f"GRANT SELECT ON {quote_identifier(db.database)}.* TO {grantee}",
             )
-        myisam = [t.name for t in self.tables if not t.transactional]
-        lock: tuple[Level, str] = (
-            ("fatal", f"needed to read the non-transactional tables {', '.join(myisam[:3])} consistently")
-            if myisam
-            else (
-                "warning",
-                "needed for the flush lock of a parallel snapshot; without it one connection reads",
-            )
-        )
-        grants = self.database_privileges(conn, db, "source", {"LOCK TABLES": lock})
         if grants is not None:
             flush = grants.global_privileges & {"RELOAD", "FLUSH_TABLES"} or grants.has_all_global
             self.report.privileges["source"]["RELOAD or FLUSH_TABLES"] = bool(flush)
@@ -510,9 +514,14 @@ class _Checks:
     # -- rows -------------------------------------------------------------------------------------------
 
     def row_sizes(self, conn: Any, exact_limit: int) -> None:
-        """Compare each table's largest row with both servers' max_allowed_packet."""
+        """Compare each table's largest row, as an INSERT, with both servers' max_allowed_packet.
+
+        The target must take it (else the copy fails before the swap: fatal). The source only sends rows,
+        which max_allowed_packet does not limit (measured: a 2.7 MB row reads from a server set to 1 MiB),
+        but it could not load the row back: the archive's source export, or a migration the other way.
+        """
         packets = self.report.max_allowed_packet
-        source_packet = packets.get("source") or max_allowed_packet(conn)
+        source_limit = (packets.get("source") or max_allowed_packet(conn)) - _PACKET_HEADROOM
         target_limit = packets["target"] - _PACKET_HEADROOM if "target" in packets else None
         checks = {c.name: c for c in self.report.tables}
         columns = _column_octets(conn, self.src.database, [t.name for t in self.tables])
@@ -526,36 +535,35 @@ class _Checks:
                 bound = _row_bound(table, columns.get(table.name, {}))
                 if bound is not None:
                     result.largest_row, result.largest_statement = bound[0], bound[1] + prefix
-            too_big_for = []
-            if result.largest_row is not None and result.largest_row > source_packet:
-                too_big_for.append(f"the source's max_allowed_packet ({source_packet})")
-            if (
-                target_limit is not None
-                and result.largest_statement is not None
-                and result.largest_statement > target_limit
-            ):
-                too_big_for.append(
-                    f"the target's max_allowed_packet less {_PACKET_HEADROOM} ({target_limit})"
-                )
-            if too_big_for and result.exact:
-                self.report.add(
-                    "fatal",
-                    "row-size",
-                    f"{table.name} has a row of {result.largest_row} bytes "
-                    f"({result.largest_statement} as an INSERT), more than {' and '.join(too_big_for)}",
-                    "raise max_allowed_packet on that server (SET GLOBAL max_allowed_packet = 1073741824)",
-                )
-            elif too_big_for or (not result.exact and result.largest_row is None):
+            statement = result.largest_statement
+            if result.exact and statement is not None:
+                row = f"{table.name} has a row of {result.largest_row} bytes ({statement} as an INSERT)"
+                if target_limit is not None and statement > target_limit:
+                    self.report.add(
+                        "fatal",
+                        "row-size",
+                        f"{row}, more than the target's max_allowed_packet allows ({target_limit})",
+                        "raise max_allowed_packet on the target (SET GLOBAL max_allowed_packet = 1073741824)",
+                    )
+                if statement > source_limit:
+                    self.report.add(
+                        "warning",
+                        "row-size",
+                        f"{row}, more than the source's max_allowed_packet allows ({source_limit}): the "
+                        "source export cannot be loaded back into it, nor the site migrated back to it",
+                        "raise max_allowed_packet on the source (SET GLOBAL max_allowed_packet = 1073741824)",
+                    )
+            elif statement is None or statement > min(source_limit, target_limit or source_limit):
                 average = table.data_bytes // table.rows_estimate if table.rows_estimate else 0
                 likely = target_limit is not None and average > target_limit
                 self.report.add(
                     "warning" if likely else "info",
                     "row-size",
-                    f"{table.name} ({table.data_bytes // 1024**2} MiB) was not scanned for its largest row; "
+                    f"{table.name} ({_mib(table.data_bytes)}) was not scanned for its largest row; "
                     + (
                         f"its rows average {average} bytes, above the target's packet limit"
                         if likely
-                        else "its column types allow rows above the packet limit"
+                        else "its column types allow rows above the packet limits"
                     )
                     + "; the copy stops before the swap if one is",
                     f"pass exact_row_scan_bytes >= {table.data_bytes} to measure it",
