@@ -420,6 +420,14 @@ def test_odd_table_and_column_names_migrate(site, tmp_path: Path) -> None:
     assert manifest["status"] == "completed"
 
 
+def test_an_error_naming_an_odd_table_is_one_line() -> None:
+    from wfuwp.errors import MigrationError
+
+    error = MigrationError("the row is too large", step="copy", table="wp_43_new\nline")
+    assert one_line(error) == "copy of table 'wp_43_new\\nline': the row is too large"
+    assert one_line(MigrationError("x", step="copy", table="wp_43_ünï€")) == "copy of table wp_43_ünï€: x"
+
+
 # -- passwords --------------------------------------------------------------------------------------------
 
 

@@ -78,7 +78,9 @@ class MigrationError(WfuwpError):
     """
 
     def __init__(self, message: str, *, step: str, table: str | None = None) -> None:
-        where = f"{step}" + (f" of table {table}" if table else "")
+        # A table name may hold a newline (MariaDB allows it); the message must stay one line.
+        shown = table if table is None or table.isprintable() else repr(table)
+        where = f"{step}" + (f" of table {shown}" if table else "")
         super().__init__(f"{where}: {message}")
         self.step = step
         self.table = table
