@@ -70,7 +70,7 @@ __all__ = [
 # S3 part size. Memory per open S3 stream is about 2 x part size (smart_open's part buffer plus the
 # queue in front of the upload thread). 16 MiB parts allow 160 GiB per object (10,000 parts, see
 # wfuwp._s3), far above any one table of a site, while three streams at once stay near 100 MiB.
-DEFAULT_PART_SIZE = 16 * 1024**2
+DEFAULT_PART_SIZE = 8 * 1024**2
 # Parallel S3 requests for listing manifests and downloading a migration.
 DEFAULT_CONCURRENCY = 4
 # zstd level 3 with 2 worker threads: 5.7x on WordPress-like SQL at ~350 MiB/s on 2 cores, 1.6x the
@@ -80,6 +80,8 @@ DEFAULT_LEVEL = 3
 DEFAULT_THREADS = 2
 
 MANIFEST_NAME = "manifest.json"
+# What a running migration has finished so far, so an interrupted one can be resumed.
+STATE_NAME = "state.json"
 MANIFEST_FORMAT = 1
 SUFFIX = ".sql.zst"
 _ZSTD_CHUNK = 128 * 1024  # what zstd's stream_writer hands to the sink per write (ZSTD_CStreamOutSize)
@@ -518,6 +520,22 @@ class MigrationArchive:
     def read_manifest(self) -> dict[str, Any] | None:
         """Return the manifest, or None if it has not been written (yet)."""
         return self.location._load_manifest(self.folder)
+
+    def write_state(self, state: Mapping[str, Any]) -> None:
+        """Replace state.json: what the running migration has finished (read back by `read_state`)."""
+        blob = orjson.dumps(dict(state), option=orjson.OPT_NON_STR_KEYS)
+        self.location.backend.put_bytes(f"{self.folder}/{STATE_NAME}", blob)
+
+    def read_state(self) -> dict[str, Any] | None:
+        """Return state.json, or None when the migration never wrote one."""
+        blob = self.location.backend.get_bytes(f"{self.folder}/{STATE_NAME}")
+        return None if blob is None else dict(orjson.loads(blob))
+
+    def adopt(self, objects: list[dict[str, Any]]) -> None:
+        """Count objects committed by an earlier attempt of this migration as committed (for resume)."""
+        with self._lock:
+            for entry in objects:
+                self._objects[entry["name"]] = dict(entry)
 
 
 def _check_relative(name: str) -> str:

@@ -245,9 +245,8 @@ def max_allowed_packet(conn: Any) -> int:
 
 
 @contextmanager
-def connection(db: Database, *, database: bool = True) -> Iterator[Any]:
-    """A connection closed on exit, whatever happens."""
-    conn = db.connect(database=database)
+def closing(conn: Any) -> Iterator[Any]:
+    """Close a connection on exit, whatever happens (a dead one is closed already)."""
     try:
         yield conn
     finally:

@@ -10,6 +10,7 @@ failure after it swaps back. Errors reach the caller as `WfuwpError`s naming the
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import secrets
@@ -28,9 +29,10 @@ import mysql.connector
 
 from wfuwp._version import __version__
 from wfuwp.archive import ArchiveLocation, ArchiveStream, MigrationArchive
-from wfuwp.db import DRIVER, Database, database_error, execute, max_allowed_packet, prepare_copy_session
+from wfuwp.db import DRIVER, Database, closing, database_error, max_allowed_packet, prepare_copy_session
+from wfuwp.dump import dump_tables
+from wfuwp.errors import Cancelled, MigrationError, UsageError, WfuwpError
 from wfuwp.loader import Loader
-from wfuwp.errors import MigrationError, UsageError, WfuwpError
 from wfuwp.network import derive_pairs, site_address, site_urls
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.replace import IMPLEMENTATION, PairLike, Replacer, Rule, as_rule
@@ -44,10 +46,6 @@ from wfuwp.target import SiteLock, TargetSite
 DEFAULT_STATEMENT_BYTES = 1 << 20
 
 
-class Cancelled(Exception):
-    """The migration was interrupted (another worker failed, or KeyboardInterrupt/SIGTERM)."""
-
-
 @dataclass(frozen=True)
 class Options:
     """Knobs of one migration (see migrate_site)."""
@@ -57,7 +55,6 @@ class Options:
     statement_bytes: int = DEFAULT_STATEMENT_BYTES
     drop_target_only: bool = False
     keep_old: bool = False
-    backup: bool = True
 
 
 def new_migration_id(from_env: str, to_env: str, when: datetime | None = None) -> str:
@@ -68,7 +65,7 @@ def new_migration_id(from_env: str, to_env: str, when: datetime | None = None) -
 
 def _as_database(value: str | Database, role: str) -> Database:
     if isinstance(value, Database):
-        return value if value.name else Database(**{**value.__dict__, "name": role})
+        return value if value.name else dataclasses.replace(value, name=role)
     if isinstance(value, str):
         return Database.from_dsn(value, name=role)
     raise UsageError(f"{role} must be a mysql:// URL or a wfuwp.Database, not {type(value).__name__}")
@@ -88,6 +85,7 @@ def migrate_site(
     drop_target_only: bool = False,
     keep_old: bool = False,
     verify_after_swap: Callable[[MigrationReport], None] | None = None,
+    resume: str | None = None,
 ) -> MigrationReport:
     """Migrate site `site_id` from `source` into `target` and return what was done.
 
@@ -99,7 +97,9 @@ def migrate_site(
     `drop_target_only` drops the site's tables that exist only in the target (kept by default);
     `workers` tables are read at once, each loaded on `load_connections` target connections.
     `keep_old` keeps the replaced tables (`_wfo_*`) after the swap. `verify_after_swap` may raise to
-    have the swap undone. Raises a `WfuwpError` subclass; the target is then as it was before.
+    have the swap undone. `resume`: the id of a migration whose process died (state.json in its
+    archive folder); tables it had loaded and verified are checked again and kept, the rest are
+    copied, with the rules it started with. Raises a `WfuwpError` subclass; the target is then as it was before.
     """
     run = _Migration(
         validate_site_id(site_id),
@@ -108,8 +108,9 @@ def migrate_site(
         replacements,
         archive,
         Progress(progress),
-        Options(max(1, workers), max(1, load_connections), statement_bytes, drop_target_only, keep_old, archive is not None),
+        Options(max(1, workers), max(1, load_connections), statement_bytes, drop_target_only, keep_old),
         verify_after_swap,
+        resume,
     )
     with _sigterm_as_interrupt():
         return run.run()
@@ -145,6 +146,7 @@ class _Migration:
         progress: Progress,
         options: Options,
         verify_after_swap: Callable[[MigrationReport], None] | None,
+        resume: str | None = None,
     ) -> None:
         self.site_id = site_id
         self.source = source
@@ -161,6 +163,11 @@ class _Migration:
         self.site: TargetSite | None = None
         self.swapped = False
         self.step = "connect"
+        self.resume_id = resume
+        self.state: dict[str, Any] = {"status": "running", "tables": {}, "backup": None}
+        self.state_lock = threading.Lock()
+        if resume is not None and archive is None:
+            raise UsageError("resuming needs the archive the migration was started with: pass archive=")
 
     # -- the steps, in order ---------------------------------------------------------------------------
 
@@ -170,19 +177,24 @@ class _Migration:
         try:
             with self._step("connect"):
                 lock.acquire()
+            self._open_archive()
             with self._step("discover"):
                 tables, target_tables = self._discover()
-            self._open_archive()
-            self.site = TargetSite(self.target, self.report.migration_id.rsplit("-", 1)[-1], tables, target_tables)
-            with self._step("stage"), _closing(self.target.connect()) as conn:
+            self.site = TargetSite(
+                self.target, self.report.migration_id.rsplit("-", 1)[-1], [t.name for t in tables], target_tables
+            )
+            with self._step("stage"), closing(self.target.connect()) as conn:
                 prepare_copy_session(conn, reading=False)
-                for table in tables:
+                to_copy = [t for t in tables if not self._already_loaded(conn, t)]
+                for table in to_copy:
                     self.site.create_staging(conn, table)
+            self._save_state()
             with self._step("copy"):
-                self._copy_all(tables, target_tables)
-            with self._step("swap"), _closing(self.target.connect()) as conn:
+                self._copy_all(to_copy, target_tables)
+            with self._step("swap"), closing(self.target.connect()) as conn:
                 self._swap(conn, tables, target_tables)
             self.report.status = "completed"
+            self._save_state(status="completed")
         except BaseException as exc:
             self._fail(exc)
             raise self._as_error(exc) from exc
@@ -202,14 +214,58 @@ class _Migration:
             if isinstance(self.archive_spec, ArchiveLocation)
             else ArchiveLocation.parse(self.archive_spec)
         )
-        self.archive = location.new_migration(
-            site_id=self.site_id, site_name=self._site_name(), from_env=self.source.name, to_env=self.target.name
-        )
+        if self.resume_id is not None:
+            self.archive = location.migration(self.resume_id)
+            state = self.archive.read_state()
+            if state is None or state.get("status") != "running" or state.get("site_id") != self.site_id:
+                raise UsageError(
+                    f"migration {self.resume_id} cannot be resumed (it finished, failed and was cleaned up, "
+                    f"or is not of site {self.site_id}): start a new migration"
+                )
+            self.state = state
+            self.rules = [
+                Rule(bytes.fromhex(r["search"]), bytes.fromhex(r["replace"]), r["host_start"], r["host_end"],
+                     r["subdomain"], tuple(bytes.fromhex(h) for h in r["exclude_hosts"]))
+                for r in state["rules"]
+            ]  # fmt: skip
+            self.report.pairs_origin = f"resumed from {self.resume_id}"
+        else:
+            self.archive = location.new_migration(
+                site_id=self.site_id, site_name=self._site_name(), from_env=self.source.name, to_env=self.target.name
+            )
         self.report.migration_id = self.archive.id
         self.report.archive = {"location": self.archive.url, "id": self.archive.id}
 
+    def _already_loaded(self, conn: Any, table: Table) -> bool:
+        """On resume: whether an earlier attempt loaded and verified this table, and it still verifies."""
+        saved = self.state["tables"].get(table.name)
+        if saved is None or self.site is None:
+            return False
+        try:
+            self.site.verify(conn, table.name, table.column_names, saved["rows"], saved["checksum"])
+        except (WfuwpError, mysql.connector.Error):
+            return False
+        self.report.tables.append(TableReport(**saved["report"]))
+        if self.archive is not None:
+            self.archive.adopt(saved["objects"])
+        return True
+
+    def _save_state(self, **changes: Any) -> None:
+        """Record progress next to the archive (state.json), so a killed run can be resumed."""
+        if self.archive is None:
+            return
+        with self.state_lock:
+            self.state.update(changes)
+            self.state["site_id"] = self.site_id
+            self.state["rules"] = [
+                {"search": r.search.hex(), "replace": r.replace.hex(), "host_start": r.host_start,
+                 "host_end": r.host_end, "subdomain": r.subdomain, "exclude_hosts": [h.hex() for h in r.exclude_hosts]}
+                for r in self.rules or []
+            ]  # fmt: skip
+            self.archive.write_state(self.state)
+
     def _discover(self) -> tuple[list[Table], list[str]]:
-        with _closing(self.source.connect()) as src, _closing(self.target.connect()) as tgt:
+        with closing(self.source.connect()) as src, closing(self.target.connect()) as tgt:
             names = require_site_tables(
                 src, self.source.database, self.source.table_prefix, self.site_id, str(self.source)
             )
@@ -248,7 +304,7 @@ class _Migration:
 
     def _site_name(self) -> str:
         try:
-            with _closing(self.source.connect()) as src:
+            with closing(self.source.connect()) as src:
                 domain, path = site_address(
                     src, self.source.database, self.source.table_prefix, self.site_id, str(self.source)
                 )
@@ -267,7 +323,7 @@ class _Migration:
             readers = len(snap.connections)
             futures: list[Future[None]] = []
             with ThreadPoolExecutor(max_workers=readers + 2, thread_name_prefix="wfuwp") as pool:
-                if self.archive is not None and target_tables:
+                if self.archive is not None and target_tables and not self._backup_done_earlier():
                     futures.append(pool.submit(self._backup, target_tables))
                 myisam = [t for t in pending if not t.transactional]
                 if myisam:
@@ -357,8 +413,8 @@ class _Migration:
                     bytes_total=max(result.bytes_read, table.data_bytes),
                 )
             loader.flush()
-            with _closing(self.target.connect()) as conn:
-                self.site.verify(conn, table, result.rows, result.checksum)
+            with closing(self.target.connect()) as conn:
+                self.site.verify(conn, table.name, table.column_names, result.rows, result.checksum)
             for stream in exports.values():
                 stream.write(b"COMMIT;\n" + DUMP_FOOTER)
                 stream.close()
@@ -367,8 +423,10 @@ class _Migration:
                 stream.abort()
             if isinstance(exc, InterruptedError):
                 raise Cancelled from None
-            if isinstance(exc, (WfuwpError, Cancelled)):
+            if isinstance(exc, (MigrationError, Cancelled)):
                 raise
+            if isinstance(exc, WfuwpError):  # an archive or database error: say where it happened
+                raise MigrationError(str(exc), step="copy", table=table.name) from exc
             if isinstance(exc, mysql.connector.Error):
                 raise MigrationError(str(database_error(exc, "database error")), step="copy", table=table.name) from None
             raise
@@ -384,6 +442,13 @@ class _Migration:
             self.report.skipped.append(f"{table.name}: {stats.skipped_custom} C: custom payloads left as they were")
         result.seconds = round(time.monotonic() - started, 3)
         self.report.tables.append(result)
+        if self.archive is not None:
+            objects = [o for o in self.archive.objects if o.get("table") == table.name and o.get("role") != "backup"]
+            with self.state_lock:
+                self.state["tables"][table.name] = {
+                    "rows": result.rows, "checksum": result.checksum, "report": result.__dict__, "objects": objects,
+                }  # fmt: skip
+            self._save_state()
         self.progress.emit("table-end", "copy", table=table.name, rows_done=result.rows, rows_total=result.rows,
                            bytes_done=result.bytes_read, bytes_total=result.bytes_read)
 
@@ -398,38 +463,42 @@ class _Migration:
         return exports
 
     def _backup(self, names: list[str]) -> None:
-        """Stream the target's current site tables into the archive's backup, from one snapshot."""
-        assert self.archive is not None
+        """Stream the target's current site tables into the archive's backup, from one snapshot.
+
+        Each table's object is complete (multipart upload finished, file synced) before this returns,
+        and the swap waits for it.
+        """
+        archive = self.archive
+        assert archive is not None
         self.progress.emit("step-start", "backup")
         started = time.monotonic()
-        with _closing(self.target.connect()) as conn:
-            tables = describe_tables(conn, self.target.database, names)
-        copier = Replacer([])
-        with Snapshot(self.target, tables, readers=1, log=lambda m: self.progress.log("backup", m)) as snap:
-            for table in tables:
-                if self.cancel.is_set():
-                    raise Cancelled
-                stream = self.archive.open_table_stream("backup", table.name)
-                try:
-                    stream.write(DUMP_HEADER + table_preamble(table.name, table.create_sql) + b"START TRANSACTION;\n")
-                    prefix = insert_prefix(table.name, table.column_names)
-                    for batch in stream_rows(snap.connection_for(table, 0), self.target.database, table):
-                        if self.cancel.is_set():
-                            raise Cancelled
-                        chunks, _o, _c, _sum = copier.render_rows(batch, table.kinds, max_chunk=self.statement_limit)
-                        for chunk in chunks:
-                            stream.write(prefix + chunk + b";\n")
-                    stream.write(b"COMMIT;\n" + DUMP_FOOTER)
-                    # close() returns once the object is durable: the swap waits for every backup table.
-                    stream.close()
-                except BaseException:
-                    stream.abort()
-                    raise
-                self.report.backup_tables.append(table.name)
-                if not table.transactional:
-                    snap.release_myisam()
+
+        def done(name: str, rows: int, checksum: int) -> None:
+            self.report.backup_tables[name] = [rows, checksum]
+            self.progress.emit("table-end", "backup", table=name, rows_done=rows, rows_total=rows)
+
+        dump_tables(
+            self.target,
+            names,
+            lambda name: archive.open_table_stream("backup", name),
+            statement_limit=self.statement_limit,
+            cancel=self.cancel,
+            on_table=done,
+            log=lambda m: self.progress.log("backup", m),
+        )
         self.report.timings["backup"] = round(time.monotonic() - started, 3)
+        backup_objects = [o for o in archive.objects if o.get("role") == "backup"]
+        self._save_state(backup={"tables": self.report.backup_tables, "objects": backup_objects})
         self.progress.emit("step-end", "backup")
+
+    def _backup_done_earlier(self) -> bool:
+        """On resume: adopt a backup an earlier attempt completed (it is of the target before any swap)."""
+        done = self.state.get("backup")
+        if not done or self.archive is None:
+            return False
+        self.report.backup_tables = {k: list(v) for k, v in done["tables"].items()}
+        self.archive.adopt(done["objects"])
+        return True
 
     def _swap(self, conn: Any, tables: list[Table], target_tables: list[str]) -> None:
         assert self.site is not None
@@ -452,9 +521,14 @@ class _Migration:
         self.cancel.set()
         self.report.status = "failed" if not isinstance(exc, (KeyboardInterrupt, Cancelled)) else "interrupted"
         self.report.error = str(self._as_error(exc))
+        if self.archive is not None and self.report.migration_id:
+            try:
+                self._save_state(status="failed")
+            except WfuwpError:
+                pass  # the archive is what failed; the manifest will say so if it can
         if self.site is not None:
             try:
-                with _closing(self.target.connect()) as conn:
+                with closing(self.target.connect()) as conn:
                     if self.swapped:
                         self.site.swap_back(conn)
                         self.swapped = False
@@ -500,17 +574,6 @@ class _Migration:
         yield
         self.report.timings[name] = round(time.monotonic() - started, 3)
         self.progress.emit("step-end", name)
-
-
-@contextmanager
-def _closing(conn: Any) -> Iterator[Any]:
-    try:
-        yield conn
-    finally:
-        try:
-            conn.close()
-        except Exception:  # noqa: BLE001 - a dead connection is closed already
-            pass
 
 
 def _user() -> str:

@@ -38,7 +38,7 @@ class MigrationReport:
     tables: list[TableReport] = field(default_factory=list)
     target_only_tables: list[str] = field(default_factory=list)
     target_only_dropped: bool = False
-    backup_tables: list[str] = field(default_factory=list)
+    backup_tables: dict[str, list[int]] = field(default_factory=dict)  # table -> [rows, checksum]
     skipped: list[str] = field(default_factory=list)
     snapshot: dict[str, Any] = field(default_factory=dict)
     archive: dict[str, Any] = field(default_factory=dict)

@@ -117,7 +117,8 @@ class Table:
         return self.engine.lower() not in ("myisam", "aria", "memory", "csv", "archive", "merge", "mrg_myisam")
 
 
-def _site_pattern(prefix: str, site_id: int) -> re.Pattern[str]:
+def site_pattern(prefix: str, site_id: int) -> re.Pattern[str]:
+    """A pattern that fully matches the names of the site's tables."""
     if site_id > 1:
         return re.compile(re.escape(f"{prefix}{site_id}_") + ".+", re.DOTALL)
     network = "|".join(re.escape(f"{prefix}{t}") for t in NETWORK_TABLES)
@@ -154,7 +155,7 @@ def validate_site_id(site_id: object) -> int:
 
 def site_table_names(conn: Any, database: str, prefix: str, site_id: int) -> list[str]:
     """Names of the site's base tables in `database`, sorted; empty when the site has none."""
-    pattern = _site_pattern(prefix, site_id)
+    pattern = site_pattern(prefix, site_id)
     rows = query(
         conn,
         "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE'",

@@ -319,7 +319,7 @@ def open_sql(
 # Policy.
 
 StatementKind = Literal[
-    "set", "create_table", "drop_table", "insert", "lock_tables", "unlock_tables", "alter_keys"
+    "set", "create_table", "drop_table", "insert", "lock_tables", "unlock_tables", "alter_keys", "transaction"
 ]
 
 
@@ -686,6 +686,14 @@ def _check_unlock(p: _Parser) -> Statement:
     return Statement("unlock_tables", p.sql, ())
 
 
+def _check_transaction(p: _Parser) -> Statement:
+    # START TRANSACTION / BEGIN / COMMIT: wfuwp's own dumps wrap each table's rows in a transaction.
+    p.accept(b"TRANSACTION", b"WORK")
+    if not p.at_end():
+        raise _reject(p.sql, "has unexpected text in a transaction statement")
+    return Statement("transaction", p.sql, ())
+
+
 def _check_alter(p: _Parser) -> Statement:
     p.expect(b"TABLE")
     table = p.table()
@@ -704,4 +712,7 @@ _CHECKS: dict[bytes, Callable[[_Parser], Statement]] = {
     b"LOCK": _check_lock,
     b"UNLOCK": _check_unlock,
     b"ALTER": _check_alter,
+    b"START": _check_transaction,
+    b"BEGIN": _check_transaction,
+    b"COMMIT": _check_transaction,
 }

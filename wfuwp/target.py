@@ -69,21 +69,39 @@ def _rename(moves: list[tuple[str, str]]) -> str:
 class TargetSite:
     """Staging, loading and swapping one site's tables in the target database."""
 
-    def __init__(self, db: Database, run_short_id: str, tables: Sequence[Table], existing: Sequence[str]) -> None:
+    def __init__(self, db: Database, run_short_id: str, names: Sequence[str], existing: Sequence[str]) -> None:
+        """`names`: the tables the swap puts in place; `existing`: the site's tables in the target now."""
         self.db = db
         self.run_short_id = run_short_id
-        self.tables = list(tables)
-        self.staging = {t.name: work_table_name(STAGING_PREFIX, run_short_id, t.name) for t in tables}
-        self.old = {t.name: work_table_name(OLD_PREFIX, run_short_id, t.name) for t in tables}
-        self.swap_plan = SwapPlan(
-            tuple((t.name, self.staging[t.name], self.old[t.name]) for t in tables), frozenset(existing)
-        )
+        self.staging: dict[str, str] = {}
+        self.old: dict[str, str] = {}
+        self.existing = frozenset(existing)
+        self.retired: tuple[tuple[str, str], ...] = ()
+        for name in names:
+            self.add(name)
+
+    def add(self, name: str) -> str:
+        """Include table `name` in the swap; return its staging name."""
+        if name not in self.staging:
+            self.staging[name] = work_table_name(STAGING_PREFIX, self.run_short_id, name)
+            self.old[name] = work_table_name(OLD_PREFIX, self.run_short_id, name)
+        return self.staging[name]
+
+    def set_existing(self, names: Sequence[str]) -> None:
+        """Say which of the swapped tables exist in the target now (they move to old names)."""
+        self.existing = frozenset(names)
 
     def retire(self, names: Sequence[str]) -> None:
         """Have the swap also move these target-only tables out of the site (to old names)."""
-        retired = tuple((n, work_table_name(OLD_PREFIX, self.run_short_id, n)) for n in names)
-        self.old.update(dict(retired))
-        self.swap_plan = SwapPlan(self.swap_plan.pairs, self.swap_plan.existing, retired)
+        self.retired = tuple((n, work_table_name(OLD_PREFIX, self.run_short_id, n)) for n in names)
+        self.old.update(dict(self.retired))
+
+    @property
+    def swap_plan(self) -> SwapPlan:
+        """The renames of the swap, as things stand."""
+        return SwapPlan(
+            tuple((n, s, self.old[n]) for n, s in self.staging.items()), self.existing, self.retired
+        )
 
     def create_staging(self, conn: Any, table: Table) -> None:
         """Create the empty staging table from the SOURCE's definition (dropping a leftover of that name)."""
@@ -91,15 +109,15 @@ class TargetSite:
         execute(conn, f"DROP TABLE IF EXISTS {quote_identifier(staging)}")
         execute(conn, create_table_as(table.create_sql, staging))
 
-    def verify(self, conn: Any, table: Table, rows: int, checksum: int) -> None:
-        """Compare the staging table's row count and checksum with what was sent."""
-        got_rows, got_sum = query(conn, checksum_query(self.staging[table.name], table.column_names))[0]
+    def verify(self, conn: Any, name: str, columns: Sequence[str], rows: int, checksum: int) -> None:
+        """Compare a staging table's row count and checksum (over `columns`) with what was sent."""
+        got_rows, got_sum = query(conn, checksum_query(self.staging[name], columns))[0]
         if int(got_rows) != rows or int(got_sum) != checksum:
             raise VerificationError(
                 f"the target holds {got_rows} rows (checksum {got_sum}) but {rows} rows (checksum {checksum}) "
-                "were sent; nothing was swapped, run the migration again",
+                "were sent; nothing was swapped, run again",
                 step="verify",
-                table=table.name,
+                table=name,
             )
 
     def swap(self, conn: Any) -> None:

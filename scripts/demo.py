@@ -1,0 +1,97 @@
+"""`make demo`: a real migration in a sandbox, through the real command line.
+
+Sets up a MariaDB server (the local one on 127.0.0.1:3306 when it answers, else a private one under
+.demo/), a local S3-compatible server (moto), two generated multisite networks (prod at
+www.example.edu, pprd at pprd.example.edu) and a sandbox config in .demo/config.json; then runs
+
+    wfuwp migrate 43 --from prod --to pprd --yes
+    wfuwp migrate list
+    wfuwp migrate status <the migration's id>
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
+
+import wfuwp  # noqa: E402,F401  (first: the MySQL driver's C extension must load before OpenSSL)
+from netgen import generate_network  # noqa: E402
+from sandbox import shared_or_private  # noqa: E402
+
+from tests.s3server import S3Server  # noqa: E402
+from wfuwp.config import Config  # noqa: E402
+
+DEMO = ROOT / ".demo"
+ENVIRONMENTS = {"prod": "www.example.edu", "pprd": "pprd.example.edu"}
+
+
+def wfuwp_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the installed `wfuwp` console script, its output going to the terminal."""
+    command = [str(Path(sys.executable).parent / "wfuwp"), *args]
+    print(f"\n$ {' '.join(['wfuwp', *args])}", flush=True)
+    return subprocess.run(command, env=env, check=True, text=True, stdout=None)
+
+
+def main() -> int:
+    DEMO.mkdir(exist_ok=True)
+    server = shared_or_private(DEMO / "mariadb")
+    print(f"MariaDB: {server.host}:{server.port}")
+    s3 = S3Server()
+    s3.start()
+    print(f"S3 (moto): {s3.endpoint_url}")
+    try:
+        env = dict(os.environ)
+        env.update(
+            {
+                "AWS_ACCESS_KEY_ID": "demo",
+                "AWS_SECRET_ACCESS_KEY": "demo",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "WFUWP_CONFIG": str(DEMO / "config.json"),
+            }
+        )
+        os.environ.update(env)
+        s3.client().create_bucket(Bucket="wfuwp-demo")
+
+        kwargs = {"host": server.host, "port": server.port, "user": server.user, "password": server.password}
+        for name, host in ENVIRONMENTS.items():
+            database = f"wfuwp_demo_{name}"
+            print(f"generating the {name} network ({host}) in database {database} ...", flush=True)
+            generate_network(kwargs, database, sites=(1, 43, 430), source_host=host, drop_existing=True,
+                             rows_scale=3.0)  # fmt: skip
+
+        config = Config.load(DEMO / "config.json")
+        for name, host in ENVIRONMENTS.items():
+            for key, value in {
+                "host": server.host, "port": str(server.port), "user": server.user, "database": f"wfuwp_demo_{name}",
+                "site_host": host, "subdomain_base": host.removeprefix("www."),
+            }.items():  # fmt: skip
+                config.set(f"env.{name}.{key}", value)
+        for key, value in {"bucket": "wfuwp-demo", "prefix": "wordpress/sql", "region": "us-east-1",
+                           "endpoint_url": s3.endpoint_url}.items():  # fmt: skip
+            config.set(f"s3.{key}", value)
+        config.save(DEMO / "config.json")
+        print(f"sandbox config: {DEMO / 'config.json'}")
+
+        wfuwp_cli("migrate", "plan", "43", "--from", "prod", "--to", "pprd", env=env)
+        wfuwp_cli("migrate", "43", "--from", "prod", "--to", "pprd", "--yes", env=env)
+        wfuwp_cli("migrate", "list", env=env)
+        listed = subprocess.run(
+            [str(Path(sys.executable).parent / "wfuwp"), "migrate", "list", "--json"],
+            env=env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        newest = json.loads(listed.stdout)[0]["id"]
+        wfuwp_cli("migrate", "status", newest, env=env)
+    finally:
+        s3.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
