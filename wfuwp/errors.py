@@ -90,11 +90,5 @@ class VerificationError(MigrationError):
     """What the target holds differs from what was sent (row count or checksum)."""
 
 
-class PreflightError(WfuwpError):
-    """A pre-flight check found a problem that would make the migration fail; nothing was written."""
-
-    exit_code = 5
-
-
 class Cancelled(Exception):  # noqa: N818 - not an error of the caller's: an internal stop signal
     """Work stopped because another part failed, or because of Ctrl-C/SIGTERM (internal)."""
