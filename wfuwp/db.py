@@ -173,9 +173,13 @@ def database_error(exc: BaseException, what: str, *, connecting: int | None = No
     """
     errno = getattr(exc, "errno", None)
     # The pure-Python driver's messages span several lines; a message must stay one line.
-    msg = " ".join(str(getattr(exc, "msg", None) or exc).split())
+    msg = _one_line(str(getattr(exc, "msg", None) or exc))
     advice = error_advice(errno, connecting=connecting)
     return DatabaseError(f"{what}: {msg} (error {errno}); {advice}", errno=errno)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 T = TypeVar("T")
@@ -192,18 +196,23 @@ def with_retries(
 ) -> T:
     """Run `action`, retrying transient server errors with exponential backoff and full jitter.
 
-    Only errors whose errno is in TRANSIENT_ERRNOS are retried, at most `attempts` times; anything else
-    (and the last failure) is raised as DatabaseError naming `what`.
+    Only errors whose errno is in TRANSIENT_ERRNOS are retried, at most `attempts` times in all; a
+    driver error (mysql.connector.Error) and a DatabaseError (what `Database.connect` raises) both
+    count. Anything else, and the last failure, is raised as DatabaseError naming `what`. `action`
+    must be safe to repeat and must open its own connection when 2006/2013 are to be survived.
     """
     for attempt in range(1, attempts + 1):
         try:
             return action()
-        except mysql.connector.Error as exc:
+        except (mysql.connector.Error, DatabaseError) as exc:
             if exc.errno not in TRANSIENT_ERRNOS or attempt == attempts:
+                if isinstance(exc, DatabaseError):
+                    raise
                 raise database_error(exc, what) from None
             delay = random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1)))
             if log:
-                log(f"{what}: {exc.msg} (error {exc.errno}); retry {attempt}/{attempts - 1} in {delay:.1f} s")
+                why = _one_line(str(exc.msg if isinstance(exc, mysql.connector.Error) else exc))
+                log(f"{what}: {why} (error {exc.errno}); retry {attempt}/{attempts - 1} in {delay:.1f} s")
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
