@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml setup.py wfuwp/_fastreplace.pyx scripts/ensur
 deps: $(VENV)/.installed
 
 test: deps
-	$(MAKE) test-compiled test-python
+	$(MAKE) -k test-compiled test-python
 
 # pytest loads the system OpenSSL before any test code runs; preloading the driver's own OpenSSL lets
 # its C extension load (scripts/driver_preload.py says why), and the guard test checks that it did.

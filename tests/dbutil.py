@@ -7,6 +7,11 @@ from typing import Any
 from sandbox import MariaDBServer
 
 
+def quote(name: str) -> str:
+    """A table name as a backtick-quoted identifier (backticks in it doubled)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
 def run_sql(server: MariaDBServer, database: str | None, *statements: str | bytes) -> None:
     """Execute statements (no results) on a fresh connection, with zero dates allowed."""
     conn = server.connect(**({"database": database} if database else {}))
@@ -50,7 +55,7 @@ def checksums(server: MariaDBServer, database: str) -> dict[str, int]:
     conn = server.connect(database=database)
     try:
         cur = conn.cursor()
-        cur.execute("CHECKSUM TABLE " + ", ".join(f"`{n}`" for n in names))
+        cur.execute("CHECKSUM TABLE " + ", ".join(quote(n) for n in names))
         return {str(name).split(".", 1)[1]: value for name, value in cur.fetchall()}
     finally:
         conn.close()
@@ -63,7 +68,7 @@ def create_statements(server: MariaDBServer, database: str) -> dict[str, str]:
         cur = conn.cursor()
         out = {}
         for name in table_names(server, database):
-            cur.execute(f"SHOW CREATE TABLE `{name}`")
+            cur.execute(f"SHOW CREATE TABLE {quote(name)}")
             out[name] = str(cur.fetchone()[1])
         return out
     finally:

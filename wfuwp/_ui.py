@@ -34,7 +34,7 @@ from wfuwp.clean import CleanPlan
 from wfuwp.export import ExportReport
 from wfuwp.inspect import ColumnMatches, SiteCheck
 from wfuwp.plan import Plan
-from wfuwp.preflight import Check
+from wfuwp.preflight import PreflightReport
 from wfuwp.progress import ProgressCallback, ProgressEvent
 from wfuwp.report import MigrationReport
 from wfuwp.restore import LoadReport
@@ -91,12 +91,17 @@ class Ui:
         if not plan.entries:
             self.line("  (no replacements: the two environments have the same values)")
 
-    def checks(self, checks: Sequence[Check]) -> None:
-        """Pre-flight checks, one line each: ok, warning or failed."""
+    def preflight(self, report: PreflightReport) -> None:
+        """Pre-flight findings, one line each (fatal, warning, info), with the fix when there is one."""
         self.out.print("[bold]Pre-flight checks[/]")
-        for check in checks:
-            mark = "[green]ok[/]  " if check.ok else ("[red]FAIL[/]" if check.fatal else "[yellow]warn[/]")
-            self.out.print(f"  {mark} {escape(check.name)}: {escape(check.detail)}", soft_wrap=True)
+        marks = {"fatal": "[red]FAIL[/]", "warning": "[yellow]warn[/]", "info": "[dim]info[/]"}
+        for finding in report.findings:
+            fix = f" [dim]({escape(finding.fix)})[/]" if finding.fix else ""
+            mark = marks.get(finding.level, finding.level)
+            text = f"  {mark} {escape(finding.check)}: {escape(finding.message)}{fix}"
+            self.out.print(text, soft_wrap=True)
+        if report.ok:
+            self.out.print(f"  [green]ok[/]   nothing fatal ({len(report.warnings)} warnings)")
 
     def matches(self, matches: Sequence[ColumnMatches]) -> None:
         """Replacements a migration would make, per table and column (columns with none are left out)."""

@@ -32,11 +32,11 @@ from wfuwp.config import Config
 from wfuwp.db import Database
 from wfuwp.errors import ConfigError, UsageError, WfuwpError
 from wfuwp.export import backup_site, default_export_name, export_site
-from wfuwp.inspect import count_matches, verify_site
+from wfuwp.inspect import count_matches, site_path, verify_site
 from wfuwp.media import copy_prefix
 from wfuwp.migrate import migrate_site
 from wfuwp.plan import Plan, plan_for
-from wfuwp.preflight import first_failure, preflight, site_path
+from wfuwp.preflight import PreflightReport, preflight
 from wfuwp.restore import import_sql, restore, rollback
 from wfuwp.schema import validate_site_id
 
@@ -202,7 +202,7 @@ class _RunCommand(click.Command):
     "--dry-run",
     is_flag=True,
     help="Connect, run the pre-flight checks, print the plan and the number of replacements per "
-    "table and column; write nothing.",
+    "table and column; write nothing to any database.",
 )
 @click.option(
     "--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment (for automation)."
@@ -264,11 +264,11 @@ def run(
     ui.plan(plan)
     if resume is not None:
         ui.note(f"resuming {resume}: the rules recorded when it started apply, whatever the plan above says")
-    checks = preflight(source, target, site, archive=archive, check_target_site=complete)
-    ui.checks(checks)
-    error = first_failure(checks)
-    if error is not None:
-        raise error
+    checks = preflight(site, source=source, target=target, archive=archive, replacements=plan.rules)
+    if not complete:
+        _in_place(checks)
+    ui.preflight(checks)
+    checks.raise_if_fatal()
     if dry_run:
         with ui.progress() as progress:
             matches = count_matches(source, site, plan.rules, progress=progress)
@@ -284,7 +284,7 @@ def run(
                     "source": str(source),
                     "target": str(target),
                     "plan": _plan_dict(plan),
-                    "checks": [c.to_dict() for c in checks],
+                    "preflight": checks.to_dict(),
                     "matches": [m.__dict__ for m in matches],
                     "media": copied,
                 }
@@ -314,6 +314,14 @@ def run(
     if as_json:
         emit_json({**report.to_dict(), "media": copied})
     return 0
+
+
+def _in_place(report: PreflightReport) -> None:
+    """--simple migrates within the migration database: drop preflight's "source and target are the
+    same database" finding, which is right for a migration between environments and wrong here."""
+    report.findings = [
+        f for f in report.findings if not (f.check == "target" and "are the same database" in f.message)
+    ]
 
 
 def _media_buckets(config: Config, site: int, from_env: str, to_env: str) -> tuple[str, str, str]:

@@ -419,6 +419,8 @@ def _env_secret_set(section: DbConfig) -> bool:
 def _unknown_env_message(name: str, known: list[str]) -> str:
     if not known:
         return f"unknown environment {name!r}: none is configured; run `wfuwp config wizard`"
+    if not _ENV_NAME.match(name):  # never echo a name with newlines or spaces into a command line
+        return f"unknown environment {name!r}: known environments are {', '.join(known)}"
     return (
         f"unknown environment {name!r}: known environments are {', '.join(known)}; "
         f"add it with `wfuwp config set env.{name}.host HOST`"

@@ -46,6 +46,8 @@ PERMANENT_ERRNOS = frozenset(
     {errorcode.ER_ACCESS_DENIED_ERROR, errorcode.ER_BAD_DB_ERROR, errorcode.ER_DBACCESS_DENIED_ERROR, 1064}
 )
 
+# Seconds to wait for a server to accept a connection and send its greeting (both drivers honour it for
+# the greeting too, so a host that accepts TCP but never answers fails after this long, not never).
 CONNECT_TIMEOUT_S = 10
 
 # Session settings for copying rows byte for byte: raw bytes in and out (no charset conversion, so
@@ -70,10 +72,11 @@ class Database:
     ssl_ca: str | None = None
     ssl_verify_identity: bool = False
     name: str = ""  # the environment's name (prod, pprd, ...), for file names and messages
+    connect_timeout: int = CONNECT_TIMEOUT_S  # seconds (see CONNECT_TIMEOUT_S)
 
     @classmethod
     def from_dsn(cls, dsn: str, **overrides: Any) -> Database:
-        """Parse `mysql://user:pass@host:port/database?prefix=wp_&ssl_ca=/path`."""
+        """Parse `mysql://user:pass@host:port/database?prefix=wp_&ssl_ca=/path&connect_timeout=10`."""
         parts = urlsplit(dsn)
         if parts.scheme not in ("mysql", "mariadb"):
             raise UsageError(f"database URL must start with mysql://, got {parts.scheme or 'no scheme'}://")
@@ -85,6 +88,9 @@ class Database:
             port = parts.port or 3306
         except ValueError:
             raise UsageError("database URL has a port that is not a number") from None
+        timeout = query.get("connect_timeout", str(CONNECT_TIMEOUT_S))
+        if not timeout.isdigit() or int(timeout) < 1:
+            raise UsageError(f"database URL has connect_timeout={timeout!r}: give whole seconds, 1 or more")
         db = cls(
             host=parts.hostname,
             port=port,
@@ -94,6 +100,7 @@ class Database:
             table_prefix=query.get("prefix", "wp_"),
             ssl_ca=query.get("ssl_ca"),
             ssl_verify_identity=query.get("ssl_verify_identity", "") in ("1", "true"),
+            connect_timeout=int(timeout),
         )
         return replace(db, **overrides) if overrides else db
 
@@ -108,7 +115,7 @@ class Database:
             "port": self.port,
             "user": self.user,
             "password": self.password,
-            "connection_timeout": CONNECT_TIMEOUT_S,
+            "connection_timeout": max(1, int(self.connect_timeout)),
             "use_pure": DRIVER == "pure",
             "autocommit": True,
             "allow_local_infile": False,
@@ -126,24 +133,53 @@ class Database:
         try:
             return mysql.connector.connect(**kwargs)
         except mysql.connector.Error as exc:
-            raise database_error(exc, f"cannot connect to {self}") from None
+            raise database_error(exc, f"cannot connect to {self}", connecting=self.connect_timeout) from None
 
 
-def database_error(exc: BaseException, what: str) -> DatabaseError:
-    """Turn a driver error into a one-line DatabaseError with advice; never includes a password."""
+# Errors of a connection attempt that mean "nothing usable answered there": lost while waiting for the
+# greeting (C driver), read timeout (pure driver), cannot connect, unknown host.
+_UNREACHABLE_ERRNOS = frozenset({2003, 2005, 2013, 3024})
+
+_GRANT_ADVICE = "grant the user the privilege named (docs/reliability.md lists them)"
+_ADVICE = {
+    errorcode.ER_ACCESS_DENIED_ERROR: "check the user and password in the configuration",
+    errorcode.ER_ACCESS_DENIED_NO_PASSWORD_ERROR: "check the user and password in the configuration",
+    errorcode.ER_BAD_DB_ERROR: "check the database name in the configuration",
+    errorcode.ER_DBACCESS_DENIED_ERROR: "grant the user access to that database",
+    errorcode.ER_TABLEACCESS_DENIED_ERROR: _GRANT_ADVICE,
+    errorcode.ER_SPECIFIC_ACCESS_DENIED_ERROR: _GRANT_ADVICE,
+    2003: "check the host and port, and that the server is running and reachable",
+    2005: "check the host name",
+    2006: "the server went away; run the command again",
+    2013: "the connection was lost; run the command again",
+    1153: "raise max_allowed_packet on the server (SET GLOBAL max_allowed_packet = 1073741824)",
+}
+
+
+def error_advice(errno: int | None, *, connecting: int | None = None) -> str:
+    """What to do about driver error `errno`; `connecting` is the connect timeout when connecting."""
+    if connecting is not None and errno in _UNREACHABLE_ERRNOS:
+        return (
+            f"check the host and port, and that the server is running and reachable "
+            f"(no answer within {connecting} s)"
+        )
+    return _ADVICE.get(errno or 0, "see the server's message")
+
+
+def database_error(exc: BaseException, what: str, *, connecting: int | None = None) -> DatabaseError:
+    """Turn a driver error into a one-line DatabaseError with advice; never includes a password.
+
+    `connecting`: the connect timeout in seconds, when the error came from opening a connection.
+    """
     errno = getattr(exc, "errno", None)
-    msg = getattr(exc, "msg", None) or str(exc)
-    advice = {
-        errorcode.ER_ACCESS_DENIED_ERROR: "check the user and password in the configuration",
-        errorcode.ER_BAD_DB_ERROR: "check the database name in the configuration",
-        errorcode.ER_DBACCESS_DENIED_ERROR: "grant the user access to that database",
-        2003: "check the host and port, and that the server is running and reachable",
-        2005: "check the host name",
-        2006: "the server went away; run the command again",
-        2013: "the connection was lost; run the command again",
-        1153: "raise max_allowed_packet on the server (SET GLOBAL max_allowed_packet = 1073741824)",
-    }.get(errno or 0, "see the server's message")
+    # The pure-Python driver's messages span several lines; a message must stay one line.
+    msg = _one_line(str(getattr(exc, "msg", None) or exc))
+    advice = error_advice(errno, connecting=connecting)
     return DatabaseError(f"{what}: {msg} (error {errno}); {advice}", errno=errno)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 T = TypeVar("T")
@@ -160,18 +196,23 @@ def with_retries(
 ) -> T:
     """Run `action`, retrying transient server errors with exponential backoff and full jitter.
 
-    Only errors whose errno is in TRANSIENT_ERRNOS are retried, at most `attempts` times; anything else
-    (and the last failure) is raised as DatabaseError naming `what`.
+    Only errors whose errno is in TRANSIENT_ERRNOS are retried, at most `attempts` times in all; a
+    driver error (mysql.connector.Error) and a DatabaseError (what `Database.connect` raises) both
+    count. Anything else, and the last failure, is raised as DatabaseError naming `what`. `action`
+    must be safe to repeat and must open its own connection when 2006/2013 are to be survived.
     """
     for attempt in range(1, attempts + 1):
         try:
             return action()
-        except mysql.connector.Error as exc:
+        except (mysql.connector.Error, DatabaseError) as exc:
             if exc.errno not in TRANSIENT_ERRNOS or attempt == attempts:
+                if isinstance(exc, DatabaseError):
+                    raise
                 raise database_error(exc, what) from None
             delay = random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1)))
             if log:
-                log(f"{what}: {exc.msg} (error {exc.errno}); retry {attempt}/{attempts - 1} in {delay:.1f} s")
+                why = _one_line(str(exc.msg if isinstance(exc, mysql.connector.Error) else exc))
+                log(f"{what}: {why} (error {exc.errno}); retry {attempt}/{attempts - 1} in {delay:.1f} s")
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -58,6 +58,19 @@ class LockedError(WfuwpError):
     exit_code = 4
 
 
+class PreflightError(WfuwpError):
+    """The checks before a migration found a problem that would make it fail; nothing was written.
+
+    `problems` is how many fatal problems there were; the message names the first one and its fix.
+    """
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, problems: int = 1) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
 class MigrationError(WfuwpError):
     """A migration step failed; the target was left as it was before (or swapped back).
 
@@ -65,7 +78,9 @@ class MigrationError(WfuwpError):
     """
 
     def __init__(self, message: str, *, step: str, table: str | None = None) -> None:
-        where = f"{step}" + (f" of table {table}" if table else "")
+        # A table name may hold a newline (MariaDB allows it); the message must stay one line.
+        shown = table if table is None or table.isprintable() else repr(table)
+        where = f"{step}" + (f" of table {shown}" if table else "")
         super().__init__(f"{where}: {message}")
         self.step = step
         self.table = table
@@ -73,12 +88,6 @@ class MigrationError(WfuwpError):
 
 class VerificationError(MigrationError):
     """What the target holds differs from what was sent (row count or checksum)."""
-
-
-class PreflightError(WfuwpError):
-    """A pre-flight check found a problem that would make the migration fail; nothing was written."""
-
-    exit_code = 5
 
 
 class Cancelled(Exception):  # noqa: N818 - not an error of the caller's: an internal stop signal

@@ -16,6 +16,7 @@ from typing import Any
 import mysql.connector
 
 from wfuwp.db import Database, closing, database_error, execute, prepare_copy_session, query
+from wfuwp.errors import WfuwpError
 from wfuwp.network import site_address
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.replace import PairLike, Replacer
@@ -117,6 +118,15 @@ class SiteCheck:
         data = asdict(self)
         data.update(ok=self.ok, problems=self.problems, warnings=self.warnings)
         return data
+
+
+def site_path(db: Database, site_id: int) -> str | None:
+    """The site's path on its network ("/biology/") from wp_blogs, or None when it cannot be read."""
+    try:
+        with closing(db.connect()) as conn:
+            return site_address(conn, db.database, db.table_prefix, site_id, str(db))[1]
+    except (WfuwpError, mysql.connector.Error):
+        return None
 
 
 def verify_site(db: Database, site_id: int | str) -> SiteCheck:

@@ -20,7 +20,7 @@ from wfuwp.db import Database, execute, prepare_copy_session
 # Commit every this many bytes per connection, so InnoDB's undo log stays small.
 COMMIT_EVERY_BYTES = 32 << 20
 # Statements waiting per connection; bounds memory at about this many statements of ~1 MiB each.
-QUEUE_DEPTH = 4
+QUEUE_DEPTH = 2
 
 _FLUSH = object()
 _STOP = object()

@@ -10,6 +10,7 @@ failure after it swaps back. Errors reach the caller as `WfuwpError`s naming the
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import secrets
@@ -29,9 +30,9 @@ import mysql.connector
 from wfuwp._version import __version__
 from wfuwp.archive import ArchiveLocation, ArchiveStream, MigrationArchive
 from wfuwp.db import DRIVER, Database, closing, database_error, max_allowed_packet, prepare_copy_session
-from wfuwp.loader import Loader
 from wfuwp.dump import dump_tables
 from wfuwp.errors import Cancelled, MigrationError, UsageError, WfuwpError
+from wfuwp.loader import Loader
 from wfuwp.network import derive_pairs, site_address, site_urls
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.replace import IMPLEMENTATION, PairLike, Replacer, Rule, as_rule
@@ -54,7 +55,6 @@ class Options:
     statement_bytes: int = DEFAULT_STATEMENT_BYTES
     drop_target_only: bool = False
     keep_old: bool = False
-    backup: bool = True
 
 
 def new_migration_id(from_env: str, to_env: str, when: datetime | None = None) -> str:
@@ -65,7 +65,7 @@ def new_migration_id(from_env: str, to_env: str, when: datetime | None = None) -
 
 def _as_database(value: str | Database, role: str) -> Database:
     if isinstance(value, Database):
-        return value if value.name else Database(**{**value.__dict__, "name": role})
+        return value if value.name else dataclasses.replace(value, name=role)
     if isinstance(value, str):
         return Database.from_dsn(value, name=role)
     raise UsageError(f"{role} must be a mysql:// URL or a wfuwp.Database, not {type(value).__name__}")
@@ -108,7 +108,7 @@ def migrate_site(
         replacements,
         archive,
         Progress(progress),
-        Options(max(1, workers), max(1, load_connections), statement_bytes, drop_target_only, keep_old, archive is not None),
+        Options(max(1, workers), max(1, load_connections), statement_bytes, drop_target_only, keep_old),
         verify_after_swap,
         resume,
     )

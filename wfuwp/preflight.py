@@ -1,189 +1,888 @@
-"""Pre-flight checks: what can be known to fail before a migration writes anything.
+"""Check, before anything is written, everything that would make a migration fail (what `--dry-run` runs).
 
-`preflight` connects to source and target, checks the site has tables in the source, that both use
-the same table prefix, that no other migration holds the site's lock in the target, and that a local
-archive directory is writable with room to spare. It only reads. Each check says whether it passed;
-a failed `fatal` check carries the error the migration would have stopped with.
+`preflight()` connects to the source, the target (and the migration database) with a short connect
+timeout, reads their grants and information_schema, times nothing and changes no database: its
+sessions are read-only and it runs only SELECT and SHOW. The archive location gets one small test
+object, written and removed. Every problem found is a `Finding`; `fatal` ones would make the migration
+fail, so the caller stops (`PreflightReport.raise_if_fatal()` raises `PreflightError`, exit code 5).
+docs/reliability.md lists the privileges checked and why each is needed.
+
+    report = preflight(43, source=prod, target=pprd, archive="s3://backups/wordpress")
+    for finding in report.findings:
+        print(finding.level, finding.check, finding.message, finding.fix)
+    report.raise_if_fatal()
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import secrets
 import shutil
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import mysql.connector
 
+from wfuwp import _local, _s3
 from wfuwp.archive import ArchiveLocation
-from wfuwp.db import Database, closing, database_error, query
-from wfuwp.errors import LockedError, PreflightError, WfuwpError
-from wfuwp.network import site_address
-from wfuwp.schema import require_site_tables, site_table_names, validate_site_id
-from wfuwp.target import SiteLock, leftover_tables
+from wfuwp.db import Database, error_advice, execute, max_allowed_packet, query
+from wfuwp.errors import PreflightError, UsageError, WfuwpError
+from wfuwp.network import options_table, site_address
+from wfuwp.replace import PairLike, Replacer, as_rule
+from wfuwp.schema import Table, describe_tables, site_table_names, validate_site_id
+from wfuwp.sql import insert_prefix, quote_identifier
+from wfuwp.target import SiteLock, leftover_tables, work_table_name
 
-# zstd level 3 makes WordPress SQL 4-6x smaller; ask for the source's size over 3 for its two exports
-# plus a backup of about the same size: a margin, not a promise.
-_ARCHIVE_SHARE = 3
+__all__ = [
+    "BACKUP_BYTES_PER_S",
+    "COMPRESSION_RATIO",
+    "EXACT_ROW_SCAN_BYTES",
+    "PREFLIGHT_CONNECT_TIMEOUT_S",
+    "THROUGHPUT_BYTES_PER_S",
+    "Finding",
+    "PreflightReport",
+    "TableCheck",
+    "preflight",
+]
+
+Level = Literal["fatal", "warning", "info"]
+
+# Seconds to wait for each server during preflight: a dry run should say "unreachable" quickly.
+PREFLIGHT_CONNECT_TIMEOUT_S = 5
+# Tables up to this size (information_schema DATA_LENGTH) get an exact largest-row scan: a full read of the
+# table, about a second per 200 MB on a busy server. Larger ones are judged from their column types.
+EXACT_ROW_SCAN_BYTES = 200 * 1024**2
+# Throughputs for the duration estimate, in bytes of information_schema DATA_LENGTH per second, measured
+# with the default options (2 workers) on a shared, busy 2-core machine, source and target on one MariaDB
+# 10.11, archives to a local directory: a 163 MiB site (200,000 postmeta rows) copied in 16.7 s (9.7 MiB/s);
+# with a 163 MiB target backup streaming alongside, 20.0 s (the backup adds ~50 MiB/s). See
+# docs/reliability.md. Faster servers and networks only make the estimate pessimistic.
+THROUGHPUT_BYTES_PER_S = 9 * 1024**2
+BACKUP_BYTES_PER_S = 48 * 1024**2
+# Archive bytes per DATA_LENGTH byte is ~1/5.7 on WordPress-like SQL (docs/archives.md); DATA_LENGTH
+# overstates the SQL text (page fill), so 1/4 errs on the side of asking for more disk.
+COMPRESSION_RATIO = 4
+# The engine leaves this much of max_allowed_packet for the protocol (wfuwp.migrate: packet_limit).
+_PACKET_HEADROOM = 1024
+# Privileges the target (and the migration database) needs on the database itself, always.
+TARGET_PRIVILEGES = ("SELECT", "INSERT", "CREATE", "DROP", "ALTER")
+# Privileges a database-level `GRANT ALL` carries that matter here (RELOAD is global only).
+_DB_LEVEL_ALL = frozenset({"SELECT", "INSERT", "CREATE", "DROP", "ALTER", "INDEX", "LOCK TABLES"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing preflight found: `fatal` would make the migration fail; `warning` degrades it; `info`."""
+
+    level: Level
+    check: str  # what was checked, e.g. "target.privileges", "archive", "row-size"
+    message: str  # what was found, one line
+    fix: str = ""  # what to do about it, one line (empty for info that needs nothing)
 
 
 @dataclass
-class Check:
-    """One pre-flight check: passed or not, one line of detail, and the error if it failed."""
+class TableCheck:
+    """One source table: size estimates and its largest row (bytes as read, and as an INSERT renders it)."""
 
     name: str
-    ok: bool
-    detail: str
-    fatal: bool = True
-    error: WfuwpError | None = field(default=None, repr=False, compare=False)
+    engine: str
+    rows: int
+    data_bytes: int
+    largest_row: int | None = None  # bytes of the row's values; None when not measured
+    largest_statement: int | None = None  # bytes of a one-row INSERT into its staging table
+    exact: bool = False  # measured by a scan (else bounded by the column types, or unknown)
+
+
+@dataclass
+class PreflightReport:
+    """What `preflight` found, with the figures it based that on. `to_dict()` gives plain data for JSON."""
+
+    site_id: int
+    source: str
+    target: str
+    archive: str | None
+    findings: list[Finding] = field(default_factory=list)
+    tables: list[TableCheck] = field(default_factory=list)
+    target_tables: list[str] = field(default_factory=list)
+    privileges: dict[str, dict[str, bool]] = field(default_factory=dict)
+    max_allowed_packet: dict[str, int] = field(default_factory=dict)
+    estimate: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def fatal(self) -> list[Finding]:
+        """The findings that would make the migration fail."""
+        return [f for f in self.findings if f.level == "fatal"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        """The findings that make the migration slower or less safe, but not fail."""
+        return [f for f in self.findings if f.level == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing fatal was found."""
+        return not self.fatal
+
+    def error(self) -> PreflightError | None:
+        """The PreflightError naming the first fatal problem and its fix, or None when there is none."""
+        fatal = self.fatal
+        if not fatal:
+            return None
+        first = fatal[0]
+        more = len(fatal) - 1
+        tail = (
+            f" (and {more} more fatal problem{'s' if more > 1 else ''}; run a dry run to see all)"
+            if more
+            else ""
+        )
+        fix = f"; {first.fix}" if first.fix else ""
+        return PreflightError(f"preflight {first.check}: {first.message}{fix}{tail}", problems=len(fatal))
+
+    def raise_if_fatal(self) -> None:
+        """Raise PreflightError when something fatal was found."""
+        error = self.error()
+        if error is not None:
+            raise error
+
+    def add(self, level: Level, check: str, message: str, fix: str = "") -> None:
+        """Record a finding (messages are kept to one line)."""
+        self.findings.append(Finding(level, check, _one_line(message), _one_line(fix)))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON."""
-        return {"name": self.name, "ok": self.ok, "fatal": self.fatal, "detail": self.detail}
+        """Plain data for JSON (`--dry-run --json`)."""
+        data = asdict(self)
+        data["ok"] = self.ok
+        data["counts"] = {
+            level: sum(f.level == level for f in self.findings) for level in ("fatal", "warning", "info")
+        }
+        return data
 
 
 def preflight(
-    source: Database,
-    target: Database,
     site_id: int | str,
     *,
-    archive: ArchiveLocation | None = None,
-    check_target_site: bool = True,
-) -> list[Check]:
-    """Run the pre-flight checks of migrating `site_id` from `source` to `target` and return them all.
+    source: str | Database,
+    target: str | Database,
+    archive: str | os.PathLike[str] | ArchiveLocation | None,
+    work_dir: Path | None = None,
+    migration_db: str | Database | None = None,
+    replacements: Sequence[PairLike] | None = None,
+    connect_timeout: int = PREFLIGHT_CONNECT_TIMEOUT_S,
+    exact_row_scan_bytes: int = EXACT_ROW_SCAN_BYTES,
+) -> PreflightReport:
+    """Check that migrating site `site_id` from `source` into `target` can work, writing nothing.
 
-    `archive`: where the archives will go (S3: the bucket answers; a directory: writable, with room).
-    `check_target_site`: warn when the target's wp_blogs has no row for the site (off when source and
-    target are the same scratch database). Raises nothing for a failed check; see `first_failure`.
+    Takes what `migrate_site` takes: `replacements` None means the pairs are derived from both networks,
+    which then need the site's `wp_blogs` row and options. `archive`: local directory, s3:// URL or
+    ArchiveLocation (None: no archive and so no backup, a warning). `work_dir`: another directory local
+    files will be written to (its free space is checked too). `migration_db`: checked for connection
+    and privileges. `connect_timeout` (seconds) bounds each connection attempt; `exact_row_scan_bytes`
+    is the largest table (DATA_LENGTH) whose largest row is measured exactly.
+
+    Raises UsageError for an invalid site id or replacement pair (as migrate_site does); every other
+    problem is a Finding in the returned report.
     """
     site = validate_site_id(site_id)
-    checks: list[Check] = []
-    source_bytes = 0
-    try:
-        with closing(source.connect()) as conn:
-            names = require_site_tables(conn, source.database, source.table_prefix, site, str(source))
-            marks = ",".join(["%s"] * len(names))
-            ((size,),) = query(
-                conn,
-                "SELECT COALESCE(SUM(DATA_LENGTH), 0) FROM information_schema.TABLES "
-                f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
-                (source.database, *names),
-            )
-            source_bytes = int(size)
-        checks.append(
-            Check("source", True, f"{source}: site {site} has {len(names)} tables, {_mb(source_bytes)}")
-        )
-    except WfuwpError as exc:
-        checks.append(Check("source", False, str(exc), error=exc))
-    except mysql.connector.Error as exc:
-        failure = database_error(exc, f"reading {source}")
-        checks.append(Check("source", False, str(failure), error=failure))
-    checks += _target_checks(target, site, check_target_site)
-    if source.table_prefix != target.table_prefix:
-        mismatch = PreflightError(
-            f"source prefix {source.table_prefix!r} differs from target prefix {target.table_prefix!r}: "
-            "set the same table_prefix for both environments"
-        )
-        checks.append(Check("prefix", False, str(mismatch), error=mismatch))
-    if archive is not None:
-        checks.append(_archive_check(archive, source_bytes))
-    return checks
-
-
-def site_path(db: Database, site_id: int) -> str | None:
-    """The site's path on its network ("/biology/") from wp_blogs, or None when it cannot be read."""
-    try:
-        with closing(db.connect()) as conn:
-            return site_address(conn, db.database, db.table_prefix, site_id, str(db))[1]
-    except (WfuwpError, mysql.connector.Error):
-        return None
-
-
-def first_failure(checks: list[Check]) -> WfuwpError | None:
-    """The error of the first failed fatal check, or None when the migration may go ahead."""
-    return next((c.error for c in checks if c.fatal and not c.ok and c.error is not None), None)
-
-
-def _target_checks(target: Database, site: int, check_target_site: bool) -> list[Check]:
-    checks: list[Check] = []
-    try:
-        with closing(target.connect()) as conn:
-            existing = site_table_names(conn, target.database, target.table_prefix, site)
-            checks.append(Check("target", True, f"{target}: site {site} has {len(existing)} tables now"))
-            (owner,) = query(conn, "SELECT IS_USED_LOCK(%s)", (SiteLock(target, site).name,))[0]
-            if owner is not None:
-                locked = LockedError(
-                    f"another migration (connection {owner}) is writing site {site} of {target}: "
-                    "wait for it to finish"
+    src = _as_database(source, "source", connect_timeout)
+    tgt = _as_database(target, "target", connect_timeout)
+    mig = _as_database(migration_db, "migration", connect_timeout) if migration_db is not None else None
+    rules = [as_rule(p) for p in replacements] if replacements is not None else None
+    if rules is not None:
+        Replacer(rules)  # raises UsageError for an empty search string and other unusable pairs
+    report = PreflightReport(site, str(src), str(tgt), None)
+    check = _Checks(report, site, src, tgt, derive=rules is None, archive=archive is not None)
+    with ExitStack() as stack:
+        src_conn = stack.enter_context(check.connection(src, "source"))
+        tgt_conn = stack.enter_context(check.connection(tgt, "target"))
+        if mig is not None:
+            mig_conn = stack.enter_context(check.connection(mig, "migration"))
+            if mig_conn is not None:
+                check.database_privileges(
+                    mig_conn, mig, "migration", {p: ("fatal", "") for p in TARGET_PRIVILEGES}
                 )
-                checks.append(Check("lock", False, str(locked), error=locked))
-            else:
-                checks.append(Check("lock", True, "no other migration is writing this site"))
-            if check_target_site:
-                try:
-                    domain, path = site_address(conn, target.database, target.table_prefix, site, str(target))
-                    checks.append(Check("target site", True, f"wp_blogs: {domain}{path}", fatal=False))
-                except (WfuwpError, mysql.connector.Error):
-                    checks.append(
-                        Check(
-                            "target site",
-                            False,
-                            f"site {site} has no row in {target.table_prefix}blogs of {target}: "
-                            "WordPress will not serve the migrated tables until the site exists there",
-                            fatal=False,
-                        )
-                    )
-            leftovers = leftover_tables(conn, target.database)
-            if leftovers:
-                checks.append(
-                    Check(
-                        "leftovers",
-                        False,
-                        f"{len(leftovers)} staging/old tables of earlier runs in {target}: "
-                        "`wfuwp migrate clean` drops them",
-                        fatal=False,
-                    )
-                )
-    except WfuwpError as exc:
-        checks.append(Check("target", False, str(exc), error=exc))
-    except mysql.connector.Error as exc:
-        error = database_error(exc, f"reading {target}")
-        checks.append(Check("target", False, str(error), error=error))
-    return checks
+        if src_conn is not None:
+            check.source_side(src_conn)
+        if tgt_conn is not None:
+            check.target_side(tgt_conn)
+        if src_conn is not None and tgt_conn is not None:
+            check.both_sides(src_conn, tgt_conn)
+        if src_conn is not None:
+            check.row_sizes(src_conn, exact_row_scan_bytes)
+    location = check.archive_location(archive)
+    check.disk(location, work_dir)
+    check.estimate()
+    return report
 
 
-def _archive_check(archive: ArchiveLocation, source_bytes: int) -> Check:
-    if archive.is_s3:
+# ------------------------------------------------------------------------------------------------------
+# The checks, in the order preflight() runs them.
+
+
+class _Checks:
+    def __init__(
+        self,
+        report: PreflightReport,
+        site_id: int,
+        src: Database,
+        tgt: Database,
+        *,
+        derive: bool,
+        archive: bool,
+    ) -> None:
+        self.report = report
+        self.site_id = site_id
+        self.src = src
+        self.tgt = tgt
+        self.derive = derive
+        self.archive = archive
+        self.tables: list[Table] = []
+        self.target_tables: list[str] = []
+        self.target_engines: dict[str, str] = {}
+        self.target_bytes = 0
+
+    # -- connections ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def connection(self, db: Database, role: str) -> Iterator[Any]:
+        """A read-only connection, or None after recording why there is none."""
         try:
-            archive.check()
+            conn = mysql.connector.connect(**db.connect_kwargs(), database=db.database)
+        except mysql.connector.Error as exc:
+            self.report.add(
+                "fatal",
+                f"{role}.connect",
+                f"cannot connect to {db}: {_server_message(exc)}",
+                error_advice(exc.errno, connecting=db.connect_timeout),
+            )
+            yield None
+            return
+        try:
+            # Belt and braces: nothing preflight runs writes, and the server refuses it if something did.
+            execute(conn, b"SET SESSION TRANSACTION READ ONLY")
+            yield conn
+        finally:
+            with contextlib.suppress(Exception):  # a dead connection is closed already
+                conn.close()
+
+    # -- privileges -------------------------------------------------------------------------------------
+
+    def grants(self, conn: Any, db: Database, role: str) -> _Grants | None:
+        try:
+            account = _text(query(conn, "SELECT CURRENT_USER()")[0][0])
+            lines = [_text(row[0]) for row in query(conn, "SHOW GRANTS")]
+        except mysql.connector.Error as exc:
+            self.report.add(
+                "warning",
+                f"{role}.privileges",
+                f"cannot read the grants of {db.user} on {db}: {_server_message(exc)}",
+                "check the privileges by hand against docs/reliability.md",
+            )
+            return None
+        return _Grants.parse(account, lines)
+
+    def database_privileges(
+        self, conn: Any, db: Database, role: str, wanted: dict[str, tuple[Level, str]]
+    ) -> _Grants | None:
+        """Record which privileges of `wanted` (privilege -> (level if missing, why)) the user holds on db."""
+        grants = self.grants(conn, db, role)
+        if grants is None:
+            return None
+        held = grants.on_database(db.database)
+        self.report.privileges[role] = {p: p in held for p in wanted}
+        unsure = " (the user has roles; SHOW GRANTS may not show what they give)" if grants.has_roles else ""
+        for level in ("fatal", "warning"):
+            missing = [p for p, (lvl, _why) in wanted.items() if lvl == level and p not in held]
+            if not missing:
+                continue
+            why = "; ".join(f"{p} is {wanted[p][1]}" for p in missing if wanted[p][1])
+            self.report.add(
+                "warning" if grants.has_roles else level,
+                f"{role}.privileges",
+                f"{grants.account} lacks {', '.join(missing)} on database {db.database} of {db}"
+                + (f" ({why})" if why else "")
+                + unsure,
+                f"GRANT {', '.join(missing)} ON {quote_identifier(db.database)}.* TO {grants.grantee}",
+            )
+        return grants
+
+    # -- the source -------------------------------------------------------------------------------------
+
+    def source_side(self, conn: Any) -> None:
+        db = self.src
+        names = site_table_names(conn, db.database, db.table_prefix, self.site_id)
+        if not names:
+            self.report.add(
+                "fatal",
+                "source.site",
+                f"site {self.site_id} has no tables with prefix {db.table_prefix!r} in {db}",
+                "check the site id and the table prefix",
+            )
+        unreadable = []
+        for name in names:  # one at a time: a table the user may not SHOW CREATE must not hide the rest
+            try:
+                self.tables += describe_tables(conn, db.database, [name])
+            except mysql.connector.Error as exc:
+                unreadable.append((name, _server_message(exc)))
+        self.report.tables = [
+            TableCheck(t.name, t.engine, t.rows_estimate, t.data_bytes) for t in self.tables
+        ]
+        myisam = [t.name for t in self.tables if not t.transactional]
+        lock: tuple[Level, str] = ("warning", "needed for the flush lock of a parallel snapshot")
+        if myisam:
+            lock = ("fatal", f"needed to read the non-transactional {', '.join(myisam[:3])} consistently")
+        wanted: dict[str, tuple[Level, str]] = {
+            # Tables a user cannot read are invisible to it: the site would be copied without them.
+            "SELECT": ("warning", "needed database-wide, or tables the user cannot read are left out unseen"),
+            "LOCK TABLES": lock,
+        }
+        grants = self.database_privileges(conn, db, "source", wanted)
+        for table in self.tables:
+            # The columns the copy reads: column-level grants can cover some and not others.
+            columns = ", ".join(quote_identifier(c) for c in table.column_names) or "1"
+            try:
+                where = f"{quote_identifier(db.database)}.{quote_identifier(table.name)}"
+                query(conn, f"SELECT {columns} FROM {where} LIMIT 0")
+            except mysql.connector.Error as exc:
+                unreadable.append((table.name, _server_message(exc)))
+        if unreadable:
+            name, why = unreadable[0]
+            grantee = grants.grantee if grants else repr(db.user)
+            self.report.add(
+                "fatal",
+                "source.privileges",
+                f"{db.user} cannot read {len(unreadable)} of the site's tables in {db} ({name}: {why})",
+                f"GRANT SELECT ON {quote_identifier(db.database)}.* TO {grantee}",
+            )
+        if grants is not None:
+            flush = grants.global_privileges & {"RELOAD", "FLUSH_TABLES"} or grants.has_all_global
+            self.report.privileges["source"]["RELOAD or FLUSH_TABLES"] = bool(flush)
+            if not flush:
+                self.report.add(
+                    "warning",
+                    "source.privileges",
+                    f"{grants.account} lacks RELOAD (or FLUSH_TABLES) on {db}: the consistent snapshot is "
+                    "taken on one connection, so tables are read one at a time",
+                    f"GRANT RELOAD ON *.* TO {grants.grantee}",
+                )
+        if self.derive:
+            self.site_row(conn, db, "source", required=True)
+
+    def site_row(self, conn: Any, db: Database, role: str, *, required: bool) -> None:
+        """Check the site's wp_blogs row (and, to derive pairs, its options table)."""
+        level: Level = "fatal" if required else "warning"
+        try:
+            site_address(conn, db.database, db.table_prefix, self.site_id, str(db))
+        except WfuwpError:
+            self.report.add(
+                level,
+                f"{role}.site",
+                f"site {self.site_id} has no row in {db.table_prefix}blogs of {db}",
+                "create the site there first, or pass the replacement pairs yourself"
+                if required
+                else "create the site in the network (or WordPress will not serve it there)",
+            )
+            return
+        except mysql.connector.Error as exc:
+            self.report.add(
+                level,
+                f"{role}.site",
+                f"cannot read {db.table_prefix}blogs of {db}: {_server_message(exc)}",
+                "check that it is a multisite network and the table prefix is right",
+            )
+            return
+        if required and role == "source":
+            table = options_table(db.table_prefix, self.site_id)
+            if table not in {t.name for t in self.tables}:
+                self.report.add(
+                    "fatal",
+                    f"{role}.site",
+                    f"site {self.site_id} has no {table} table in {db}, which deriving the pairs reads",
+                    "pass the replacement pairs yourself",
+                )
+
+    # -- the target -------------------------------------------------------------------------------------
+
+    def target_side(self, conn: Any) -> None:
+        db = self.tgt
+        self.target_tables = site_table_names(conn, db.database, db.table_prefix, self.site_id)
+        self.report.target_tables = list(self.target_tables)
+        if self.target_tables:
+            marks = ",".join(["%s"] * len(self.target_tables))
+            for name, engine, size in query(
+                conn,
+                "SELECT TABLE_NAME, ENGINE, DATA_LENGTH FROM information_schema.TABLES "
+                f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
+                (db.database, *self.target_tables),
+            ):
+                self.target_engines[_text(name)] = _text(engine or "")
+                self.target_bytes += int(size or 0)
+        target_myisam = [n for n, engine in self.target_engines.items() if not _transactional(engine)]
+        wanted: dict[str, tuple[Level, str]] = {p: ("fatal", "") for p in TARGET_PRIVILEGES}
+        if self.archive and target_myisam:
+            wanted["LOCK TABLES"] = (
+                "fatal",
+                f"needed to back up the non-transactional {', '.join(target_myisam[:3])}",
+            )
+        elif self.archive:
+            wanted["LOCK TABLES"] = ("warning", "needed to back up non-transactional (MyISAM, Aria) tables")
+        self.database_privileges(conn, db, "target", wanted)
+        self.site_row(conn, db, "target", required=self.derive)
+        leftovers = leftover_tables(conn, db.database)
+        if leftovers:
+            shown = ", ".join(leftovers[:3]) + (", ..." if len(leftovers) > 3 else "")
+            self.report.add(
+                "warning",
+                "target.leftovers",
+                f"{len(leftovers)} staging/old tables of earlier runs are in {db} ({shown})",
+                "run `wfuwp migrate clean` once no migration is running, to drop them",
+            )
+        lock = SiteLock(db, self.site_id)
+        (holder,) = query(conn, "SELECT IS_USED_LOCK(%s)", (lock.name,))[0]
+        if holder is not None:
+            self.report.add(
+                "fatal",
+                "target.lock",
+                f"another migration (connection {int(holder)}) is writing site {self.site_id} of {db}",
+                "wait for it to finish (the lock goes when its process ends)",
+            )
+
+    # -- both -------------------------------------------------------------------------------------------
+
+    def both_sides(self, src: Any, tgt: Any) -> None:
+        if self.src.table_prefix != self.tgt.table_prefix:
+            self.report.add(
+                "fatal",
+                "prefix",
+                f"source prefix {self.src.table_prefix!r} differs from target prefix "
+                f"{self.tgt.table_prefix!r}",
+                "migrating between prefixes is not supported: use databases with the same table prefix",
+            )
+        here = query(src, "SELECT @@hostname, @@port, DATABASE()")[0]
+        there = query(tgt, "SELECT @@hostname, @@port, DATABASE()")[0]
+        if [_text(v) for v in here] == [_text(v) for v in there]:
+            self.report.add(
+                "fatal",
+                "target",
+                f"the source and the target are the same database ({self.src.database} on {_text(here[0])})",
+                "name a different target database",
+            )
+        for role, conn in (("source", src), ("target", tgt)):
+            self.report.max_allowed_packet[role] = max_allowed_packet(conn)
+        self.schema_differences(src, tgt)
+
+    def schema_differences(self, src: Any, tgt: Any) -> None:
+        """Report, as info, how the site's tables differ; the migrated site takes the source's schema."""
+        source_names = [t.name for t in self.tables]
+        shared = [n for n in source_names if n in set(self.target_tables)]
+        source_columns = _column_types(src, self.src.database, shared)
+        target_columns = _column_types(tgt, self.tgt.database, shared)
+        for name in shared:
+            theirs, ours = target_columns.get(name, {}), source_columns.get(name, {})
+            changes = [f"adds {c} {t}" for c, t in ours.items() if c not in theirs]
+            changes += [f"removes {c}" for c in theirs if c not in ours]
+            changes += [
+                f"changes {c} from {theirs[c]} to {t}"
+                for c, t in ours.items()
+                if c in theirs and theirs[c] != t
+            ]
+            if changes:
+                self.report.add(
+                    "info",
+                    "schema",
+                    f"{name}: the source {'; '.join(changes)} (the migrated site takes the source's schema)",
+                )
+        created = [n for n in source_names if n not in set(self.target_tables)]
+        if created:
+            self.report.add(
+                "info", "schema", f"{len(created)} tables are new to the target: {', '.join(created[:5])}"
+            )
+        only_target = [n for n in self.target_tables if n not in set(source_names)]
+        if only_target:
+            self.report.add(
+                "info",
+                "schema",
+                f"{len(only_target)} of the site's tables exist only in the target and are kept: "
+                f"{', '.join(only_target[:5])}",
+                "pass drop_target_only to take them out of the site",
+            )
+
+    # -- rows -------------------------------------------------------------------------------------------
+
+    def row_sizes(self, conn: Any, exact_limit: int) -> None:
+        """Compare each table's largest row, as an INSERT, with both servers' max_allowed_packet.
+
+        The target must take it (else the copy fails before the swap: fatal). The source only sends rows,
+        which max_allowed_packet does not limit (measured: a 2.7 MB row reads from a server set to 1 MiB),
+        but it could not load the row back: the archive's source export, or a migration the other way.
+        """
+        packets = self.report.max_allowed_packet
+        source_limit = (packets.get("source") or max_allowed_packet(conn)) - _PACKET_HEADROOM
+        target_limit = packets["target"] - _PACKET_HEADROOM if "target" in packets else None
+        checks = {c.name: c for c in self.report.tables}
+        columns = _column_octets(conn, self.src.database, [t.name for t in self.tables])
+        for table in self.tables:
+            result = checks[table.name]
+            prefix = len(insert_prefix(work_table_name("_wfs_", "000000", table.name), table.column_names))
+            if table.data_bytes <= exact_limit:
+                raw, rendered = _largest_row(conn, self.src.database, table)
+                result.largest_row, result.largest_statement, result.exact = raw, rendered + prefix, True
+            else:
+                bound = _row_bound(table, columns.get(table.name, {}))
+                if bound is not None:
+                    result.largest_row, result.largest_statement = bound[0], bound[1] + prefix
+            statement = result.largest_statement
+            if result.exact and statement is not None:
+                row = f"{table.name} has a row of {result.largest_row} bytes ({statement} as an INSERT)"
+                if target_limit is not None and statement > target_limit:
+                    self.report.add(
+                        "fatal",
+                        "row-size",
+                        f"{row}, more than the target's max_allowed_packet allows ({target_limit})",
+                        "raise max_allowed_packet on the target (SET GLOBAL max_allowed_packet = 1073741824)",
+                    )
+                if statement > source_limit:
+                    self.report.add(
+                        "warning",
+                        "row-size",
+                        f"{row}, more than the source's max_allowed_packet allows ({source_limit}): the "
+                        "source export cannot be loaded back into it, nor the site migrated back to it",
+                        "raise max_allowed_packet on the source (SET GLOBAL max_allowed_packet = 1073741824)",
+                    )
+            elif statement is None or statement > min(source_limit, target_limit or source_limit):
+                average = table.data_bytes // table.rows_estimate if table.rows_estimate else 0
+                likely = target_limit is not None and average > target_limit
+                self.report.add(
+                    "warning" if likely else "info",
+                    "row-size",
+                    f"{table.name} ({_mib(table.data_bytes)}) was not scanned for its largest row; "
+                    + (
+                        f"its rows average {average} bytes, above the target's packet limit"
+                        if likely
+                        else "its column types allow rows above the packet limits"
+                    )
+                    + "; the copy stops before the swap if one is",
+                    f"pass exact_row_scan_bytes >= {table.data_bytes} to measure it",
+                )
+
+    # -- archive and disk -------------------------------------------------------------------------------
+
+    def archive_location(
+        self, archive: str | os.PathLike[str] | ArchiveLocation | None
+    ) -> ArchiveLocation | None:
+        if archive is None:
+            self.report.add(
+                "warning",
+                "archive",
+                "no archive location: the migration keeps no backup of the target's site tables",
+                "pass an archive location (a directory or s3://bucket/prefix)",
+            )
+            return None
+        try:
+            location = archive if isinstance(archive, ArchiveLocation) else ArchiveLocation.parse(archive)
         except WfuwpError as exc:
-            return Check("archive", False, str(exc), error=exc)
-        return Check("archive", True, f"{archive.url}: the bucket answers")
-    directory = Path(archive.url)
-    existing = directory
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not os.access(existing, os.W_OK):
-        error = PreflightError(
-            f"cannot write archives under {directory}: {existing} is not writable; use --work-dir"
-        )
-        return Check("archive", False, str(error), error=error)
-    free = shutil.disk_usage(existing).free
-    wanted = source_bytes // _ARCHIVE_SHARE
-    if free < wanted:
-        return Check(
-            "archive",
-            False,
-            f"only {_mb(free)} free under {directory}, the archives may need about {_mb(wanted)}; "
-            "free some space or use --work-dir",
-            fatal=False,
-        )
-    return Check("archive", True, f"{directory}: {_mb(free)} free")
+            self.report.add("fatal", "archive", str(exc), "fix the archive location")
+            return None
+        self.report.archive = location.url
+        try:
+            location.check()
+            leftover = _write_and_remove_test_object(location)
+        except WfuwpError as exc:
+            self.report.add("fatal", "archive", str(exc), "fix the archive location or its permissions")
+            return None
+        if leftover:
+            self.report.add(
+                "warning", "archive", leftover, "remove it by hand (the migration never deletes objects)"
+            )
+        return location
+
+    def disk(self, location: ArchiveLocation | None, work_dir: Path | None) -> None:
+        """Compare free space where local files go with the estimated compressed archive size."""
+        source_bytes = sum(t.data_bytes for t in self.tables)
+        need = (2 * source_bytes + self.target_bytes) // COMPRESSION_RATIO
+        self.report.estimate["archive_bytes"] = need
+        places: list[Path] = []
+        if location is not None and isinstance(location.backend, _local.LocalBackend):
+            places.append(location.backend.root)
+        if work_dir is not None:
+            places.append(Path(work_dir))
+        by_device: dict[int, tuple[Path, int]] = {}
+        for place in places:
+            existing = _existing_ancestor(place)
+            device = existing.stat().st_dev
+            first, total = by_device.get(device, (place, 0))
+            by_device[device] = (first, total + need)
+        for place, wanted in by_device.values():
+            free = shutil.disk_usage(_existing_ancestor(place)).free
+            if free < wanted:
+                self.report.add(
+                    "fatal",
+                    "disk",
+                    f"{place} has {_mib(free)} free, the archives need about {_mib(wanted)}",
+                    "free disk space or choose another directory",
+                )
+            elif free < 2 * wanted:
+                self.report.add(
+                    "warning",
+                    "disk",
+                    f"{place} has {_mib(free)} free, close to the {_mib(wanted)} the archives need",
+                    "free disk space or choose another directory",
+                )
+
+    def estimate(self) -> None:
+        rows = sum(t.rows_estimate for t in self.tables)
+        size = sum(t.data_bytes for t in self.tables)
+        backup = self.target_bytes if self.archive else 0
+        seconds = size / THROUGHPUT_BYTES_PER_S + backup / BACKUP_BYTES_PER_S
+        self.report.estimate.update(
+            {"tables": len(self.tables), "rows": rows, "source_bytes": size, "backup_bytes": backup,
+             "seconds": round(seconds, 1)}
+        )  # fmt: skip
+        if self.tables:
+            self.report.add(
+                "info",
+                "estimate",
+                f"{len(self.tables)} tables, about {rows} rows and {_mib(size)} to copy"
+                + (f", {_mib(backup)} to back up" if backup else "")
+                + f": about {_duration(seconds)} at {_mib(THROUGHPUT_BYTES_PER_S)}/s",
+            )
 
 
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
+# ------------------------------------------------------------------------------------------------------
+# Grants.
 
 
-__all__ = ["Check", "first_failure", "preflight", "site_path"]
+_SCOPE = re.compile(r"\sON\s+(?:TABLE\s+)?(\*|`(?:[^`]|``)*`)\.(\*|`(?:[^`]|``)*`)\s+TO\s", re.IGNORECASE)
+
+
+@dataclass
+class _Grants:
+    """The current user's privileges as SHOW GRANTS lists them."""
+
+    account: str  # CURRENT_USER(): user@host
+    grantee: str  # 'user'@'host', for GRANT statements in fixes
+    global_privileges: set[str] = field(default_factory=set)
+    databases: list[tuple[re.Pattern[str], set[str]]] = field(default_factory=list)
+    has_roles: bool = False
+
+    @property
+    def has_all_global(self) -> bool:
+        return "ALL" in self.global_privileges
+
+    @classmethod
+    def parse(cls, account: str, lines: Sequence[str]) -> _Grants:
+        user, _, host = account.rpartition("@")
+        grantee = "'" + user.replace("'", "''") + "'@'" + host.replace("'", "''") + "'"
+        grants = cls(account, grantee)
+        for line in lines:
+            if not line.upper().startswith("GRANT "):
+                continue
+            scope = _SCOPE.search(line)
+            if scope is None:
+                # `GRANT role TO user` (roles), or PROXY: privileges SHOW GRANTS may not spell out.
+                grants.has_roles = grants.has_roles or " ON " not in line.upper()
+                continue
+            privileges = _privilege_names(line[len("GRANT ") : scope.start()])
+            database, table = scope.group(1), scope.group(2)
+            if database == "*":
+                grants.global_privileges |= privileges
+            elif table == "*":
+                grants.databases.append((_grant_pattern(database[1:-1].replace("``", "`")), privileges))
+            # Table-level grants cannot cover the staging tables a migration creates; SELECT on the
+            # source's tables is tried directly instead.
+        return grants
+
+    def on_database(self, database: str) -> set[str]:
+        """Privileges the user holds on every table of `database`, present and future."""
+        held = set(self.global_privileges)
+        for pattern, privileges in self.databases:
+            if pattern.fullmatch(database):
+                held |= privileges
+        if "ALL" in held:
+            held |= _DB_LEVEL_ALL
+        return held
+
+
+def _privilege_names(text: str) -> set[str]:
+    """`SELECT, INSERT (a, b), LOCK TABLES` -> {"SELECT", "LOCK TABLES"}: column-level grants dropped."""
+    names, depth, current = set(), 0, ""
+    for ch in text + ",":
+        if ch == "(":
+            depth += 1
+            current = "\0"  # column-level: not a privilege on the whole table
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            name = " ".join(current.split()).upper()
+            if name and "\0" not in name:
+                names.add("ALL" if name in ("ALL", "ALL PRIVILEGES") else name)
+            current = ""
+        elif depth == 0 and current != "\0":
+            current += ch
+    return names
+
+
+def _grant_pattern(database: str) -> re.Pattern[str]:
+    """A database name in a GRANT as a regex: `%` and `_` are wildcards unless escaped with `\\`."""
+    out, escaped = [], False
+    for ch in database:
+        if escaped:
+            out.append(re.escape(ch))
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out), re.DOTALL)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Helpers.
+
+
+def _as_database(value: str | Database, role: str, timeout: int) -> Database:
+    if isinstance(value, str):
+        value = Database.from_dsn(value)
+    if not isinstance(value, Database):
+        raise UsageError(f"{role} must be a mysql:// URL or a wfuwp.Database, not {type(value).__name__}")
+    return replace(
+        value, name=value.name or role, connect_timeout=max(1, min(value.connect_timeout, timeout))
+    )
+
+
+def _column_types(conn: Any, database: str, names: list[str]) -> dict[str, dict[str, str]]:
+    if not names:
+        return {}
+    marks = ",".join(["%s"] * len(names))
+    out: dict[str, dict[str, str]] = {}
+    for table, column, column_type in query(
+        conn,
+        "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+        f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks}) ORDER BY TABLE_NAME, ORDINAL_POSITION",
+        (database, *names),
+    ):
+        out.setdefault(_text(table), {})[_text(column)] = _text(column_type)
+    return out
+
+
+def _column_octets(conn: Any, database: str, names: list[str]) -> dict[str, dict[str, int | None]]:
+    """Most bytes each column can hold (None: no bound from its type worth using)."""
+    if not names:
+        return {}
+    marks = ",".join(["%s"] * len(names))
+    out: dict[str, dict[str, int | None]] = {}
+    for table, column, octets, precision in query(
+        conn,
+        "SELECT TABLE_NAME, COLUMN_NAME, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION "
+        f"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
+        (database, *names),
+    ):
+        bound = int(octets) if octets is not None else (int(precision) + 2 if precision is not None else 64)
+        out.setdefault(_text(table), {})[_text(column)] = bound
+    return out
+
+
+def _row_bound(table: Table, octets: dict[str, int | None]) -> tuple[int, int] | None:
+    """(raw, rendered) upper bounds of a row from the column types, or None when they allow > 1 GiB."""
+    raw = rendered = 2
+    for column in table.copied_columns:
+        size = octets.get(column.name)
+        if size is None or size > 1024**3:
+            return None
+        raw += size
+        rendered += (2 * size if column.kind == b"X" else 2 * size if column.kind == b"T" else size) + 3
+    return raw, rendered
+
+
+def _largest_row(conn: Any, database: str, table: Table) -> tuple[int, int]:
+    """(bytes of the largest row's values, bytes of that row rendered as one INSERT's VALUES tuple).
+
+    Rendered: text as is plus quotes (escapes add a little more), binary as hex (twice its length).
+    One full read of the table.
+    """
+    if not table.copied_columns:
+        return 0, 0
+    raw, rendered = [], []
+    for column in table.copied_columns:
+        length = f"LENGTH({quote_identifier(column.name)})"
+        raw.append(f"COALESCE({length}, 0)")
+        # NULL renders as 4 bytes; the 3 are a value's quotes (or 0x) and its comma.
+        rendered.append(f"(COALESCE({length}, 2) * {2 if column.kind == b'X' else 1} + 3)")
+    rows = query(
+        conn,
+        f"SELECT COALESCE(MAX({' + '.join(raw)}), 0), COALESCE(MAX({' + '.join(rendered)} + 2), 0) "
+        f"FROM {quote_identifier(database)}.{quote_identifier(table.name)}",
+    )
+    return int(rows[0][0]), int(rows[0][1])
+
+
+def _write_and_remove_test_object(location: ArchiveLocation) -> str | None:
+    """Write a small object where archives go and remove it; ArchiveError if writing fails.
+
+    Returns a description when the object could not be removed (S3: no s3:DeleteObject, which the
+    migration itself never needs), else None.
+    """
+    name = f".wfuwp-preflight-{secrets.token_hex(4)}"
+    backend = location.backend
+    backend.put_bytes(name, b"wfuwp preflight test object: safe to delete\n")
+    if isinstance(backend, _s3.S3Backend):
+        key = "/".join(p for p in (backend.prefix, name) if p)
+        try:
+            backend.client.delete_object(Bucket=backend.bucket, Key=key)
+        except _s3.ERRORS as exc:
+            return f"cannot remove the test object s3://{backend.bucket}/{key}: {_s3.describe_error(exc)}"
+    elif isinstance(backend, _local.LocalBackend):
+        try:
+            (backend.root / name).unlink(missing_ok=True)
+        except OSError as exc:
+            return f"cannot remove the test object {backend.root / name}: {exc.strerror}"
+    return None
+
+
+def _transactional(engine: str) -> bool:
+    """Whether a consistent-snapshot transaction covers tables of `engine` (the rule of schema.Table)."""
+    return Table("", engine, "", (), 0, 0).transactional
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = path.expanduser().absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _server_message(exc: BaseException) -> str:
+    msg = getattr(exc, "msg", None) or str(exc)
+    return f"{_one_line(str(msg))} (error {getattr(exc, 'errno', None)})"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _text(value: object) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def _mib(n: float) -> str:
+    if n >= 1024**3:
+        return f"{n / 1024**3:.1f} GiB"
+    return f"{n / 1024**2:.1f} MiB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"

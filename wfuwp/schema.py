@@ -126,14 +126,31 @@ def site_pattern(prefix: str, site_id: int) -> re.Pattern[str]:
     return re.compile(rf"(?!(?:{network})$)(?!{numbered}){re.escape(prefix)}.+", re.DOTALL)
 
 
+# wp_blogs.blog_id is BIGINT UNSIGNED.
+MAX_SITE_ID = 2**64 - 1
+
+
 def validate_site_id(site_id: object) -> int:
-    """Return the site id as an int >= 1, or raise UsageError."""
+    """Return the site id as an int from 1 to MAX_SITE_ID, or raise UsageError."""
+    try:
+        shown = repr(site_id)
+    except ValueError:  # an int too long for Python to print
+        shown = "a number of thousands of digits"
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
     if isinstance(site_id, bool) or not isinstance(site_id, (int, str)):
-        raise UsageError(f"site id must be a whole number, got {site_id!r}")
-    text = str(site_id).strip()
-    if not text.isdigit() or int(text) < 1:
-        raise UsageError(f"site id must be a whole number of 1 or more, got {site_id!r}")
-    return int(text)
+        raise UsageError(f"site id must be a whole number, got {shown}")
+    if isinstance(site_id, int):
+        number = site_id
+    else:
+        text = site_id.strip()
+        # ASCII digits only: str.isdigit() also accepts '²' (which int() rejects) and other scripts' digits;
+        # at most 20 of them, so int() never meets Python's limit on digits.
+        if not (text.isascii() and text.isdigit()) or len(text) > 20:
+            raise UsageError(f"site id must be a whole number of 1 or more, got {shown}")
+        number = int(text)
+    if not 1 <= number <= MAX_SITE_ID:
+        raise UsageError(f"site id must be a whole number from 1 to {MAX_SITE_ID}, got {shown}")
+    return number
 
 
 def site_table_names(conn: Any, database: str, prefix: str, site_id: int) -> list[str]:

@@ -156,7 +156,7 @@ def stream_rows(
     database: str,
     table: Table,
     *,
-    batch_bytes: int = 4 << 20,
+    batch_bytes: int = 2 << 20,
     max_rows: int = 20_000,
 ) -> Iterator[list[Row]]:
     """Yield the table's rows (copied columns, raw bytes) in batches of about `batch_bytes`.
