@@ -23,13 +23,21 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import mysql.connector
 
 from wfuwp._version import __version__
 from wfuwp.archive import ArchiveLocation, ArchiveStream, MigrationArchive
-from wfuwp.db import DRIVER, Database, closing, database_error, max_allowed_packet, prepare_copy_session
+from wfuwp.db import (
+    DRIVER,
+    Database,
+    closing,
+    database_error,
+    max_allowed_packet,
+    prepare_copy_session,
+    with_retries,
+)
 from wfuwp.dump import dump_tables
 from wfuwp.errors import Cancelled, MigrationError, UsageError, WfuwpError
 from wfuwp.loader import Loader
@@ -41,6 +49,8 @@ from wfuwp.schema import Table, describe_tables, require_site_tables, site_table
 from wfuwp.source import Snapshot, stream_rows
 from wfuwp.sql import DUMP_FOOTER, DUMP_HEADER, insert_prefix, table_preamble
 from wfuwp.target import SiteLock, TargetSite
+
+T = TypeVar("T")
 
 # Multi-row INSERTs of about 1 MiB loaded fastest here; never more than the target's max_allowed_packet.
 DEFAULT_STATEMENT_BYTES = 1 << 20
@@ -176,10 +186,10 @@ class _Migration:
         lock = SiteLock(self.target, self.site_id)
         try:
             with self._step("connect"):
-                lock.acquire()
+                self._retry(lock.acquire, f"locking site {self.site_id} on {self.target}")
             self._open_archive()
             with self._step("discover"):
-                tables, target_tables = self._discover()
+                tables, target_tables = self._retry(self._discover, "reading the site's tables")
             self.site = TargetSite(
                 self.target, self.report.migration_id.rsplit("-", 1)[-1], [t.name for t in tables], target_tables
             )
@@ -378,9 +388,10 @@ class _Migration:
         live_prefix = insert_prefix(table.name, table.column_names)
         # Without a primary key, row order is all that tells rows apart: keep it.
         ordered = not table.has_primary_key
-        exports = self._open_exports(table)
+        exports: dict[str, ArchiveStream] = {}
         replacer.reset_stats()
         try:
+            self._open_exports(table, exports)
             for batch in stream_rows(src, self.source.database, table):
                 if self.cancel.is_set():
                     raise Cancelled
@@ -413,8 +424,13 @@ class _Migration:
                     bytes_total=max(result.bytes_read, table.data_bytes),
                 )
             loader.flush()
-            with closing(self.target.connect()) as conn:
-                self.site.verify(conn, table.name, table.column_names, result.rows, result.checksum)
+            site = self.site
+
+            def verify() -> None:
+                with closing(self.target.connect()) as conn:
+                    site.verify(conn, table.name, table.column_names, result.rows, result.checksum)
+
+            self._retry(verify, f"verifying {table.name}")
             for stream in exports.values():
                 stream.write(b"COMMIT;\n" + DUMP_FOOTER)
                 stream.close()
@@ -452,15 +468,14 @@ class _Migration:
         self.progress.emit("table-end", "copy", table=table.name, rows_done=result.rows, rows_total=result.rows,
                            bytes_done=result.bytes_read, bytes_total=result.bytes_read)
 
-    def _open_exports(self, table: Table) -> dict[str, ArchiveStream]:
+    def _open_exports(self, table: Table, exports: dict[str, ArchiveStream]) -> None:
+        """Open the table's source and migrated exports into `exports` (so a failure aborts what opened)."""
         if self.archive is None:
-            return {}
-        exports = {}
+            return
         for kind in ("source", "migrated"):
             stream = self.archive.open_table_stream(kind, table.name)
-            stream.write(DUMP_HEADER + table_preamble(table.name, table.create_sql) + b"START TRANSACTION;\n")
             exports[kind] = stream
-        return exports
+            stream.write(DUMP_HEADER + table_preamble(table.name, table.create_sql) + b"START TRANSACTION;\n")
 
     def _backup(self, names: list[str]) -> None:
         """Stream the target's current site tables into the archive's backup, from one snapshot.
@@ -527,13 +542,19 @@ class _Migration:
             except WfuwpError:
                 pass  # the archive is what failed; the manifest will say so if it can
         if self.site is not None:
-            try:
+            site = self.site
+
+            def put_back() -> None:
                 with closing(self.target.connect()) as conn:
                     if self.swapped:
-                        self.site.swap_back(conn)
+                        site.swap_back(conn)
                         self.swapped = False
                         self.report.status += ", swapped back"
-                    self.site.drop(conn, "staging")
+                    site.drop(conn, "staging")
+
+            try:
+                # The target may just have restarted or dropped us: a few retries before giving up.
+                self._retry(put_back, "putting the target back")
             except Exception as cleanup_error:  # noqa: BLE001 - report, keep the original error
                 self.report.status += f"; clean-up failed ({cleanup_error}); run `wfuwp migrate clean`"
 
@@ -565,6 +586,10 @@ class _Migration:
             if self.report.status == "completed":
                 raise
             self.report.error = f"{self.report.error}; the manifest was not written either ({exc})"
+
+    def _retry(self, action: Callable[[], T], what: str) -> T:
+        """Run a repeatable action, retrying transient server errors (logged as progress events)."""
+        return with_retries(action, what=what, log=lambda message: self.progress.log(self.step, message))
 
     @contextmanager
     def _step(self, name: str) -> Iterator[None]:
