@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import orjson
 import platformdirs
 
+from wfuwp._local import fsync_dir
 from wfuwp._secrets import MASK, KeyStore, Secret, decrypt_predecessor
 from wfuwp.db import Database
 from wfuwp.errors import ConfigError, UsageError
@@ -724,24 +725,12 @@ def _write_private(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ConfigError(
             f"cannot write config file {path}: {exc.strerror}: check the directory's permissions"
         ) from None
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename durable on POSIX; directories cannot be opened this way on Windows.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- WFU's named values and the predecessor's file ------------------------------------------------
