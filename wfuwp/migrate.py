@@ -313,12 +313,13 @@ class _Migration:
         return [as_rule(p) for p in derive_pairs(source_side, target_side)]
 
     def _site_name(self) -> str:
+        """A readable name for archive files: the site's path, or its host's first label for a root site."""
         try:
             with closing(self.source.connect()) as src:
                 domain, path = site_address(
                     src, self.source.database, self.source.table_prefix, self.site_id, str(self.source)
                 )
-        except WfuwpError:
+        except (WfuwpError, mysql.connector.Error):  # no wp_blogs (not a multisite network): a plain name
             return f"site{self.site_id}"
         name = (domain.split(".")[0] if path.strip("/") == "" else path.strip("/").replace("/", "-")) or "site"
         return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
