@@ -202,8 +202,8 @@ def test_references_do_not_apply_a_pair_twice() -> None:
     out, st = run(pairs, b'a:2:{i:0;s:11:"example.com";i:1;R:2;}')
     assert out == b'a:2:{i:0;s:15:"www.example.com";i:1;R:2;}'
     assert st == stats(replacements=1)
-    out, st = run(pairs, b'O:8:"stdClass":2:{s:1:"a";s:11:"example.com";s:1:"b";r:2;}')
-    assert out == b'O:8:"stdClass":2:{s:1:"a";s:15:"www.example.com";s:1:"b";r:2;}'
+    out, st = run(pairs, b'a:2:{i:0;O:8:"stdClass":1:{s:1:"u";s:11:"example.com";}i:1;r:2;}')
+    assert out == b'a:2:{i:0;O:8:"stdClass":1:{s:1:"u";s:15:"www.example.com";}i:1;r:2;}'
     assert st == stats(replacements=1)
 
 
