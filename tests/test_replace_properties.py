@@ -193,3 +193,37 @@ def test_plain_text_is_php_str_replace_in_order(pairs: list[tuple[bytes, bytes]]
 @given(st.one_of(st.text().map(str.encode), st.binary(), fragment_bytes))
 def test_json_escaped_is_php_json_encode(data: bytes) -> None:
     assert json_escaped(data) == php_json(data)
+
+
+# Few distinct bytes: replacements often create matches for later rules, anchors collide, and
+# values cross the compiled core's 8- and 16-byte scanning blocks and its 1 KiB search threshold.
+# A replacement at most one byte longer than its search (none longer in the repeated 70-rule
+# lists) keeps values from growing exponentially along the chain.
+SMALL_ALPHABET = b"ab.:/x\\"
+small_bytes = st.lists(st.sampled_from(SMALL_ALPHABET), max_size=120).map(bytes)
+small_values = small_bytes | small_bytes.map(lambda b: b * 12)  # past 1 KiB, where memmem() takes over
+
+
+def small_rules(
+    count: int, growth: int
+) -> st.SearchStrategy[list[tuple[bytes, bytes, int, tuple[bytes, ...]]]]:
+    def rule(search: bytes) -> st.SearchStrategy[tuple[bytes, bytes, int, tuple[bytes, ...]]]:
+        replacement = st.lists(st.sampled_from(SMALL_ALPHABET), max_size=len(search) + growth).map(bytes)
+        return st.tuples(st.just(search), replacement, st.sampled_from([0, 0, 1, 2, 3]), st.just(()))
+
+    search = st.lists(st.sampled_from(SMALL_ALPHABET), min_size=1, max_size=4).map(bytes)
+    rules = st.lists(search.flatmap(rule), min_size=1, max_size=8)
+    return rules if count <= 8 else rules.map(lambda r: (r * count)[:count])  # beyond the filter's 64
+
+
+@needs_both
+@SETTINGS
+@given(st.one_of(small_rules(8, growth=1), small_rules(70, growth=0)), st.lists(small_values, max_size=5))
+def test_twins_agree_when_replacements_chain(
+    compiled: list[tuple[bytes, bytes, int, tuple[bytes, ...]]], values: list[bytes]
+) -> None:
+    assert fast is not None
+    py, cy = _pyreplace.Core(compiled), fast.Core(compiled)
+    for value in values + [b's:%d:"%s";' % (len(v), v) for v in values]:
+        assert py.replace(value) == cy.replace(value)
+    assert py.stats == cy.stats
