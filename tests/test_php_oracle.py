@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from phpvalues import dumps, nodes, pairs_strategy, whitespace
 
+from tests.phpvalues import dumps, nodes, pairs_strategy, whitespace
 from wfuwp.replace import Replacer
 
 PHP = shutil.which("php")

@@ -23,8 +23,8 @@ from typing import Any
 
 import phpserialize
 import pytest
-from phpvalues import FRAGMENTS, PHP_WHITESPACE, Arr, Node, Obj, Ser, dumps, looks_serialized
 
+from tests.phpvalues import FRAGMENTS, PHP_WHITESPACE, Arr, Node, Obj, Ser, dumps, looks_serialized
 from wfuwp import _pyreplace
 from wfuwp.replace import Rule, expand_rules
 

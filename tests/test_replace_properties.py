@@ -17,7 +17,8 @@ import phpserialize
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from phpvalues import (
+
+from tests.phpvalues import (
     FRAGMENTS,
     PHP_WHITESPACE,
     dumps,
@@ -33,7 +34,6 @@ from phpvalues import (
     str_replace_all,
     whitespace,
 )
-
 from wfuwp import _pyreplace
 from wfuwp.replace import Replacer, Rule, expand_rules, json_escaped
 
