@@ -125,13 +125,17 @@ def json_escaped(data: bytes) -> bytes | None:
     """Return `data` as PHP's json_encode() writes it inside quotes, or None if it is not UTF-8.
 
     `/` -> `\\/`, `"` -> `\\"`, `\\` -> `\\\\`, control characters and non-ASCII -> `\\uXXXX`
-    (lowercase hex, surrogate pairs beyond the BMP), as PHP does with its default flags.
+    (lowercase hex, surrogate pairs beyond the BMP; DEL 0x7F stays raw), as PHP does with its default flags.
     """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    return json.dumps(text, ensure_ascii=True)[1:-1].replace("/", "\\/").encode("ascii")
+    # Python escapes DEL (0x7F) as \u007f; PHP's json_encode() leaves it raw (it escapes only < 0x20).
+    # Escaping each DEL-free piece and joining on the raw DEL cannot confuse an escaped backslash with it.
+    return "\x7f".join(
+        json.dumps(piece, ensure_ascii=True)[1:-1].replace("/", "\\/") for piece in text.split("\x7f")
+    ).encode("ascii")
 
 
 def as_rule(pair: PairLike) -> Rule:
