@@ -87,7 +87,7 @@ class Rule:
         if not self.search:
             raise UsageError("a replacement pair has an empty search string: give every pair a search text")
         if self.subdomain and not self.search.startswith(b"."):
-            raise UsageError(f"subdomain rule {self.search!r} must start with '.': write it as '.{self.search!r}'")
+            raise UsageError(f"subdomain rule {text!r} must start with '.': write it as '.{text}'")
 
     @property
     def flags(self) -> int:
