@@ -87,6 +87,7 @@ class Rule:
         if not self.search:
             raise UsageError("a replacement pair has an empty search string: give every pair a search text")
         if self.subdomain and not self.search.startswith(b"."):
+            text = self.search.decode("utf-8", "replace")
             raise UsageError(f"subdomain rule {text!r} must start with '.': write it as '.{text}'")
 
     @property
