@@ -25,7 +25,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import wfuwp  # noqa: E402  (first: the MySQL driver's C extension must load before OpenSSL)
 from netgen import generate_network, parse_size  # noqa: E402
 from sandbox import MariaDBServer  # noqa: E402
 
@@ -66,7 +65,12 @@ def ensure_source(server: MariaDBServer, size: int) -> tuple[str, list[str], lis
     database = f"wfuwp_bench_src_{size >> 20}mb"
     exists = sql(server, f"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{database}'"
                  " AND TABLE_NAME = 'wfuwp_bench_done'")[0][0]  # fmt: skip
-    network_kwargs = {"host": server.host, "port": server.port, "user": server.user, "password": server.password}
+    network_kwargs = {
+        "host": server.host,
+        "port": server.port,
+        "user": server.user,
+        "password": server.password,
+    }
     if not exists:
         print(f"generating {size >> 20} MB site in {database} (once) ...", flush=True)
         started = time.monotonic()
@@ -96,7 +100,9 @@ def baseline(server: MariaDBServer, source: str, tables: list[str]) -> float:
     target = fresh_database(server, "wfuwp_bench_baseline")
     conn = ["-uroot", f"-h{server.host}", f"-P{server.port}"]
     started = time.monotonic()
-    dump = subprocess.Popen(["mariadb-dump", *conn, "--single-transaction", source, *tables], stdout=subprocess.PIPE)
+    dump = subprocess.Popen(
+        ["mariadb-dump", *conn, "--single-transaction", source, *tables], stdout=subprocess.PIPE
+    )
     subprocess.run(["mariadb", *conn, target], stdin=dump.stdout, check=True)
     if dump.wait() != 0:
         raise SystemExit("mariadb-dump failed")
@@ -119,7 +125,9 @@ def run_wfuwp(server: MariaDBServer, source: str, pairs: list[tuple[str, str]], 
                              capture_output=True, text=True).stdout.strip()  # fmt: skip
     if preload:
         env["LD_PRELOAD"] = preload
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True, env=env
+    )
     if out.returncode != 0:
         raise SystemExit(f"wfuwp run failed:\n{out.stderr[-3000:]}")
     sql(server, f"DROP DATABASE `{target}`")
@@ -128,11 +136,15 @@ def run_wfuwp(server: MariaDBServer, source: str, pairs: list[tuple[str, str]], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", default="1GB", help="site size to generate (e.g. 200MB, 1GB, 10GB)")
     parser.add_argument("--s3", action="store_true", help="also archive to a local S3-compatible server")
     parser.add_argument("--workers", type=int, default=2, help="tables read at once")
-    parser.add_argument("--drop-source", action="store_true", help="drop the generated source database at the end")
+    parser.add_argument(
+        "--drop-source", action="store_true", help="drop the generated source database at the end"
+    )
     args = parser.parse_args(argv)
     size = parse_size(args.size)
     server = MariaDBServer()

@@ -35,7 +35,9 @@ def _find(binary: str) -> str:
     for candidate in (shutil.which(binary), f"/usr/sbin/{binary}", f"/usr/bin/{binary}"):
         if candidate and os.path.exists(candidate):
             return candidate
-    raise RuntimeError(f"{binary} is not installed: run ./scripts/ensure-system-deps (installs mariadb-server)")
+    raise RuntimeError(
+        f"{binary} is not installed: run ./scripts/ensure-system-deps (installs mariadb-server)"
+    )
 
 
 @dataclass

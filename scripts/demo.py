@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-import wfuwp  # noqa: E402,F401  (first: the MySQL driver's C extension must load before OpenSSL)
 from netgen import generate_network  # noqa: E402
 from sandbox import shared_or_private  # noqa: E402
 
+import wfuwp  # noqa: E402,F401  (first: the MySQL driver's C extension must load before OpenSSL)
 from tests.s3server import S3Server  # noqa: E402
 from wfuwp.config import Config  # noqa: E402
 

@@ -12,8 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-import wfuwp  # noqa: E402  (first: the MySQL driver's C extension must load before OpenSSL)
-from sandbox import MariaDBServer, drop_database, shared_or_private  # noqa: E402
+from sandbox import MariaDBServer, drop_database, shared_or_private
+
+import wfuwp
 
 pytest_plugins = ["tests.s3server"]
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from wfuwp.cli import main
 from wfuwp.config import Config
 
-PASSWORD = "s3cr3t-Pa55-xyzzy"  # noqa: S105 - a test value
+PASSWORD = "s3cr3t-Pa55-xyzzy"
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +68,7 @@ def test_set_get_list_and_masking(capsys: pytest.CaptureFixture[str], path: Path
     assert "migration.password = ********" in out and "s3.bucket = backups" in out
     code, out, _ = run(capsys, path, "config", "list", "--json")
     data = orjson.loads(out)
-    assert data["environments"]["prod"]["password"] == "********"  # noqa: S105 - the mask
+    assert data["environments"]["prod"]["password"] == "********"
     assert data["file"] == str(path)
     code, out, _ = run(capsys, path, "config", "migration", "list", "--json")
     assert orjson.loads(out) == {

@@ -1,6 +1,6 @@
 """The configuration file: round trips, file modes, secrets at rest and in output, the predecessor's file."""
 
-# ruff: noqa: S105  (test passwords are the point of these tests)
+
 
 from __future__ import annotations
 

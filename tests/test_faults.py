@@ -42,7 +42,14 @@ except wfuwp.WfuwpError as exc:
 
 
 def run_child(src: str, tgt: str, archive: Path, sig: int, after: int) -> subprocess.CompletedProcess[str]:
-    args = {"source": src, "target": tgt, "pairs": PAIRS, "archive": str(archive), "signal": int(sig), "after": after}
+    args = {
+        "source": src,
+        "target": tgt,
+        "pairs": PAIRS,
+        "archive": str(archive),
+        "signal": int(sig),
+        "after": after,
+    }
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True,
                           env=env, timeout=300)  # fmt: skip
@@ -84,7 +91,9 @@ def test_sigkill_then_resume(network, tmp_path: Path, make_database) -> None:
     wfuwp.migrate_site(43, source=server.dsn(src_db), target=server.dsn(reference), replacements=PAIRS)
     assert checksums(server, tgt_db) == checksums(server, reference)
     manifest = ArchiveLocation.parse(tmp_path).read_manifest(migration.id)
-    assert {o["table"] for o in manifest["objects"] if o["role"] == "migrated"} == {t.name for t in report.tables}
+    assert {o["table"] for o in manifest["objects"] if o["role"] == "migrated"} == {
+        t.name for t in report.tables
+    }
     with pytest.raises(UsageError, match="cannot be resumed"):
         wfuwp.migrate_site(43, source=server.dsn(src_db), target=server.dsn(tgt_db), archive=tmp_path,
                            resume=migration.id)  # fmt: skip
@@ -113,7 +122,9 @@ def test_disk_full_local_archive(network, tmp_path: Path) -> None:
     )  # fmt: skip
     small = tmp_path / "small"
     small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(small)], capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(small)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:

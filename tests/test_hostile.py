@@ -5,7 +5,7 @@ that the target's tables are unchanged (CHECKSUM TABLE). Passwords must never sh
 repr, a report or a manifest.
 """
 
-# ruff: noqa: S105  (test passwords are the point of these tests)
+
 
 from __future__ import annotations
 

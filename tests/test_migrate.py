@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.dbutil import checksums, create_statements, fetch, run_sql, table_names
 from sandbox import MariaDBServer
 
 import wfuwp
+from tests.dbutil import checksums, create_statements, fetch, run_sql, table_names
 from wfuwp.errors import LockedError, MigrationError, SiteNotFoundError, UsageError
 
 PAIRS = [("https://www.example.edu", "https://pprd.example.edu"), ("www.example.edu", "pprd.example.edu")]
@@ -20,7 +20,9 @@ SERIALIZED = b'a:2:{s:3:"url";s:27:"https://www.example.edu/bio";s:1:"n";i:5;}'
 SERIALIZED_EXPECTED = b'a:2:{s:3:"url";s:28:"https://pprd.example.edu/bio";s:1:"n";i:5;}'
 
 
-def build_site(server: MariaDBServer, db: str, *, host: str = "www.example.edu", with_430: bool = True) -> None:
+def build_site(
+    server: MariaDBServer, db: str, *, host: str = "www.example.edu", with_430: bool = True
+) -> None:
     """A small multisite network: site 43 with every table shape, site 430, network tables."""
     run_sql(
         server,
@@ -135,7 +137,9 @@ def test_migrates_every_table_shape_between_servers(networks, tmp_path: Path) ->
         (b"visit https://pprd.example.edu/", b"0000-00-00 00:00:00"),
         (None, None),
     ]
-    assert fetch(tgt, tgt_db, "SELECT * FROM wp_43_legacy") == [(b"1", b"caf\xc3\xa9 https://pprd.example.edu")]
+    assert fetch(tgt, tgt_db, "SELECT * FROM wp_43_legacy") == [
+        (b"1", b"caf\xc3\xa9 https://pprd.example.edu")
+    ]
     assert fetch(tgt, tgt_db, "SELECT * FROM wp_43_shapes") == [
         (
             b"1", b"https://pprd.example.edu/a", b"2001-02-03 04:05:06", b"26", b"HTTPS://PPRD.EXAMPLE.EDU/A",
@@ -161,7 +165,9 @@ def test_migrates_every_table_shape_between_servers(networks, tmp_path: Path) ->
     assert report.snapshot["myisam_tables"] == ["wp_43_myisam"]
     kinds = {e.kind for e in events}
     assert {"step-start", "step-end", "table-start", "table-end", "rows"} <= kinds
-    assert {e.table for e in events if e.kind == "table-end" and e.step == "copy"} == {t.name for t in report.tables}
+    assert {e.table for e in events if e.kind == "table-end" and e.step == "copy"} == {
+        t.name for t in report.tables
+    }
 
 
 def test_archives_load_with_the_stock_client(networks, tmp_path: Path, make_database) -> None:
@@ -179,13 +185,13 @@ def test_archives_load_with_the_stock_client(networks, tmp_path: Path, make_data
         for file in sorted((folder / kind).glob("*.sql.zst")):
             assert file.name.startswith(f"bio-43-{'prod' if kind == 'source' else 'pprd'}-")
             sql = subprocess.run(["zstd", "-dc", str(file)], check=True, capture_output=True).stdout
-            subprocess.run(
-                ["mariadb", "-uroot", f"-h{src.host}", f"-P{src.port}", db], input=sql, check=True
-            )
+            subprocess.run(["mariadb", "-uroot", f"-h{src.host}", f"-P{src.port}", db], input=sql, check=True)
         return db, checksums(src, db)
 
     _, migrated = load("migrated")
-    assert migrated == {k: v for k, v in checksums(tgt, tgt_db).items() if k.startswith("wp_43_") and k != "wp_43_only_here"}
+    assert migrated == {
+        k: v for k, v in checksums(tgt, tgt_db).items() if k.startswith("wp_43_") and k != "wp_43_only_here"
+    }
     _, source = load("source")
     assert source == {k: v for k, v in checksums(src, src_db).items() if k.startswith("wp_43_")}
     _, backup = load("backup")
@@ -236,7 +242,11 @@ def test_row_larger_than_targets_packet_fails_before_swap(
 ) -> None:
     src_db = make_database(mariadb, "wfuwp_src")
     build_site(mariadb, src_db)
-    run_sql(mariadb, src_db, "INSERT INTO wp_43_options (option_name, option_value) VALUES ('big', REPEAT('x', 3000000))")
+    run_sql(
+        mariadb,
+        src_db,
+        "INSERT INTO wp_43_options (option_name, option_value) VALUES ('big', REPEAT('x', 3000000))",
+    )
     run_sql(private_mariadb, None, "CREATE DATABASE t", "SET GLOBAL max_allowed_packet = 1048576")
     target_network(private_mariadb, "t")
     before = checksums(private_mariadb, "t")
@@ -264,7 +274,12 @@ def test_killing_the_target_server_mid_load_leaves_it_unchanged(
     killed = threading.Event()
 
     def kill_midway(event: wfuwp.ProgressEvent) -> None:
-        if event.kind == "rows" and event.table == "wp_43_postmeta" and event.rows_done > 2000 and not killed.is_set():
+        if (
+            event.kind == "rows"
+            and event.table == "wp_43_postmeta"
+            and event.rows_done > 2000
+            and not killed.is_set()
+        ):
             killed.set()
             private_mariadb.kill()
 
@@ -292,7 +307,11 @@ def test_losing_the_source_connection_mid_stream_fails_cleanly(networks, mariadb
     def kill_reader(event: wfuwp.ProgressEvent) -> None:
         if event.kind == "rows" and event.table == "wp_43_postmeta" and not killed.is_set():
             killed.set()
-            rows = fetch(mariadb, src_db, "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT %wp_43_postmeta%'")
+            rows = fetch(
+                mariadb,
+                src_db,
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT %wp_43_postmeta%'",
+            )
             run_sql(mariadb, None, *(f"KILL CONNECTION {int(r[0])}" for r in rows))
 
     with pytest.raises(MigrationError, match="copy"):
@@ -307,7 +326,9 @@ def test_two_migrations_of_one_site_exclude_each_other(networks) -> None:
     from wfuwp.target import SiteLock
 
     with SiteLock(db_of(tgt, tgt_db, "pprd"), 43), pytest.raises(LockedError, match="another migration"):
-        wfuwp.migrate_site(43, source=db_of(src, src_db, "prod"), target=db_of(tgt, tgt_db, "pprd"), replacements=PAIRS)
+        wfuwp.migrate_site(
+            43, source=db_of(src, src_db, "prod"), target=db_of(tgt, tgt_db, "pprd"), replacements=PAIRS
+        )
     # A different site of the same target is free.
     with SiteLock(db_of(tgt, tgt_db, "pprd"), 430):
         report = wfuwp.migrate_site(
@@ -320,9 +341,13 @@ def test_site_without_tables_and_bad_input(networks) -> None:
     src, src_db, tgt, tgt_db = networks
     before = checksums(tgt, tgt_db)
     with pytest.raises(SiteNotFoundError, match="site 44 has no tables"):
-        wfuwp.migrate_site(44, source=db_of(src, src_db, "prod"), target=db_of(tgt, tgt_db, "pprd"), replacements=PAIRS)
+        wfuwp.migrate_site(
+            44, source=db_of(src, src_db, "prod"), target=db_of(tgt, tgt_db, "pprd"), replacements=PAIRS
+        )
     with pytest.raises(UsageError, match="site id must be a whole number"):
         wfuwp.migrate_site("4x", source=db_of(src, src_db, "prod"), target=db_of(tgt, tgt_db, "pprd"))
     with pytest.raises(UsageError, match="empty search string"):
-        wfuwp.migrate_site(43, source=db_of(src, src_db, "prod"), target=db_of(tgt, tgt_db, "pprd"), replacements=[("", "x")])
+        wfuwp.migrate_site(
+            43, source=db_of(src, src_db, "prod"), target=db_of(tgt, tgt_db, "pprd"), replacements=[("", "x")]
+        )
     assert checksums(tgt, tgt_db) == before

@@ -28,7 +28,9 @@ def network(mariadb, make_database) -> tuple[Any, str, str]:
 
 
 def s3_location(s3_server, bucket: str, **options: Any) -> ArchiveLocation:
-    return ArchiveLocation.parse(f"s3://{bucket}/wordpress/sql", endpoint_url=s3_server.endpoint_url, **options)
+    return ArchiveLocation.parse(
+        f"s3://{bucket}/wordpress/sql", endpoint_url=s3_server.endpoint_url, **options
+    )
 
 
 def site_tables(server, db: str) -> dict[str, int]:
@@ -107,7 +109,12 @@ def test_s3_cut_mid_upload_fails_cleanly_without_objects(network, s3_proxy, s3_b
     cut = threading.Event()
 
     def cut_midway(event: wfuwp.ProgressEvent) -> None:
-        if event.kind == "rows" and event.table == "wp_43_postmeta" and event.rows_done > 30000 and not cut.is_set():
+        if (
+            event.kind == "rows"
+            and event.table == "wp_43_postmeta"
+            and event.rows_done > 30000
+            and not cut.is_set()
+        ):
             cut.set()
             s3_proxy.cut()
 

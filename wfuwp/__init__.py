@@ -19,6 +19,7 @@ __all__ = [
     "Rule",
     "TableReport",
     "WfuwpError",
+    "__version__",
     "migrate_site",
 ]
 from wfuwp._version import __version__

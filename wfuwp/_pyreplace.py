@@ -256,9 +256,7 @@ def _render_tuple(row: Sequence[bytes | None], kinds: bytes) -> bytes:
 # -- guarded (host-aware) matching ---------------------------------------------------------------
 
 
-def _match_allowed(
-    value: bytes, start: int, end: int, flags: int, excludes: tuple[bytes, ...]
-) -> bool:
+def _match_allowed(value: bytes, start: int, end: int, flags: int, excludes: tuple[bytes, ...]) -> bool:
     if flags & HOST_END and end < len(value):
         after = value[end]
         if after in _LABEL_CHARS:

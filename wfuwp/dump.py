@@ -48,7 +48,9 @@ def dump_table(
     for batch in stream_rows(conn, database, table):
         if cancel is not None and cancel.is_set():
             raise Cancelled
-        chunks, _originals, _counts, batch_sum = copier.render_rows(batch, table.kinds, max_chunk=statement_limit)
+        chunks, _originals, _counts, batch_sum = copier.render_rows(
+            batch, table.kinds, max_chunk=statement_limit
+        )
         for chunk in chunks:
             sink.write(prefix + chunk + b";\n")
         rows += len(batch)
@@ -82,7 +84,12 @@ def dump_tables(
             sink = open_sink(table.name)
             try:
                 rows, checksum = dump_table(
-                    snap.connection_for(table, 0), db.database, table, sink, statement_limit=statement_limit, cancel=cancel
+                    snap.connection_for(table, 0),
+                    db.database,
+                    table,
+                    sink,
+                    statement_limit=statement_limit,
+                    cancel=cancel,
                 )
                 sink.close()
             except BaseException:

@@ -90,5 +90,5 @@ class VerificationError(MigrationError):
     """What the target holds differs from what was sent (row count or checksum)."""
 
 
-class Cancelled(Exception):  # noqa: N818 - not an error of the caller's: an internal stop signal
+class Cancelled(Exception):
     """Work stopped because another part failed, or because of Ctrl-C/SIGTERM (internal)."""

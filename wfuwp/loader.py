@@ -46,7 +46,9 @@ class Loader:
             prepare_copy_session(conn, reading=False)
         for index, conn in enumerate(self.connections):
             q: queue.Queue[object] = queue.Queue(QUEUE_DEPTH)
-            thread = threading.Thread(target=self._run, args=(conn, q), name=f"wfuwp-load-{index}", daemon=True)
+            thread = threading.Thread(
+                target=self._run, args=(conn, q), name=f"wfuwp-load-{index}", daemon=True
+            )
             self._queues.append(q)
             self._threads.append(thread)
             thread.start()
@@ -68,7 +70,7 @@ class Loader:
                 if in_transaction and self._error is None:
                     try:
                         execute(conn, b"COMMIT")
-                    except BaseException as exc:  # noqa: BLE001 - handed to the producer by flush()
+                    except BaseException as exc:
                         self._error = self._error or exc
                 in_transaction = False
                 uncommitted = 0
@@ -88,7 +90,7 @@ class Loader:
                     execute(conn, b"COMMIT")
                     in_transaction = False
                     uncommitted = 0
-            except BaseException as exc:  # noqa: BLE001 - handed to the producer by send()/flush()
+            except BaseException as exc:
                 self._error = self._error or exc
 
     def send(self, statement: bytes, *, ordered: bool = False) -> None:
@@ -137,5 +139,5 @@ class Loader:
         for conn in self.connections:
             try:
                 conn.close()
-            except Exception:  # noqa: BLE001 - a dead connection is closed already
+            except Exception:
                 pass

@@ -161,7 +161,9 @@ class _Migration:
         self.site_id = site_id
         self.source = source
         self.target = target
-        self.rules: list[Rule] | None = [as_rule(p) for p in replacements] if replacements is not None else None
+        self.rules: list[Rule] | None = (
+            [as_rule(p) for p in replacements] if replacements is not None else None
+        )
         self.archive_spec = archive
         self.progress = progress
         self.options = options
@@ -191,7 +193,10 @@ class _Migration:
             with self._step("discover"):
                 tables, target_tables = self._retry(self._discover, "reading the site's tables")
             self.site = TargetSite(
-                self.target, self.report.migration_id.rsplit("-", 1)[-1], [t.name for t in tables], target_tables
+                self.target,
+                self.report.migration_id.rsplit("-", 1)[-1],
+                [t.name for t in tables],
+                target_tables,
             )
             with self._step("stage"), closing(self.target.connect()) as conn:
                 prepare_copy_session(conn, reading=False)
@@ -241,7 +246,10 @@ class _Migration:
             self.report.pairs_origin = f"resumed from {self.resume_id}"
         else:
             self.archive = location.new_migration(
-                site_id=self.site_id, site_name=self._site_name(), from_env=self.source.name, to_env=self.target.name
+                site_id=self.site_id,
+                site_name=self._site_name(),
+                from_env=self.source.name,
+                to_env=self.target.name,
             )
         self.report.migration_id = self.archive.id
         self.report.archive = {"location": self.archive.url, "id": self.archive.id}
@@ -280,20 +288,27 @@ class _Migration:
                 src, self.source.database, self.source.table_prefix, self.site_id, str(self.source)
             )
             tables = describe_tables(src, self.source.database, names)
-            target_tables = site_table_names(tgt, self.target.database, self.target.table_prefix, self.site_id)
+            target_tables = site_table_names(
+                tgt, self.target.database, self.target.table_prefix, self.site_id
+            )
             if self.target.table_prefix != self.source.table_prefix:
                 raise UsageError(
                     f"source prefix {self.source.table_prefix!r} differs from target prefix "
                     f"{self.target.table_prefix!r}: migrating between prefixes is not supported"
                 )
             if self.rules is None:
-                self.rules, self.report.pairs_origin = self._derive_rules(src, tgt), "derived from wp_blogs and options"
+                self.rules, self.report.pairs_origin = (
+                    self._derive_rules(src, tgt),
+                    "derived from wp_blogs and options",
+                )
             # A statement is the INSERT prefix plus a chunk; the packet limit is the target's, less headroom.
             self.packet_limit = max_allowed_packet(tgt) - 1024
             self.statement_limit = min(self.options.statement_bytes, self.packet_limit)
         source_names = {t.name for t in tables}
         self.report.target_only_tables = [n for n in target_tables if n not in source_names]
-        self.report.pairs = [(r.search.decode("utf-8", "replace"), r.replace.decode("utf-8", "replace")) for r in self.rules]
+        self.report.pairs = [
+            (r.search.decode("utf-8", "replace"), r.replace.decode("utf-8", "replace")) for r in self.rules
+        ]
         Replacer(self.rules)  # validates the rules before anything is written
         return tables, target_tables
 
@@ -321,7 +336,9 @@ class _Migration:
                 )
         except (WfuwpError, mysql.connector.Error):  # no wp_blogs (not a multisite network): a plain name
             return f"site{self.site_id}"
-        name = (domain.split(".")[0] if path.strip("/") == "" else path.strip("/").replace("/", "-")) or "site"
+        name = (
+            domain.split(".")[0] if path.strip("/") == "" else path.strip("/").replace("/", "-")
+        ) or "site"
         return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
 
     def _copy_all(self, tables: list[Table], target_tables: list[str]) -> None:
@@ -329,7 +346,9 @@ class _Migration:
         pending = sorted(tables, key=lambda t: -t.data_bytes)
         queue_lock = threading.Lock()
         workers = self.options.workers
-        with Snapshot(self.source, tables, readers=workers, log=lambda m: self.progress.log("copy", m)) as snap:
+        with Snapshot(
+            self.source, tables, readers=workers, log=lambda m: self.progress.log("copy", m)
+        ) as snap:
             self.report.snapshot = snap.info.__dict__
             readers = len(snap.connections)
             futures: list[Future[None]] = []
@@ -383,8 +402,16 @@ class _Migration:
     def _copy_table(self, src: Any, loader: Loader, table: Table, replacer: Replacer) -> None:
         assert self.site is not None
         started = time.monotonic()
-        result = TableReport(table.name, action="replaced" if table.name in self.site.swap_plan.existing else "created")
-        self.progress.emit("table-start", "copy", table=table.name, rows_total=table.rows_estimate, bytes_total=table.data_bytes)
+        result = TableReport(
+            table.name, action="replaced" if table.name in self.site.swap_plan.existing else "created"
+        )
+        self.progress.emit(
+            "table-start",
+            "copy",
+            table=table.name,
+            rows_total=table.rows_estimate,
+            bytes_total=table.data_bytes,
+        )
         staging_prefix = insert_prefix(self.site.staging[table.name], table.column_names)
         live_prefix = insert_prefix(table.name, table.column_names)
         # Without a primary key, row order is all that tells rows apart: keep it.
@@ -420,8 +447,12 @@ class _Migration:
                 result.checksum += checksum
                 result.bytes_read += sum(len(v) for row in batch for v in row if v is not None)
                 self.progress.emit(
-                    "rows", "copy", table=table.name, rows_done=result.rows,
-                    rows_total=max(result.rows, table.rows_estimate), bytes_done=result.bytes_read,
+                    "rows",
+                    "copy",
+                    table=table.name,
+                    rows_done=result.rows,
+                    rows_total=max(result.rows, table.rows_estimate),
+                    bytes_done=result.bytes_read,
                     bytes_total=max(result.bytes_read, table.data_bytes),
                 )
             loader.flush()
@@ -445,7 +476,9 @@ class _Migration:
             if isinstance(exc, WfuwpError):  # an archive or database error: say where it happened
                 raise MigrationError(str(exc), step="copy", table=table.name) from exc
             if isinstance(exc, mysql.connector.Error):
-                raise MigrationError(str(database_error(exc, "database error")), step="copy", table=table.name) from None
+                raise MigrationError(
+                    str(database_error(exc, "database error")), step="copy", table=table.name
+                ) from None
             raise
         stats = replacer.stats
         result.values_changed = stats.values_changed
@@ -454,20 +487,33 @@ class _Migration:
         result.skipped_custom = stats.skipped_custom
         result.too_deep = stats.too_deep
         if stats.too_deep:
-            self.report.skipped.append(f"{table.name}: {stats.too_deep} values nested too deep, copied unchanged")
+            self.report.skipped.append(
+                f"{table.name}: {stats.too_deep} values nested too deep, copied unchanged"
+            )
         if stats.skipped_custom:
-            self.report.skipped.append(f"{table.name}: {stats.skipped_custom} C: custom payloads left as they were")
+            self.report.skipped.append(
+                f"{table.name}: {stats.skipped_custom} C: custom payloads left as they were"
+            )
         result.seconds = round(time.monotonic() - started, 3)
         self.report.tables.append(result)
         if self.archive is not None:
-            objects = [o for o in self.archive.objects if o.get("table") == table.name and o.get("role") != "backup"]
+            objects = [
+                o for o in self.archive.objects if o.get("table") == table.name and o.get("role") != "backup"
+            ]
             with self.state_lock:
                 self.state["tables"][table.name] = {
                     "rows": result.rows, "checksum": result.checksum, "report": result.__dict__, "objects": objects,
                 }  # fmt: skip
             self._save_state()
-        self.progress.emit("table-end", "copy", table=table.name, rows_done=result.rows, rows_total=result.rows,
-                           bytes_done=result.bytes_read, bytes_total=result.bytes_read)
+        self.progress.emit(
+            "table-end",
+            "copy",
+            table=table.name,
+            rows_done=result.rows,
+            rows_total=result.rows,
+            bytes_done=result.bytes_read,
+            bytes_total=result.bytes_read,
+        )
 
     def _open_exports(self, table: Table, exports: dict[str, ArchiveStream]) -> None:
         """Open the table's source and migrated exports into `exports` (so a failure aborts what opened)."""
@@ -535,7 +581,9 @@ class _Migration:
     def _fail(self, exc: BaseException) -> None:
         """Put the target back as it was: swap back if swapped, drop staging, abort archives."""
         self.cancel.set()
-        self.report.status = "failed" if not isinstance(exc, (KeyboardInterrupt, Cancelled)) else "interrupted"
+        self.report.status = (
+            "failed" if not isinstance(exc, (KeyboardInterrupt, Cancelled)) else "interrupted"
+        )
         self.report.error = str(self._as_error(exc))
         if self.archive is not None and self.report.migration_id:
             try:
@@ -556,7 +604,7 @@ class _Migration:
             try:
                 # The target may just have restarted or dropped us: a few retries before giving up.
                 self._retry(put_back, "putting the target back")
-            except Exception as cleanup_error:  # noqa: BLE001 - report, keep the original error
+            except Exception as cleanup_error:
                 self.report.status += f"; clean-up failed ({cleanup_error}); run `wfuwp migrate clean`"
 
     def _as_error(self, exc: BaseException) -> WfuwpError:
@@ -605,5 +653,5 @@ class _Migration:
 def _user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
+    except Exception:
         return "unknown"

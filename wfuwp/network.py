@@ -43,7 +43,9 @@ def site_urls(conn: Any, database: str, prefix: str, site_id: int) -> list[str]:
     )
     urls = []
     for _name, value in rows:
-        text = (value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)).rstrip("/")
+        text = (
+            value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
+        ).rstrip("/")
         if text and text not in urls:
             urls.append(text)
     return urls

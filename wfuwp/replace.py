@@ -100,7 +100,7 @@ class Rule:
         )
 
 
-PairLike = Union[Rule, tuple[Union[str, bytes], Union[str, bytes]]]
+PairLike = Union[Rule, tuple[str | bytes, str | bytes]]
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,9 @@ def restore(
         raise UsageError(f"migration {migration_id} archived no {which} tables: nothing to restore")
     site_id = int(manifest["site"]["id"])
     tables = {o["table"] for o in objects}
-    statements = _chain(iter_statements(folder.open_read(o["name"]), require_terminator=True) for o in objects)
+    statements = _chain(
+        iter_statements(folder.open_read(o["name"]), require_terminator=True) for o in objects
+    )
     return _load(
         statements,
         target,
@@ -259,7 +261,9 @@ def _load(
                 )
             progress.emit("step-end", "verify")
             existing = [n for n in created if n not in table_missing(conn, target.database, created)]
-            retire_now = [n for n in retire if n not in created and n not in table_missing(conn, target.database, [n])]
+            retire_now = [
+                n for n in retire if n not in created and n not in table_missing(conn, target.database, [n])
+            ]
             if backup_location is not None and (existing or retire_now):
                 report.backup = _backup(target, existing + retire_now, backup_location, backup_site, progress)
             site.set_existing(existing)
@@ -279,7 +283,7 @@ def _load(
             try:
                 with closing(target.connect()) as conn:
                     site.drop(conn, "staging")
-            except Exception:  # noqa: BLE001 - keep the original error; `wfuwp migrate clean` removes leftovers
+            except Exception:
                 pass
         if isinstance(exc, mysql.connector.Error):
             raise database_error(exc, f"loading {source} into {target}") from None
@@ -313,4 +317,3 @@ def _backup(
     )
     progress.emit("step-end", "backup")
     return {"id": folder.id, "location": folder.url}
-

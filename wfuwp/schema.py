@@ -30,7 +30,19 @@ NETWORK_TABLES = (
 # Column kinds of the core's renderer: T text (replaced), Q quoted as is, X hex (bytes), N number.
 _TEXT_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "json"})
 _NUMBER_TYPES = frozenset(
-    {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "float", "double", "real"}
+    {
+        "tinyint",
+        "smallint",
+        "mediumint",
+        "int",
+        "integer",
+        "bigint",
+        "decimal",
+        "numeric",
+        "float",
+        "double",
+        "real",
+    }
 )
 _BYTES_TYPES = frozenset(
     {
@@ -114,7 +126,15 @@ class Table:
     @property
     def transactional(self) -> bool:
         """Whether a consistent-snapshot transaction covers this table (InnoDB and friends do)."""
-        return self.engine.lower() not in ("myisam", "aria", "memory", "csv", "archive", "merge", "mrg_myisam")
+        return self.engine.lower() not in (
+            "myisam",
+            "aria",
+            "memory",
+            "csv",
+            "archive",
+            "merge",
+            "mrg_myisam",
+        )
 
 
 def site_pattern(prefix: str, site_id: int) -> re.Pattern[str]:
@@ -197,13 +217,19 @@ def describe_tables(conn: Any, database: str, names: list[str]) -> list[Table]:
         (database, *names),
     ):
         generated = "GENERATED" in _text(extra or "").upper() or bool(expression)
-        columns[_text(table)].append(Column(_text(column), _text(data_type), generated, _text(key or "") == "PRI"))
+        columns[_text(table)].append(
+            Column(_text(column), _text(data_type), generated, _text(key or "") == "PRI")
+        )
     tables = []
     for name in names:
         if name not in stats:
-            raise UsageError(f"table {name} disappeared from {database} while reading its definition: run again")
+            raise UsageError(
+                f"table {name} disappeared from {database} while reading its definition: run again"
+            )
         engine, rows, size = stats[name]
-        tables.append(Table(name, engine, show_create_table(conn, database, name), tuple(columns[name]), rows, size))
+        tables.append(
+            Table(name, engine, show_create_table(conn, database, name), tuple(columns[name]), rows, size)
+        )
     return tables
 
 

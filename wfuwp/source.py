@@ -138,14 +138,14 @@ class Snapshot:
         if self._myisam_locked_at:
             try:
                 self.release_myisam()
-            except Exception:  # noqa: BLE001 - closing the connection releases the lock anyway
+            except Exception:
                 pass
         for conn in [*self.connections, self.myisam_connection]:
             if conn is None:
                 continue
             try:
                 conn.close()
-            except Exception:  # noqa: BLE001 - a dead connection is closed already
+            except Exception:
                 pass
         self.connections = []
         self.myisam_connection = None
@@ -182,5 +182,5 @@ def stream_rows(
     finally:
         try:
             cursor.close()
-        except Exception:  # noqa: BLE001 - a cursor on a dead connection cannot be closed
+        except Exception:
             pass

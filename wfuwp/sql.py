@@ -38,7 +38,9 @@ DUMP_FOOTER = (
 def quote_identifier(name: str) -> str:
     """Quote a table or column name with backticks; raise UsageError for names MySQL cannot hold."""
     if not name or len(name) > MAX_IDENTIFIER or "\x00" in name or name != name.rstrip(" "):
-        raise UsageError(f"{name!r} is not a valid table or column name (1-64 characters, no NUL, no trailing space)")
+        raise UsageError(
+            f"{name!r} is not a valid table or column name (1-64 characters, no NUL, no trailing space)"
+        )
     return "`" + name.replace("`", "``") + "`"
 
 
@@ -76,5 +78,9 @@ def create_table_as(create_sql: str, new_name: str) -> str:
 def table_preamble(table: str, create_sql: str) -> bytes:
     """The statements that (re)create an empty table at the top of its dump."""
     return (
-        b"DROP TABLE IF EXISTS " + qi(table) + b";\n" + create_table_as(create_sql, table).encode("utf-8") + b";\n"
+        b"DROP TABLE IF EXISTS "
+        + qi(table)
+        + b";\n"
+        + create_table_as(create_sql, table).encode("utf-8")
+        + b";\n"
     )

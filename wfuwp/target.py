@@ -30,7 +30,7 @@ def work_table_name(prefix: str, run_short_id: str, table: str) -> str:
     name = f"{prefix}{run_short_id}_{table}"
     if len(name) <= MAX_IDENTIFIER:
         return name
-    digest = hashlib.sha1(table.encode("utf-8")).hexdigest()[:8]
+    digest = hashlib.sha1(table.encode("utf-8"), usedforsecurity=False).hexdigest()[:8]
     keep = MAX_IDENTIFIER - len(prefix) - len(run_short_id) - len(digest) - 2
     return f"{prefix}{run_short_id}_{table[:keep]}_{digest}"
 
@@ -59,7 +59,9 @@ class SwapPlan:
 
     def old_names(self) -> list[str]:
         """Names the replaced and retired tables have after the swap."""
-        return [old for live, _s, old in self.pairs if live in self.existing] + [old for _l, old in self.retired]
+        return [old for live, _s, old in self.pairs if live in self.existing] + [
+            old for _l, old in self.retired
+        ]
 
 
 def _rename(moves: list[tuple[str, str]]) -> str:
@@ -69,7 +71,9 @@ def _rename(moves: list[tuple[str, str]]) -> str:
 class TargetSite:
     """Staging, loading and swapping one site's tables in the target database."""
 
-    def __init__(self, db: Database, run_short_id: str, names: Sequence[str], existing: Sequence[str]) -> None:
+    def __init__(
+        self, db: Database, run_short_id: str, names: Sequence[str], existing: Sequence[str]
+    ) -> None:
         """`names`: the tables the swap puts in place; `existing`: the site's tables in the target now."""
         self.db = db
         self.run_short_id = run_short_id
@@ -154,7 +158,7 @@ class SiteLock:
     def __init__(self, db: Database, site_id: int) -> None:
         key = f"wfuwp:{db.database}:{site_id}"
         # MySQL 5.7+ limits lock names to 64 characters.
-        self.name = key if len(key) <= 64 else "wfuwp:" + hashlib.sha1(key.encode()).hexdigest()
+        self.name = key if len(key) <= 64 else "wfuwp:" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
         self.db = db
         self.site_id = site_id
         self.conn: Any = None
@@ -180,7 +184,7 @@ class SiteLock:
             try:
                 query(self.conn, "SELECT RELEASE_LOCK(%s)", (self.name,))
                 self.conn.close()
-            except Exception:  # noqa: BLE001 - the server releases the lock with the connection anyway
+            except Exception:
                 pass
             self.conn = None
 
@@ -204,5 +208,3 @@ def table_missing(conn: Any, database: str, names: Sequence[str]) -> list[str]:
     )
     present = {n.decode() if isinstance(n, (bytes, bytearray)) else str(n) for (n,) in rows}
     return [n for n in names if n not in present]
-
-
