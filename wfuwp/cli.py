@@ -145,6 +145,10 @@ def _from_to(f: F) -> F:
     return f
 
 
+def _yes_option(f: F) -> F:
+    return click.option("--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment.")(f)
+
+
 def _replace_option(f: F) -> F:
     return click.option(
         "--replace",
@@ -656,7 +660,7 @@ def status(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json: boo
 @migrate.command("rollback", context_settings=CONTEXT)
 @click.argument("migration_id", metavar="MIGRATION_ID")
 @click.option("--env", "env", required=True, metavar="ENV", help="The environment the migration wrote into.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment.")
+@_yes_option
 @_archive_options
 @json_option
 @global_options
@@ -702,7 +706,7 @@ def rollback_command(
     is_flag=True,
     help="Do not archive the tables the restore replaces first (a loud warning says so).",
 )
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment.")
+@_yes_option
 @_archive_options
 @json_option
 @global_options
@@ -775,7 +779,7 @@ def restore_command(
     is_flag=True,
     help="Do not archive the tables the import replaces first (a loud warning says so).",
 )
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment.")
+@_yes_option
 @_archive_options
 @json_option
 @global_options
