@@ -115,3 +115,30 @@ def test_refuses_overlapping_prefixes(s3_client: Any, buckets: tuple[str, str]) 
     src, _ = buckets
     with pytest.raises(UsageError, match="overlap"):
         copy_prefix(src, "sites/2", src, "sites/2/x", client=s3_client)
+
+
+def test_sync_media_between_environments_from_the_config(
+    s3_server: S3Server, s3_client: Any, buckets: tuple[str, str], tmp_path: Any
+) -> None:
+    from wfuwp.config import Config
+    from wfuwp.errors import ConfigError
+
+    src, dst = buckets
+    config = Config.load(tmp_path / "config.json")
+    for env, bucket in (("prod", src), ("pprd", dst)):
+        config.set(f"env.{env}.host", "127.0.0.1")
+        config.set(f"env.{env}.media_bucket", bucket)
+    config.set("s3.endpoint_url", s3_server.endpoint_url)
+    s3_client.put_object(Bucket=src, Key="sites/43/2026/11/a.jpg", Body=b"jpeg")
+    s3_client.put_object(Bucket=src, Key="sites/430/2026/11/b.jpg", Body=b"other site")
+
+    preview = media.sync_media(config, 43, "prod", "pprd", dry_run=True)
+    assert preview.copied == 1 and _tree(s3_client, dst, "sites/") == {}
+    first = media.sync_media(config, 43, "prod", "pprd")
+    assert first.copied == 1
+    assert _tree(s3_client, dst, "sites/") == {"43/2026/11/a.jpg": b"jpeg"}  # site 430 stays out
+    again = media.sync_media(config, 43, "prod", "pprd")
+    assert (again.copied, again.skipped) == (0, 1)
+    config.set("env.pprd.media_bucket", "")
+    with pytest.raises(ConfigError, match="env.pprd.media_bucket is not set"):
+        media.sync_media(config, 43, "prod", "pprd")

@@ -30,10 +30,10 @@ from wfuwp.archive import ArchiveLocation, default_local_root
 from wfuwp.clean import plan_clean, run_clean
 from wfuwp.config import Config
 from wfuwp.db import Database
-from wfuwp.errors import ConfigError, UsageError, WfuwpError
+from wfuwp.errors import UsageError, WfuwpError
 from wfuwp.export import backup_site, default_export_name, export_site
 from wfuwp.inspect import count_matches, site_path, verify_site
-from wfuwp.media import copy_prefix
+from wfuwp.media import copy_prefix, media_location
 from wfuwp.migrate import migrate_site
 from wfuwp.plan import Plan, plan_for
 from wfuwp.preflight import PreflightReport, preflight
@@ -258,7 +258,7 @@ def run(
         source, target = config.env(from_env).as_database(), config.env(to_env).as_database()
     else:
         source = target = config.migration.as_database()
-    media = _media_buckets(config, site, from_env, to_env) if sync_media else None
+    media = media_location(config, site, from_env, to_env) if sync_media else None
     archive = _location(config, work_dir, skip_s3) if complete and not skip_backup else None
     if resume is not None and archive is None:
         raise UsageError(
@@ -328,31 +328,11 @@ def _in_place(report: PreflightReport) -> None:
     ]
 
 
-def _media_buckets(config: Config, site: int, from_env: str, to_env: str) -> tuple[str, str, str]:
-    """(source bucket, target bucket, key prefix) of the site's media; ConfigError when a bucket is unset."""
-    buckets = []
-    for name in (from_env, to_env):
-        bucket = config.env(name).media_bucket
-        if not bucket:
-            raise ConfigError(
-                f"env.{name}.media_bucket is not set, so --sync-media has nowhere to copy from or to: "
-                f"run `wfuwp config set env.{name}.media_bucket BUCKET`"
-            )
-        buckets.append(bucket)
-    return buckets[0], buckets[1], config.s3.media_prefix_for(site)
-
-
 def _sync_media(ui: Ui, config: Config, media: tuple[str, str, str], *, dry_run: bool) -> dict[str, Any]:
     """Copy (or, with `dry_run`, count) the site's media objects that differ; return what was done."""
     src, dst, prefix = media
     result = copy_prefix(
-        src,
-        prefix,
-        dst,
-        prefix,
-        dry_run=dry_run,
-        endpoint_url=config.s3.endpoint_url,
-        region=config.s3.region,
+        src, prefix, dst, prefix, dry_run=dry_run, endpoint_url=config.s3.endpoint_url, region=config.s3.region
     )
     verb = "would copy" if dry_run else "copied"
     ui.line(

@@ -14,7 +14,8 @@ from typing import Any
 
 from wfuwp import _s3
 from wfuwp._s3 import MAX_COPY_OBJECT_SIZE, S3Client
-from wfuwp.errors import ArchiveError, UsageError
+from wfuwp.config import Config
+from wfuwp.errors import ArchiveError, ConfigError, UsageError
 
 __all__ = ["SOURCE_ETAG_KEY", "CopyResult", "copy_prefix"]
 
@@ -166,3 +167,47 @@ def _copy_one(
     # A managed copy: CreateMultipartUpload (with the metadata above) + UploadPartCopy per part.
     # s3transfer ignores Metadata (keeping the source's) unless MetadataDirective=REPLACE is passed too.
     _s3.multipart_copy(client, source, dst_bucket, dst_key, extra_args=extra, part_size=_COPY_PART_SIZE)
+
+
+def media_location(config: Config, site_id: int, from_env: str, to_env: str) -> tuple[str, str, str]:
+    """(source bucket, target bucket, key prefix) of a site's media; ConfigError when a bucket is unset."""
+    buckets = []
+    for name in (from_env, to_env):
+        bucket = config.env(name).media_bucket
+        if not bucket:
+            raise ConfigError(
+                f"env.{name}.media_bucket is not set, so media have nowhere to copy from or to: "
+                f"run `wfuwp config set env.{name}.media_bucket BUCKET`"
+            )
+        buckets.append(bucket)
+    return buckets[0], buckets[1], config.s3.media_prefix_for(site_id)
+
+
+def sync_media(
+    config: Config,
+    site_id: int,
+    from_env: str,
+    to_env: str,
+    *,
+    dry_run: bool = False,
+    concurrency: int = DEFAULT_COPY_CONCURRENCY,
+    client: S3Client | None = None,
+) -> CopyResult:
+    """Copy a site's uploads between two environments' media buckets (see copy_prefix).
+
+    The buckets are the environments' `media_bucket`, the keys those under `s3.media_prefix`
+    (`sites/<id>/` by default). Server-side copies of only what differs, in parallel; nothing is
+    deleted. `dry_run` counts what would be copied.
+    """
+    src, dst, prefix = media_location(config, site_id, from_env, to_env)
+    return copy_prefix(
+        src,
+        prefix,
+        dst,
+        prefix,
+        dry_run=dry_run,
+        concurrency=concurrency,
+        client=client,
+        endpoint_url=config.s3.endpoint_url,
+        region=config.s3.region,
+    )
