@@ -351,3 +351,49 @@ def test_site_without_tables_and_bad_input(networks) -> None:
             43, source=db_of(src, src_db, "prod"), target=db_of(tgt, tgt_db, "pprd"), replacements=[("", "x")]
         )
     assert checksums(tgt, tgt_db) == before
+
+
+def test_two_sites_migrate_into_one_target_at_the_same_time(networks) -> None:
+    src, src_db, tgt, tgt_db = networks
+    results: dict[int, object] = {}
+
+    def migrate(site: int) -> None:
+        try:
+            results[site] = wfuwp.migrate_site(
+                site, source=db_of(src, src_db, "prod"), target=db_of(tgt, tgt_db, "pprd"), replacements=PAIRS
+            )
+        except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+            results[site] = exc
+
+    threads = [threading.Thread(target=migrate, args=(site,)) for site in (43, 430)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(r, wfuwp.MigrationReport) and r.status == "completed" for r in results.values()), results
+    assert fetch(tgt, tgt_db, "SELECT guid FROM wp_430_posts") == [(b"https://pprd.example.edu/chem/?p=1",)]
+    assert fetch(tgt, tgt_db, "SELECT body FROM wp_43_myisam") == [(b"pprd.example.edu",)]
+
+
+def test_a_row_of_tens_of_megabytes(private_mariadb: MariaDBServer) -> None:
+    # The private server allows 64 MB packets (the shared one 16 MB).
+    run_sql(private_mariadb, None, "CREATE DATABASE s", "CREATE DATABASE t")
+    build_site(private_mariadb, "s", with_430=False)
+    target_network(private_mariadb, "t")
+    big = b'a:1:{s:4:"page";s:%d:"%s";}'
+    body = b"https://www.example.edu/ " * 1_000_000  # 25 MB of text holding a million URLs
+    conn = private_mariadb.connect(database="s")
+    try:
+        conn.cursor().execute(
+            "INSERT INTO wp_43_options (option_name, option_value) VALUES ('huge', %s)", (big % (len(body), body),)
+        )
+    finally:
+        conn.close()
+    report = wfuwp.migrate_site(
+        43, source=db_of(private_mariadb, "s", "prod"), target=db_of(private_mariadb, "t", "pprd"), replacements=PAIRS
+    )
+    expected_body = b"https://pprd.example.edu/ " * 1_000_000
+    (value,) = fetch(private_mariadb, "t", "SELECT option_value FROM wp_43_options WHERE option_name = 'huge'")[0]
+    assert value == big % (len(expected_body), expected_body)
+    options = next(t for t in report.tables if t.name == "wp_43_options")
+    assert options.replacements >= 1_000_000
