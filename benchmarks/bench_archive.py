@@ -102,7 +102,7 @@ def bench_zstd(data: bytes) -> None:
 
 
 def bench_splitter(data: bytes) -> None:
-    from wfuwp.sqlfile import check_statement, iter_statements
+    from wfuwp.mysql.sqlfile import check_statement, iter_statements
 
     def run(label: str, fn: object) -> None:
         t0 = time.perf_counter()

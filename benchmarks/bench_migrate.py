@@ -31,7 +31,7 @@ from sandbox import MariaDBServer  # noqa: E402
 CHILD = """
 import sys, json, time, resource
 import wfuwp
-from wfuwp.archive import ArchiveLocation
+from wfuwp.archive.location import ArchiveLocation
 args = json.loads(sys.argv[1])
 archive = args["archive"]
 if archive.startswith("s3://"):

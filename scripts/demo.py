@@ -26,7 +26,7 @@ from sandbox import shared_or_private  # noqa: E402
 
 import wfuwp  # noqa: E402,F401  (first: the MySQL driver's C extension must load before OpenSSL)
 from tests.s3server import S3Server  # noqa: E402
-from wfuwp.config import Config  # noqa: E402
+from wfuwp.config.settings import Config  # noqa: E402
 
 DEMO = ROOT / ".demo"
 ENVIRONMENTS = {"prod": "www.example.edu", "pprd": "pprd.example.edu"}

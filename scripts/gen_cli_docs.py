@@ -18,8 +18,8 @@ import click
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wfuwp._cli_common import State  # noqa: E402
-from wfuwp.cli import cli  # noqa: E402
+from wfuwp.cli.common import State  # noqa: E402
+from wfuwp.cli.main import cli  # noqa: E402
 
 DOC = ROOT / "docs" / "cli.md"
 # A fixed width, so the file does not depend on the terminal it was generated in.

@@ -15,7 +15,7 @@ import pytest
 import smart_open.s3
 import zstandard
 
-from wfuwp.archive import (
+from wfuwp.archive.location import (
     ArchiveLocation,
     ArchiveStream,
     MigrationArchive,

@@ -29,8 +29,8 @@ from tests.wpsite import (
     rows,
     tables,
 )
-from wfuwp.cli import main, migrate_main
-from wfuwp.config import Config
+from wfuwp.cli.main import main, migrate_main
+from wfuwp.config.settings import Config
 
 __all__ = ["clean_environment", "env"]  # fixtures, shared with the other CLI tests
 
@@ -378,7 +378,7 @@ def test_clean_refuses_a_migration_database_without_migration_in_its_name(
 def test_ctrl_c_during_the_copy_exits_130_and_leaves_the_target(
     env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from wfuwp import _ui
+    from wfuwp.cli import ui as _ui
 
     def interrupt(self: object, event: Any) -> None:
         if event.kind == "rows":

@@ -14,7 +14,7 @@ import pytest
 import zstandard
 
 from tests.wpsite import Env, checksums, clean_environment, env, execute, option, tables
-from wfuwp.config import Config
+from wfuwp.config.settings import Config
 
 __all__ = ["clean_environment", "env"]  # fixtures
 
@@ -294,8 +294,8 @@ def test_rollback_instantly_with_keep_files_or_from_the_backup(
 # A `wfuwp migrate` process that SIGKILLs itself once three tables are copied.
 KILLED_CLI = """
 import os, signal, sys
-from wfuwp import _ui
-from wfuwp.cli import main
+from wfuwp.cli import ui as _ui
+from wfuwp.cli.main import main
 done = []
 def progress(self, event):
     if event.kind == "table-end" and event.step == "copy":

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from wfuwp.cli import main
-from wfuwp.config import Config
+from wfuwp.cli.main import main
+from wfuwp.config.settings import Config
 
 PASSWORD = "s3cr3t-Pa55-xyzzy"
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from wfuwp.config import (
+from wfuwp.config.settings import (
     Config,
     EnvConfig,
     MigrationDbConfig,

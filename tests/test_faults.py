@@ -14,9 +14,9 @@ import pytest
 import wfuwp
 from tests.dbutil import checksums, run_sql, table_names
 from tests.test_migrate import PAIRS, build_site, db_of, target_network
-from wfuwp.archive import ArchiveLocation
+from wfuwp.archive.location import ArchiveLocation
 from wfuwp.errors import ArchiveError, MigrationError, UsageError
-from wfuwp.restore import rollback
+from wfuwp.ops.restore import rollback
 
 ROOT = Path(__file__).resolve().parent.parent
 

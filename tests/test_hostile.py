@@ -30,8 +30,8 @@ from tests.dbutil import checksums, fetch, quote, run_sql
 from tests.s3server import S3Server
 from tests.test_migrate import PAIRS
 from tests.users import Users, users_on
-from wfuwp.archive import ArchiveLocation
-from wfuwp.config import Config
+from wfuwp.archive.location import ArchiveLocation
+from wfuwp.config.settings import Config
 from wfuwp.errors import (
     ArchiveError,
     ConfigError,
@@ -41,8 +41,8 @@ from wfuwp.errors import (
     UsageError,
     WfuwpError,
 )
-from wfuwp.preflight import preflight
-from wfuwp.sqlfile import check_statement, iter_statements
+from wfuwp.ops.preflight import preflight
+from wfuwp.mysql.sqlfile import check_statement, iter_statements
 
 SECRET = "Hostile-p@ss:w%rd/42"  # '@', ':', '%' and '/' also test URL parsing
 

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from wfuwp import media
+from wfuwp.ops import media
 from wfuwp.errors import UsageError
-from wfuwp.media import SOURCE_ETAG_KEY, copy_prefix
+from wfuwp.ops.media import SOURCE_ETAG_KEY, copy_prefix
 
 if TYPE_CHECKING:
     from tests.s3server import S3Server
@@ -120,7 +120,7 @@ def test_refuses_overlapping_prefixes(s3_client: Any, buckets: tuple[str, str]) 
 def test_sync_media_between_environments_from_the_config(
     s3_server: S3Server, s3_client: Any, buckets: tuple[str, str], tmp_path: Any
 ) -> None:
-    from wfuwp.config import Config
+    from wfuwp.config.settings import Config
     from wfuwp.errors import ConfigError
 
     src, dst = buckets

@@ -20,10 +20,10 @@ from tests.dbutil import checksums, run_sql, table_names
 from tests.s3server import S3Server
 from tests.test_migrate import PAIRS, build_site, target_network
 from tests.users import Users, users_on
-from wfuwp.archive import ArchiveLocation
+from wfuwp.archive.location import ArchiveLocation
 from wfuwp.errors import PreflightError, UsageError, WfuwpError
-from wfuwp.preflight import Finding, PreflightReport, _Grants, preflight
-from wfuwp.target import SiteLock
+from wfuwp.ops.preflight import Finding, PreflightReport, _Grants, preflight
+from wfuwp.mysql.target import SiteLock
 
 SOURCE_GRANTS = ("GRANT SELECT, LOCK TABLES ON `{src}`.* TO {{user}}", "GRANT RELOAD ON *.* TO {{user}}")
 TARGET_PRIVILEGES = ["SELECT", "INSERT", "CREATE", "DROP", "ALTER", "LOCK TABLES"]
@@ -341,13 +341,13 @@ def test_free_disk_against_the_estimated_archive_size(
         # A disk that is nearly full, as shutil.disk_usage would describe it.
         return lambda _path: SimpleNamespace(total=10 * need, used=10 * need - free, free=free)
 
-    monkeypatch.setattr("wfuwp.preflight.shutil.disk_usage", nearly_full(int(need * 0.5)))
+    monkeypatch.setattr("wfuwp.ops.preflight.shutil.disk_usage", nearly_full(int(need * 0.5)))
     full = preflight(
         43, source=source, target=target, archive=tmp_path, replacements=PAIRS, work_dir=tmp_path / "w"
     )
     disk = find(full, "disk", "fatal")
     assert disk.message.startswith(str(tmp_path)) and "free, the archives need about" in disk.message
-    monkeypatch.setattr("wfuwp.preflight.shutil.disk_usage", nearly_full(int(need * 1.5)))
+    monkeypatch.setattr("wfuwp.ops.preflight.shutil.disk_usage", nearly_full(int(need * 1.5)))
     tight = preflight(43, source=source, target=target, archive=tmp_path, replacements=PAIRS)
     assert find(tight, "disk", "warning") and tight.ok
 

@@ -1,4 +1,4 @@
-"""wfuwp.db.with_retries against a real server: transient errors are retried with backoff, others are not."""
+"""wfuwp.mysql.connection.with_retries against a real server: transient errors are retried with backoff, others are not."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sandbox import MariaDBServer
 
 import wfuwp
 from tests.dbutil import run_sql
-from wfuwp.db import closing, execute, query, with_retries
+from wfuwp.mysql.connection import closing, execute, query, with_retries
 from wfuwp.errors import DatabaseError
 
 

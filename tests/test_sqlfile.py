@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wfuwp.errors import SqlFileError
-from wfuwp.sqlfile import Statement, check_statement, iter_statements, open_sql
+from wfuwp.mysql.sqlfile import Statement, check_statement, iter_statements, open_sql
 
 if TYPE_CHECKING:
     from tests.s3server import S3Server

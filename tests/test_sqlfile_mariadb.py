@@ -18,7 +18,7 @@ from typing import Any
 import mysql.connector
 import pytest
 
-from wfuwp.sqlfile import check_statement, iter_statements
+from wfuwp.mysql.sqlfile import check_statement, iter_statements
 
 HOST = os.environ.get("WFUWP_TEST_MYSQL_HOST", "127.0.0.1")
 PORT = int(os.environ.get("WFUWP_TEST_MYSQL_PORT", "3306"))

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from wfuwp.cli import main
-from wfuwp.config import Config, wfu_named_values
+from wfuwp.cli.main import main
+from wfuwp.config.settings import Config, wfu_named_values
 
 SITE = 43
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import mysql.connector
 
-from wfuwp.db import Database, closing, database_error, execute, prepare_copy_session, query
+from wfuwp.mysql.connection import Database, closing, database_error, execute, prepare_copy_session, query
 from wfuwp.errors import WfuwpError
-from wfuwp.network import site_address
+from wfuwp.mysql.network import site_address
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.replace import PairLike, Replacer
-from wfuwp.schema import describe_tables, require_site_tables, validate_site_id
-from wfuwp.source import stream_rows
-from wfuwp.sql import quote_identifier
+from wfuwp.mysql.schema import describe_tables, require_site_tables, validate_site_id
+from wfuwp.mysql.source import stream_rows
+from wfuwp.mysql.sql import quote_identifier
 
 # The tables WordPress creates for every site (wp-admin/includes/schema.php), without the prefix.
 CORE_TABLES = (

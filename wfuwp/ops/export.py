@@ -1,11 +1,11 @@
 """Export or back up a site's tables as zstd-compressed SQL: `zstd -dc FILE | mariadb DB` loads it back.
 
-    one consistent snapshot of the tables -> wfuwp.dump (one self-contained dump per table) -> a sink
+    one consistent snapshot of the tables -> wfuwp.mysql.dump (one self-contained dump per table) -> a sink
 
 `export_site` writes every table of a site into one object (a file or s3://bucket/key); each table's
 dump is self-contained (session settings, DROP, CREATE, INSERTs in one transaction, settings
 restored), so one file holds several. `backup_site` writes them into a new archive folder, where
-`wfuwp.restore.restore` finds them like a migration's backup.
+`wfuwp.ops.restore.restore` finds them like a migration's backup.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from typing import Any
 import mysql.connector
 
 from wfuwp._version import __version__
-from wfuwp.archive import ArchiveLocation, ArchiveStream
-from wfuwp.db import Database, closing, query
-from wfuwp.dump import Sink, dump_tables
+from wfuwp.archive.location import ArchiveLocation, ArchiveStream
+from wfuwp.mysql.connection import Database, closing, query
+from wfuwp.mysql.dump import Sink, dump_tables
 from wfuwp.errors import UsageError, WfuwpError
-from wfuwp.network import site_address
+from wfuwp.mysql.network import site_address
 from wfuwp.progress import Progress, ProgressCallback
-from wfuwp.schema import require_site_tables, validate_site_id
+from wfuwp.mysql.schema import require_site_tables, validate_site_id
 
 # INSERT statements of about 1 MiB: what the engine sends too. A row larger than this gets a statement
 # of its own, so loading the file needs a max_allowed_packet above the largest row (as mysqldump does).
@@ -38,7 +38,7 @@ SUFFIX = ".sql.zst"
 
 @dataclass
 class TableDump:
-    """One table as dumped: rows, their checksum (as `wfuwp.sql.checksum_query` computes it), SQL bytes."""
+    """One table as dumped: rows, their checksum (as `wfuwp.mysql.sql.checksum_query` computes it), SQL bytes."""
 
     name: str
     rows: int = 0
@@ -78,7 +78,7 @@ class ExportReport:
 class _Progressing:
     """A sink that counts what passes and reports it as progress: bytes of SQL against the table's size.
 
-    The rows are only known when the table is complete (wfuwp.dump counts them), so "rows" events
+    The rows are only known when the table is complete (wfuwp.mysql.dump counts them), so "rows" events
     carry bytes; "table-end" carries the exact rows.
     """
 
@@ -122,7 +122,7 @@ def _dump(
     progress: Progress,
     step: str,
 ) -> list[TableDump]:
-    """wfuwp.dump.dump_tables with progress events and per-table figures."""
+    """wfuwp.mysql.dump.dump_tables with progress events and per-table figures."""
     with closing(db.connect()) as conn:
         estimates = _estimates(conn, db.database, names)
     sinks: dict[str, _Progressing] = {}

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from wfuwp.config import Config
+from wfuwp.config.settings import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,7 +34,7 @@ class State:
 
 
 def current_state() -> State:
-    """The State of the running invocation (set up by `wfuwp.cli.main`)."""
+    """The State of the running invocation (set up by `wfuwp.cli.main.main`)."""
     obj = click.get_current_context().find_root().obj
     assert isinstance(obj, State)
     return obj

@@ -1,16 +1,16 @@
 """The command line: `wfuwp` (groups migrate, config), `wfuwp-migrate` (= `wfuwp migrate`), `python -m wfuwp`.
 
 A thin layer: each command parses its arguments, calls the library, and renders the result with
-`wfuwp._ui`. `main(argv)` returns the exit code instead of exiting, so tests run it in-process.
+`wfuwp.cli.ui`. `main(argv)` returns the exit code instead of exiting, so tests run it in-process.
 Errors become one line on stderr and the `WfuwpError`'s exit code (2 for usage and configuration
 mistakes); `--debug` adds the traceback. Passwords are never accepted as arguments nor printed.
-The `config` group lives in wfuwp._cli_config; what every command shares in wfuwp._cli_common.
+The `config` group lives in wfuwp.cli.config_commands; what every command shares in wfuwp.cli.common.
 docs/cli.md is generated from the help texts by scripts/gen_cli_docs.py.
 """
 
 from __future__ import annotations
 
-# wfuwp first: the MySQL driver's C extension must load before anything imports ssl (see wfuwp.db).
+# wfuwp first: the MySQL driver's C extension must load before anything imports ssl (see wfuwp.mysql.connection).
 import wfuwp  # noqa: F401  # isort: skip
 
 import contextlib
@@ -22,23 +22,23 @@ from typing import Any, TypeVar
 
 import click
 
-from wfuwp._cli_common import CONTEXT, State, current_state, emit_json, global_options, json_option
-from wfuwp._cli_config import config_group
-from wfuwp._ui import Ui
+from wfuwp.cli.common import CONTEXT, State, current_state, emit_json, global_options, json_option
+from wfuwp.cli.config_commands import config_group
+from wfuwp.cli.ui import Ui
 from wfuwp._version import __version__
-from wfuwp.archive import ArchiveLocation, default_local_root
-from wfuwp.clean import plan_clean, run_clean
-from wfuwp.config import Config
-from wfuwp.db import Database
+from wfuwp.archive.location import ArchiveLocation, default_local_root
+from wfuwp.ops.clean import plan_clean, run_clean
+from wfuwp.config.settings import Config
+from wfuwp.mysql.connection import Database
 from wfuwp.errors import UsageError, WfuwpError
-from wfuwp.export import backup_site, default_export_name, export_site
-from wfuwp.inspect import count_matches, site_path, verify_site
-from wfuwp.media import copy_prefix, media_location
-from wfuwp.migrate import migrate_site
-from wfuwp.plan import Plan, plan_for
-from wfuwp.preflight import PreflightReport, preflight
-from wfuwp.restore import import_sql, restore, rollback
-from wfuwp.schema import validate_site_id
+from wfuwp.ops.export import backup_site, default_export_name, export_site
+from wfuwp.ops.verify import count_matches, site_path, verify_site
+from wfuwp.ops.media import copy_prefix, media_location
+from wfuwp.ops.migrate import migrate_site
+from wfuwp.config.plan import Plan, plan_for
+from wfuwp.ops.preflight import PreflightReport, preflight
+from wfuwp.ops.restore import import_sql, restore, rollback
+from wfuwp.mysql.schema import validate_site_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 

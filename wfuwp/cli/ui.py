@@ -29,15 +29,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from wfuwp.archive import MigrationInfo
-from wfuwp.clean import CleanPlan
-from wfuwp.export import ExportReport
-from wfuwp.inspect import ColumnMatches, SiteCheck
-from wfuwp.plan import Plan
-from wfuwp.preflight import PreflightReport
+from wfuwp.archive.location import MigrationInfo
+from wfuwp.ops.clean import CleanPlan
+from wfuwp.ops.export import ExportReport
+from wfuwp.ops.verify import ColumnMatches, SiteCheck
+from wfuwp.config.plan import Plan
+from wfuwp.ops.preflight import PreflightReport
 from wfuwp.progress import ProgressCallback, ProgressEvent
 from wfuwp.report import MigrationReport
-from wfuwp.restore import LoadReport
+from wfuwp.ops.restore import LoadReport
 
 # Wide enough that plan lines and summary tables do not wrap in logs and pipes.
 _PIPE_WIDTH = 160

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from wfuwp.db import query
+from wfuwp.mysql.connection import query
 from wfuwp.errors import SiteNotFoundError
-from wfuwp.sql import quote_identifier
+from wfuwp.mysql.sql import quote_identifier
 
 
 def options_table(prefix: str, site_id: int) -> str:

@@ -47,9 +47,10 @@ import orjson
 import platformdirs
 import zstandard
 
-from wfuwp import _local, _s3
-from wfuwp._compress import open_zstd_reader
-from wfuwp._s3 import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, S3Client
+from wfuwp.storage import local as _local
+from wfuwp.storage import s3 as _s3
+from wfuwp.storage.compress import open_zstd_reader
+from wfuwp.storage.s3 import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, S3Client
 from wfuwp.errors import ArchiveError, UsageError
 
 __all__ = [
@@ -69,7 +70,7 @@ __all__ = [
 
 # S3 part size. Memory per open S3 stream is about 2 x part size (smart_open's part buffer plus the
 # queue in front of the upload thread). 16 MiB parts allow 160 GiB per object (10,000 parts, see
-# wfuwp._s3), far above any one table of a site, while three streams at once stay near 100 MiB.
+# wfuwp.storage.s3), far above any one table of a site, while three streams at once stay near 100 MiB.
 DEFAULT_PART_SIZE = 8 * 1024**2
 # Parallel S3 requests for listing manifests and downloading a migration.
 DEFAULT_CONCURRENCY = 4

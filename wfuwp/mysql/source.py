@@ -16,9 +16,9 @@ from typing import Any
 
 import mysql.connector
 
-from wfuwp.db import Database, database_error, execute, prepare_copy_session
-from wfuwp.schema import Table
-from wfuwp.sql import quote_identifier
+from wfuwp.mysql.connection import Database, database_error, execute, prepare_copy_session
+from wfuwp.mysql.schema import Table
+from wfuwp.mysql.sql import quote_identifier
 
 Row = tuple[bytes | None, ...]
 

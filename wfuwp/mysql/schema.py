@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from wfuwp.db import query
+from wfuwp.mysql.connection import query
 from wfuwp.errors import SiteNotFoundError, UsageError
-from wfuwp.sql import quote_identifier
+from wfuwp.mysql.sql import quote_identifier
 
 NETWORK_TABLES = (
     "blogs",

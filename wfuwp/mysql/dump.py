@@ -11,12 +11,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from wfuwp.db import Database, closing
+from wfuwp.mysql.connection import Database, closing
 from wfuwp.errors import Cancelled
 from wfuwp.replace import Replacer
-from wfuwp.schema import Table, describe_tables
-from wfuwp.source import Snapshot, stream_rows
-from wfuwp.sql import DUMP_FOOTER, DUMP_HEADER, insert_prefix, table_preamble
+from wfuwp.mysql.schema import Table, describe_tables
+from wfuwp.mysql.source import Snapshot, stream_rows
+from wfuwp.mysql.sql import DUMP_FOOTER, DUMP_HEADER, insert_prefix, table_preamble
 
 
 class Sink(Protocol):
@@ -38,7 +38,7 @@ def dump_table(
 ) -> tuple[int, int]:
     """Write one table as SQL into `sink` (not closed here); return (rows, checksum).
 
-    The checksum is comparable with `wfuwp.sql.checksum_query` on a table loaded from the dump, so a
+    The checksum is comparable with `wfuwp.mysql.sql.checksum_query` on a table loaded from the dump, so a
     restore can prove it brought back exactly these rows.
     """
     copier = Replacer([])

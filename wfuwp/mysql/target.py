@@ -15,10 +15,10 @@ from typing import Any
 
 import mysql.connector
 
-from wfuwp.db import Database, database_error, execute, query
+from wfuwp.mysql.connection import Database, database_error, execute, query
 from wfuwp.errors import LockedError, VerificationError
-from wfuwp.schema import Table
-from wfuwp.sql import MAX_IDENTIFIER, checksum_query, create_table_as, quote_identifier
+from wfuwp.mysql.schema import Table
+from wfuwp.mysql.sql import MAX_IDENTIFIER, checksum_query, create_table_as, quote_identifier
 
 STAGING_PREFIX = "_wfs_"
 OLD_PREFIX = "_wfo_"

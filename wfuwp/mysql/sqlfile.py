@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
-from wfuwp._compress import open_zstd_reader
+from wfuwp.storage.compress import open_zstd_reader
 from wfuwp.errors import SqlFileError
 
 __all__ = [
@@ -295,7 +295,7 @@ def open_sql(
         raise SqlFileError(f"{text} must end in .sql, .sql.gz or .sql.zst (that decides how it is read)")
     raw: BinaryIO
     if lower.startswith("s3://"):
-        from wfuwp import _s3
+        from wfuwp.storage import s3 as _s3
 
         bucket, _, key = text[5:].partition("/")
         if not bucket or not key:

@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 import mysql.connector
 
 from wfuwp._version import __version__
-from wfuwp.archive import ArchiveLocation, ArchiveStream, MigrationArchive
-from wfuwp.db import (
+from wfuwp.archive.location import ArchiveLocation, ArchiveStream, MigrationArchive
+from wfuwp.mysql.connection import (
     DRIVER,
     Database,
     closing,
@@ -38,17 +38,17 @@ from wfuwp.db import (
     prepare_copy_session,
     with_retries,
 )
-from wfuwp.dump import dump_tables
+from wfuwp.mysql.dump import dump_tables
 from wfuwp.errors import Cancelled, MigrationError, UsageError, WfuwpError
-from wfuwp.loader import Loader
-from wfuwp.network import derive_pairs, site_address, site_urls
+from wfuwp.mysql.loader import Loader
+from wfuwp.mysql.network import derive_pairs, site_address, site_urls
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.replace import IMPLEMENTATION, PairLike, Replacer, Rule, as_rule
 from wfuwp.report import MigrationReport, TableReport
-from wfuwp.schema import Table, describe_tables, require_site_tables, site_table_names, validate_site_id
-from wfuwp.source import Snapshot, stream_rows
-from wfuwp.sql import DUMP_FOOTER, DUMP_HEADER, insert_prefix, table_preamble
-from wfuwp.target import SiteLock, TargetSite
+from wfuwp.mysql.schema import Table, describe_tables, require_site_tables, site_table_names, validate_site_id
+from wfuwp.mysql.source import Snapshot, stream_rows
+from wfuwp.mysql.sql import DUMP_FOOTER, DUMP_HEADER, insert_prefix, table_preamble
+from wfuwp.mysql.target import SiteLock, TargetSite
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """The replacement plan: the ordered rules a migration applies, derived from the configuration.
 
 `plan_for(config, "prod", "pprd")` maps each named value of the source environment (see
-`wfuwp.config.EnvConfig`) to the target's, most specific first:
+`wfuwp.config.settings.EnvConfig`) to the target's, most specific first:
 
 1. media bucket host, media bucket name, CDN host, then the environments' `extra_pairs`;
 2. the site host as a whole host token (this covers `https://`, `http://`, `//` and bare mentions);
@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from wfuwp.config import Config, EnvConfig
+from wfuwp.config.settings import Config, EnvConfig
 from wfuwp.errors import ConfigError, UsageError
 from wfuwp.replace import Rule
 

@@ -1,6 +1,6 @@
 """`wfuwp config ...`: read and change the configuration file; the wizard; the predecessor's file.
 
-Thin, like the rest of the CLI: wfuwp.config does the work. Passwords are never arguments: they are
+Thin, like the rest of the CLI: wfuwp.config.settings does the work. Passwords are never arguments: they are
 asked for (a terminal) or read as one line of stdin, and shown only as ********.
 """
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 import orjson
 
-from wfuwp._cli_common import CONTEXT, current_state, emit_json, global_options, json_option
-from wfuwp._ui import Ui
-from wfuwp.config import Config, DbConfig, config_path, secret_env_var, upgrade_predecessor, wfu_named_values
+from wfuwp.cli.common import CONTEXT, current_state, emit_json, global_options, json_option
+from wfuwp.cli.ui import Ui
+from wfuwp.config.settings import Config, DbConfig, config_path, secret_env_var, upgrade_predecessor, wfu_named_values
 from wfuwp.errors import ConfigError, UsageError, WfuwpError
 
 

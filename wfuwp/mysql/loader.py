@@ -15,7 +15,7 @@ import queue
 import threading
 from typing import Any
 
-from wfuwp.db import Database, execute, prepare_copy_session
+from wfuwp.mysql.connection import Database, execute, prepare_copy_session
 
 # Commit every this many bytes per connection, so InnoDB's undo log stays small.
 COMMIT_EVERY_BYTES = 32 << 20

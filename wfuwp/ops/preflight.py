@@ -28,15 +28,16 @@ from typing import Any, Literal
 
 import mysql.connector
 
-from wfuwp import _local, _s3
-from wfuwp.archive import ArchiveLocation
-from wfuwp.db import Database, error_advice, execute, max_allowed_packet, query
+from wfuwp.storage import local as _local
+from wfuwp.storage import s3 as _s3
+from wfuwp.archive.location import ArchiveLocation
+from wfuwp.mysql.connection import Database, error_advice, execute, max_allowed_packet, query
 from wfuwp.errors import PreflightError, UsageError, WfuwpError
-from wfuwp.network import options_table, site_address
+from wfuwp.mysql.network import options_table, site_address
 from wfuwp.replace import PairLike, Replacer, as_rule
-from wfuwp.schema import Table, describe_tables, site_table_names, validate_site_id
-from wfuwp.sql import insert_prefix, quote_identifier
-from wfuwp.target import SiteLock, leftover_tables, work_table_name
+from wfuwp.mysql.schema import Table, describe_tables, site_table_names, validate_site_id
+from wfuwp.mysql.sql import insert_prefix, quote_identifier
+from wfuwp.mysql.target import SiteLock, leftover_tables, work_table_name
 
 __all__ = [
     "BACKUP_BYTES_PER_S",
@@ -67,7 +68,7 @@ BACKUP_BYTES_PER_S = 48 * 1024**2
 # Archive bytes per DATA_LENGTH byte is ~1/5.7 on WordPress-like SQL (docs/archives.md); DATA_LENGTH
 # overstates the SQL text (page fill), so 1/4 errs on the side of asking for more disk.
 COMPRESSION_RATIO = 4
-# The engine leaves this much of max_allowed_packet for the protocol (wfuwp.migrate: packet_limit).
+# The engine leaves this much of max_allowed_packet for the protocol (wfuwp.ops.migrate: packet_limit).
 _PACKET_HEADROOM = 1024
 # Privileges the target (and the migration database) needs on the database itself, always.
 TARGET_PRIVILEGES = ("SELECT", "INSERT", "CREATE", "DROP", "ALTER")

@@ -11,7 +11,7 @@ Dotted keys, as `wfuwp config get/set` take them:
     s3.<field>                          the archive bucket and media copying
     protected_envs                      environments a migration must confirm (comma-separated)
 
-Secrets (the two kinds of `password`) are encrypted at rest with a per-user key (see `wfuwp._secrets`).
+Secrets (the two kinds of `password`) are encrypted at rest with a per-user key (see `wfuwp.config.secrets`).
 Each can come from an environment variable instead, which wins over the file and is never written to it:
     env.<name>.password   ->  WFUWP_ENV_<NAME>_PASSWORD   (<NAME> upper-cased, '-' turned into '_')
     migration.password    ->  WFUWP_MIGRATION_PASSWORD
@@ -32,9 +32,9 @@ from typing import Any, TypeVar
 import orjson
 import platformdirs
 
-from wfuwp._local import fsync_dir
-from wfuwp._secrets import MASK, KeyStore, Secret, decrypt_predecessor
-from wfuwp.db import Database
+from wfuwp.storage.local import fsync_dir
+from wfuwp.config.secrets import MASK, KeyStore, Secret, decrypt_predecessor
+from wfuwp.mysql.connection import Database
 from wfuwp.errors import ConfigError, UsageError
 
 CONFIG_ENV_VAR = "WFUWP_CONFIG"
@@ -121,7 +121,7 @@ class DbConfig:
         return kwargs
 
     def as_database(self) -> Database:
-        """Return this section as the engine's `wfuwp.db.Database` (password resolved, out of its repr).
+        """Return this section as the engine's `wfuwp.mysql.connection.Database` (password resolved, out of its repr).
 
         Raise ConfigError when host, user or database is missing, or when a TLS option is set that
         `Database` does not carry (ssl_cert, ssl_key, ssl_verify_cert, ssl_disabled): better to stop

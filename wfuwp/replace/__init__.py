@@ -208,7 +208,7 @@ class Replacer:
         `(chunks, original_chunks, rows_per_chunk, checksum)`: each chunk is `(...),(...)` of at most
         `max_chunk` bytes unless one row alone is larger; `original_chunks` (with `with_original`) renders
         the rows before replacement at the same boundaries; `checksum` sums the replaced rows' checksums,
-        comparable with `wfuwp.sql.checksum_query` on the server.
+        comparable with `wfuwp.mysql.sql.checksum_query` on the server.
         """
         result: tuple[list[bytes], list[bytes] | None, list[int], int] = self._core.render_rows(
             rows, kinds, max_chunk, with_original

@@ -1,6 +1,6 @@
 """Load SQL (an archived export, or any dump) into a database with a migration's safety.
 
-    SQL statements -> vetted (wfuwp.sqlfile.check_statement) -> renamed into staging tables
+    SQL statements -> vetted (wfuwp.mysql.sqlfile.check_statement) -> renamed into staging tables
                    -> verified (row counts; checksums when the archive recorded them)
                    -> fresh backup of what will be replaced -> one atomic RENAME TABLE
 
@@ -17,15 +17,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from wfuwp.archive import ArchiveLocation, MigrationArchive
-from wfuwp.db import Database, closing, database_error, execute, prepare_copy_session, query
-from wfuwp.dump import dump_tables
+from wfuwp.archive.location import ArchiveLocation, MigrationArchive
+from wfuwp.mysql.connection import Database, closing, database_error, execute, prepare_copy_session, query
+from wfuwp.mysql.dump import dump_tables
 from wfuwp.errors import SqlFileError, UsageError
 from wfuwp.progress import Progress, ProgressCallback
-from wfuwp.schema import NETWORK_TABLES, describe_tables, site_pattern
-from wfuwp.sql import quote_identifier
-from wfuwp.sqlfile import check_statement, iter_statements, open_sql
-from wfuwp.target import STAGING_PREFIX, SiteLock, TargetSite, table_missing, work_table_name
+from wfuwp.mysql.schema import NETWORK_TABLES, describe_tables, site_pattern
+from wfuwp.mysql.sql import quote_identifier
+from wfuwp.mysql.sqlfile import check_statement, iter_statements, open_sql
+from wfuwp.mysql.target import STAGING_PREFIX, SiteLock, TargetSite, table_missing, work_table_name
 
 import mysql.connector  # isort: skip
 
