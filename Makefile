@@ -28,12 +28,14 @@ test-compiled: deps
 test-python: deps
 	$(TEST_ENV) WFUWP_NO_EXTENSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
+# Scripts and benchmarks are modules run from the repository root, so they import devtools/ (the
+# sandbox servers, the network generator, the S3 server) without touching sys.path.
 demo: deps
-	$(PY) scripts/demo.py
+	$(PY) -m scripts.demo
 
 bench: deps
-	$(PY) benchmarks/bench_replace.py
-	$(PY) benchmarks/bench_migrate.py --size 200MB
+	$(PY) -m benchmarks.bench_replace
+	$(PY) -m benchmarks.bench_migrate --size 200MB
 
 clean:
 	rm -rf $(VENV) build *.egg-info wfuwp/*.so wfuwp/_fastreplace.c .demo

@@ -1,7 +1,8 @@
 """Measure zstd level x threads on WordPress-like SQL, and the SQL splitter, to choose archive defaults.
 
-Run: python benchmarks/bench_archive.py [--mib 64]. Prints one table per measurement; the baseline
-(level 3, single-threaded, and a plain bytes.split for the splitter) is measured in the same run.
+Run from the repository root: python -m benchmarks.bench_archive [--mib 64]. Prints one table per
+measurement; the baseline (level 3, single-threaded, and a plain bytes.split for the splitter) is measured
+in the same run.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Time a whole-site migration against the dump-and-load baseline, in the same run.
 
-    python benchmarks/bench_migrate.py --size 1GB [--s3] [--workers 2]
+    python -m benchmarks.bench_migrate --size 1GB [--s3] [--workers 2]   # from the repository root
 
 Generates site 43 of about --size bytes once (kept in database `wfuwp_bench_src_<size>` for later runs),
 then times (a) `mariadb-dump --single-transaction <site tables> | mariadb target` and (b) `migrate_site`
@@ -21,12 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+from devtools.netgen import generate_network, parse_size
+from devtools.sandbox import MariaDBServer
 
-from netgen import generate_network, parse_size  # noqa: E402
-from sandbox import MariaDBServer  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """
 import sys, json, time, resource
@@ -121,7 +119,7 @@ def run_wfuwp(server: MariaDBServer, source: str, pairs: list[tuple[str, str]], 
         "endpoint_url": endpoint_url, "workers": workers,
     }  # fmt: skip
     env = dict(os.environ)
-    preload = subprocess.run([sys.executable, str(HERE.parent / "scripts" / "driver_preload.py")],
+    preload = subprocess.run([sys.executable, str(ROOT / "scripts" / "driver_preload.py")],
                              capture_output=True, text=True).stdout.strip()  # fmt: skip
     if preload:
         env["LD_PRELOAD"] = preload
@@ -167,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'(b) migrate_site, local archive, verified':<44}{ours['seconds']:>9.1f}"
               f"{mb / ours['seconds']:>9.1f}{ours['seconds'] / base_s:>8.2f}{ours['rss_mb']:>8.0f} MB")  # fmt: skip
         if args.s3:
-            from tests.s3server import S3Server
+            from devtools.s3server import S3Server
 
             for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
                                 ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip

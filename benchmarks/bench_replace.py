@@ -7,7 +7,9 @@ Three generated corpora, each a list of column values as a migration sees them:
               strings) whose URLs the pairs rename.
 8 pairs (13 compiled rules with their JSON-escaped forms). One thread; MB/s counts input bytes per
 CPU second of this process (time.process_time, so other load on a shared machine counts less); the
-best of --repeat runs. Usage: python benchmarks/bench_replace.py [--mb 32] [--repeat 5]
+best of --repeat runs. Usage, from the repository root:
+
+    python -m benchmarks.bench_replace [--mb 32] [--repeat 5]
 """
 
 from __future__ import annotations

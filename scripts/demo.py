@@ -1,4 +1,5 @@
-"""`make demo`: a real migration in a sandbox, through the real command line.
+"""`make demo` (`python -m scripts.demo` from the repository root): a real migration in a sandbox, through
+the real command line.
 
 Sets up a MariaDB server (the local one on 127.0.0.1:3306 when it answers, else a private one under
 .demo/), a local S3-compatible server (moto), two generated multisite networks (prod at
@@ -17,16 +18,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+# wfuwp first, before devtools: it loads the MySQL driver's C extension, which cannot load once anything
+# has loaded the system OpenSSL (hashlib in netgen, ssl in boto3); the driver would then be 4-6x slower.
+import wfuwp  # noqa: F401, I001
+from wfuwp.config.settings import Config
+
+from devtools.netgen import generate_network
+from devtools.s3server import S3Server
+from devtools.sandbox import shared_or_private
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT))
-
-from netgen import generate_network  # noqa: E402
-from sandbox import shared_or_private  # noqa: E402
-
-import wfuwp  # noqa: E402,F401  (first: the MySQL driver's C extension must load before OpenSSL)
-from tests.s3server import S3Server  # noqa: E402
-from wfuwp.config.settings import Config  # noqa: E402
 
 DEMO = ROOT / ".demo"
 ENVIRONMENTS = {"prod": "www.example.edu", "pprd": "pprd.example.edu"}

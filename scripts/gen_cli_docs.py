@@ -1,7 +1,7 @@
 """Write docs/cli.md, the command-line reference, from the commands' own --help texts.
 
-    python scripts/gen_cli_docs.py          # rewrite docs/cli.md
-    python scripts/gen_cli_docs.py --check  # exit 1 when docs/cli.md is stale
+    python -m scripts.gen_cli_docs          # rewrite docs/cli.md (from the repository root)
+    python -m scripts.gen_cli_docs --check  # exit 1 when docs/cli.md is stale
 
 tests/test_cli_docs.py fails when the file is stale or a command or option has no help text.
 """
@@ -15,11 +15,10 @@ from typing import Any
 
 import click
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from wfuwp.cli.common import State
+from wfuwp.cli.main import cli
 
-from wfuwp.cli.common import State  # noqa: E402
-from wfuwp.cli.main import cli  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DOC = ROOT / "docs" / "cli.md"
 # A fixed width, so the file does not depend on the terminal it was generated in.
@@ -86,7 +85,7 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         if not DOC.exists() or DOC.read_text() != text:
-            print(f"{DOC} is stale: run python scripts/gen_cli_docs.py", file=sys.stderr)
+            print(f"{DOC} is stale: run python -m scripts.gen_cli_docs", file=sys.stderr)
             return 1
         return 0
     DOC.write_text(text)

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-from sandbox import MariaDBServer, drop_database, shared_or_private
-
 import wfuwp
+from devtools.sandbox import MariaDBServer, drop_database, shared_or_private
 
-pytest_plugins = ["tests.s3server"]
+pytest_plugins = ["tests.s3fixtures"]
 
 
 def pytest_report_header(config: pytest.Config) -> str:

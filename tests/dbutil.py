@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox import MariaDBServer
+from devtools.sandbox import MariaDBServer
 
 
 def quote(name: str) -> str:

@@ -25,7 +25,7 @@ from wfuwp.archive.location import (
 from wfuwp.errors import ArchiveError, UsageError
 
 if TYPE_CHECKING:
-    from tests.s3server import FaultyProxy, S3Server
+    from devtools.s3server import FaultyProxy, S3Server
 
 
 MiB = 1024 * 1024

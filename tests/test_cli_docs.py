@@ -62,7 +62,7 @@ def test_docs_name_every_command_and_option() -> None:
 def test_docs_are_not_stale() -> None:
     generator = load_generator()
     assert (ROOT / "docs" / "cli.md").read_text() == generator.render(), (
-        "docs/cli.md is stale: run python scripts/gen_cli_docs.py"
+        "docs/cli.md is stale: run python -m scripts.gen_cli_docs"
     )
 
 

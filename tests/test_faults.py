@@ -13,7 +13,7 @@ import pytest
 
 import wfuwp
 from tests.dbutil import checksums, run_sql, table_names
-from tests.test_migrate import PAIRS, build_site, db_of, target_network
+from tests.smallsite import PAIRS, build_site, db_of, target_network
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.errors import ArchiveError, MigrationError, UsageError
 from wfuwp.ops.restore import rollback

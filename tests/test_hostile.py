@@ -23,12 +23,12 @@ from urllib.parse import quote as urlquote
 
 import orjson
 import pytest
-from sandbox import MariaDBServer, free_port
 
 import wfuwp
+from devtools.s3server import S3Server
+from devtools.sandbox import MariaDBServer, free_port
 from tests.dbutil import checksums, fetch, quote, run_sql
-from tests.s3server import S3Server
-from tests.test_migrate import PAIRS
+from tests.smallsite import PAIRS
 from tests.users import Users, users_on
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.config.settings import Config

@@ -12,7 +12,7 @@ from wfuwp.errors import UsageError
 from wfuwp.ops.media import SOURCE_ETAG_KEY, copy_prefix
 
 if TYPE_CHECKING:
-    from tests.s3server import S3Server
+    from devtools.s3server import S3Server
 
 
 MiB = 1024 * 1024

@@ -6,10 +6,10 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from netgen import generate_network
 
 import wfuwp
-from tests.test_migrate import db_of
+from devtools.netgen import generate_network
+from tests.smallsite import db_of
 
 TARGET = "pprd"
 

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import re
 import secrets
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-import netgen
+from devtools import netgen
 
 mysql_connector = pytest.importorskip("mysql.connector")
 phpserialize = pytest.importorskip("phpserialize")

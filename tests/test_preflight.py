@@ -13,12 +13,12 @@ from typing import Any
 
 import orjson
 import pytest
-from sandbox import MariaDBServer
 
 import wfuwp
+from devtools.s3server import S3Server
+from devtools.sandbox import MariaDBServer
 from tests.dbutil import checksums, run_sql, table_names
-from tests.s3server import S3Server
-from tests.test_migrate import PAIRS, build_site, target_network
+from tests.smallsite import PAIRS, build_site, target_network
 from tests.users import Users, users_on
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.errors import PreflightError, UsageError, WfuwpError
@@ -366,6 +366,6 @@ def test_arguments_are_checked_like_migrate_site(sites) -> None:
 
 
 def _closed_port() -> int:
-    from sandbox import free_port
+    from devtools.sandbox import free_port
 
     return free_port()

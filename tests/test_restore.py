@@ -11,7 +11,7 @@ import pytest
 
 import wfuwp
 from tests.dbutil import checksums, fetch, run_sql, table_names
-from tests.test_migrate import PAIRS, build_site, db_of, target_network
+from tests.smallsite import PAIRS, build_site, db_of, target_network
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.errors import MigrationError, SqlFileError
 from wfuwp.ops.restore import import_sql, restore

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 
 import pytest
-from sandbox import MariaDBServer
 
 import wfuwp
+from devtools.sandbox import MariaDBServer
 from tests.dbutil import run_sql
 from wfuwp.mysql.connection import closing, execute, query, with_retries
 from wfuwp.errors import DatabaseError

@@ -8,7 +8,7 @@ import botocore.exceptions
 import pytest
 
 if TYPE_CHECKING:
-    from tests.s3server import S3Server
+    from devtools.s3server import S3Server
 
 
 

@@ -1,6 +1,6 @@
 """The fixtures' servers are real: a private mariadbd starts, stores data, dies on SIGKILL, restarts."""
 
-from sandbox import MariaDBServer
+from devtools.sandbox import MariaDBServer
 
 
 def test_private_server_survives_kill_and_relaunch(private_mariadb: MariaDBServer) -> None:

@@ -18,7 +18,7 @@ from wfuwp.errors import SqlFileError
 from wfuwp.mysql.sqlfile import Statement, check_statement, iter_statements, open_sql
 
 if TYPE_CHECKING:
-    from tests.s3server import S3Server
+    from devtools.s3server import S3Server
 
 
 WS = b" \t\r\n\f\v"

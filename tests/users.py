@@ -6,8 +6,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sandbox import MariaDBServer
-
+from devtools.sandbox import MariaDBServer
 from tests.dbutil import run_sql
 
 

@@ -1,7 +1,7 @@
 """Tables of the generated network: WordPress's own definitions, plugin tables of every shape, and rows.
 
 Each table carries builders (`FixedRows`, `BulkRows`) that render its rows from `Hosts`; `netgen` loads the
-source rendering and compares against a target rendering. Part of `netgen` (see benchmarks/netgen.py).
+source rendering and compares against a target rendering. Part of `netgen` (see devtools/netgen.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from netgen_values import (
+from devtools.netgen_values import (
     Blob,
     Dbl,
     Hosts,
@@ -33,7 +33,7 @@ from netgen_values import (
 )
 
 if TYPE_CHECKING:
-    from netgen import Network
+    from devtools.netgen import Network
 
 CHARSET = "utf8mb4"
 COLLATION = "utf8mb4_unicode_520_ci"

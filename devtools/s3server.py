@@ -1,14 +1,12 @@
-"""Pytest plugin: a real S3-compatible HTTP server (moto's standalone server) for tests.
+"""A real S3-compatible HTTP server (moto's standalone server) for tests, benchmarks and the demo.
 
-Register it with `pytest_plugins = ["tests.s3server"]` in the root conftest. Fixtures:
+- `S3Server`: moto running on a free 127.0.0.1 port. It can be stopped and started again (same port, all
+  data lost) to inject outages mid-upload; `client()` gives a boto3 client for it.
+- `FaultyProxy`: a TCP proxy in front of the server whose link can be cut and restored while the server
+  keeps its data, to check what an outage leaves behind.
 
-- `s3_server` (session): moto running in a subprocess on a free 127.0.0.1 port. It can be stopped
-  and started again (same port, all data lost) to inject outages mid-upload. Dummy credentials and
-  a region are put in the environment for the session, and any real AWS config is hidden.
-- `s3_bucket` (function): a fresh, empty bucket on that server; its name.
-- `s3_client`: a boto3 client for the server, for tests to look at what was written.
-- `s3_proxy` (function): a TCP proxy in front of the server whose link can be cut and restored while
-  the server keeps its data, to check what an outage leaves behind.
+The pytest fixtures built on them (`s3_server`, `s3_client`, `s3_bucket`, `s3_proxy`) are in
+tests/s3fixtures.py.
 """
 
 from __future__ import annotations
@@ -22,13 +20,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import botocore.config
-import pytest
 
 
 def _free_port() -> int:
@@ -155,57 +150,3 @@ class FaultyProxy:
         finally:
             a.close()
             b.close()
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """Yield a running moto S3 server for the session (see `S3Server`)."""
-    nowhere = tmp_path_factory.mktemp("aws") / "none"
-    with pytest.MonkeyPatch.context() as mp:
-        # Dummy credentials, and no real profile/config file: tests must never reach a real account.
-        for var in (
-            "AWS_PROFILE",
-            "AWS_DEFAULT_PROFILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_ENDPOINT_URL",
-            "AWS_ENDPOINT_URL_S3",
-        ):
-            mp.delenv(var, raising=False)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.setenv("AWS_REGION", "us-east-1")
-        mp.setenv("AWS_CONFIG_FILE", str(nowhere))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(nowhere))
-        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        server = S3Server()
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
-
-
-@pytest.fixture
-def s3_client(s3_server: S3Server) -> Any:
-    """Return a boto3 client for `s3_server`, restarting the server if a test left it stopped."""
-    s3_server.start()
-    return s3_server.client()
-
-
-@pytest.fixture
-def s3_bucket(s3_server: S3Server, s3_client: Any) -> str:
-    """Create a fresh bucket on `s3_server` and return its name."""
-    name = f"test-{uuid.uuid4().hex[:16]}"
-    s3_client.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def s3_proxy(s3_server: S3Server, s3_client: Any) -> Iterator[FaultyProxy]:
-    """Yield a cuttable proxy to `s3_server` (see `FaultyProxy`); it is torn down after the test."""
-    proxy = FaultyProxy(s3_server.port)
-    try:
-        yield proxy
-    finally:
-        proxy.cut()

@@ -1,7 +1,7 @@
 """Generate a realistic WordPress multisite network in MariaDB, and say what a migration must turn it into.
 
 Used by the test suite (small networks, exact expected rows) and by the benchmarks (one big site). Import it
-as `netgen` with `benchmarks/` on `sys.path`, or run it: `python benchmarks/netgen.py --database NAME
+as `devtools.netgen`, or run it from the repository root: `python -m devtools.netgen --database NAME
 --size 200MB`.
 
 Every text value is built from a template whose host is a parameter, never by searching and replacing.
@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from netgen_schema import (
+from devtools.netgen_schema import (
     CHARSET,
     COLLATION,
     PLUGIN_TABLES,
@@ -54,7 +54,7 @@ from netgen_schema import (
     row_bytes,
     site_core_tables,
 )
-from netgen_values import (
+from devtools.netgen_values import (
     CASE_NAMES,
     CanonicalRow,
     Hosts,

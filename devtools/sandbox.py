@@ -17,11 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-try:  # the driver's C extension must load before anything imports ssl (see wfuwp/db.py)
-    import _mysql_connector  # noqa: F401
-except ImportError:
-    pass
-import mysql.connector
+import mysql.connector  # after wfuwp, which devtools/__init__.py imports: it loads the C extension
 
 
 def free_port() -> int:

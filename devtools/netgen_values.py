@@ -2,7 +2,7 @@
 
 Every template takes a `Hosts` and a random stream that does not depend on the hosts, so rendering with
 the source host and with a target host gives the same structure: the target rendering is the value a
-migration must produce. Part of `netgen` (see benchmarks/netgen.py).
+migration must produce. Part of `netgen` (see devtools/netgen.py).
 """
 
 from __future__ import annotations
