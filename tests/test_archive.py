@@ -17,12 +17,12 @@ import zstandard
 
 from wfuwp.archive.location import (
     ArchiveLocation,
-    ArchiveStream,
     MigrationArchive,
     list_migrations,
     parse_migration_id,
 )
 from wfuwp.errors import ArchiveError, UsageError
+from wfuwp.storage.compress import ArchiveStream
 
 if TYPE_CHECKING:
     from devtools.s3server import FaultyProxy, S3Server
@@ -207,7 +207,7 @@ def test_s3_encryption_storage_class_and_content_type_are_applied(
     archive = _new(location)
     with archive.open_stream("source/t.sql.zst") as out:
         out.write(b"SELECT 1;\n")
-    archive.write_manifest({})
+    archive.write_manifest(archive.new_manifest(kind="migration", status="completed"))
     head = s3_client.head_object(Bucket=s3_bucket, Key=f"x/{archive.folder}/source/t.sql.zst")
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"].endswith("alias/wfuwp")
@@ -302,20 +302,22 @@ def test_manifest_listing_status_and_lookup_by_id(location: ArchiveLocation) -> 
     for role in ("source", "backup", "migrated"):
         with first.open_table_stream(role, "wp_43_posts") as out:  # type: ignore[arg-type]
             out.write(dump)
-    written = first.write_manifest({"status": "complete", "rows": {"wp_43_posts": 1000}})
-    assert written["bytes"] == 3 * len(dump)
-    assert {o["role"] for o in written["objects"]} == {"source", "backup", "migrated"}
-    assert all(o["table"] == "wp_43_posts" for o in written["objects"])
+    manifest = first.new_manifest(kind="migration", status="completed")
+    manifest.details = {"rows": {"wp_43_posts": 1000}}
+    written = first.write_manifest(manifest)
+    assert written.bytes == 3 * len(dump)
+    assert {o.role for o in written.objects} == {"source", "backup", "migrated"}
+    assert all(o.table == "wp_43_posts" for o in written.objects)
 
     second = _new(location, when=datetime(2026, 11, 25, 9, 0, 0, tzinfo=timezone.utc), to_env="uat")
     with second.open_table_stream("source", "wp_43_posts") as out:
         out.write(b"x")  # and then the process "dies": no manifest
     other_site = _new(location, when=datetime(2026, 11, 23, 9, 0, 0, tzinfo=timezone.utc), site_id=7)
-    other_site.write_manifest({"status": "failed"})
+    other_site.write_manifest(other_site.new_manifest(kind="migration", status="failed"))
 
     listed = location.list_migrations()
     assert [m.id for m in listed] == [second.id, first.id, other_site.id]
-    assert [m.status for m in listed] == ["incomplete", "complete", "failed"]
+    assert [m.status for m in listed] == ["incomplete", "completed", "failed"]
     assert listed[1].bytes == 3 * len(dump) and listed[1].objects == 3 and listed[1].site_name == "biology"
     assert listed[0].bytes is None and listed[0].compressed_bytes > 0
     assert [m.id for m in location.list_migrations(site_id=43)] == [second.id, first.id]
@@ -324,9 +326,9 @@ def test_manifest_listing_status_and_lookup_by_id(location: ArchiveLocation) -> 
     assert [m.id for m in list_migrations(location, 7)] == [other_site.id]
 
     # Found by id alone (searching the site folders), or with the site given.
-    assert location.read_manifest(first.id)["rows"] == {"wp_43_posts": 1000}
-    assert location.read_manifest(f"site-43/{first.id}")["id"] == first.id
-    assert location.migration_status(first.id, site_id=43) == "complete"
+    assert location.read_manifest(first.id).details["rows"] == {"wp_43_posts": 1000}
+    assert location.read_manifest(f"site-43/{first.id}").id == first.id
+    assert location.migration_status(first.id, site_id=43) == "completed"
     assert location.migration_status(second.id) == "incomplete"
     with pytest.raises(ArchiveError, match="did not finish"):
         location.read_manifest(second.id)
@@ -337,17 +339,26 @@ def test_manifest_listing_status_and_lookup_by_id(location: ArchiveLocation) -> 
     reopened = location.migration(first.id)
     name = first.object_name("migrated", "wp_43_posts")
     assert reopened.open_read(name).read() == dump
-    assert orjson.loads(reopened.open_read("manifest.json").read())["status"] == "complete"
+    assert orjson.loads(reopened.open_read("manifest.json").read())["status"] == "completed"
+    # Manifests written before the status vocabulary was settled said "complete".
+    old = orjson.loads(reopened.open_read("manifest.json").read())
+    location.backend.put_bytes(f"{reopened.folder}/manifest.json", orjson.dumps({**old, "status": "complete"}))
+    assert location.read_manifest(first.id).status == "completed"
 
 
 def test_manifest_guards(tmp_path: Path) -> None:
     archive = _new(ArchiveLocation.parse(tmp_path))
     out = archive.open_stream("source/t.sql.zst")
     with pytest.raises(UsageError, match="still open"):
-        archive.write_manifest({})
+        archive.write_manifest(archive.new_manifest(kind="migration", status="completed"))
     out.close()
-    with pytest.raises(UsageError, match="set by the archive"):
-        archive.write_manifest({"objects": []})
+    other = _new(ArchiveLocation.parse(tmp_path), site_id=7)
+    with pytest.raises(UsageError, match="cannot be written into"):
+        archive.write_manifest(other.new_manifest(kind="migration", status="completed"))
+    unknown = tmp_path / archive.folder / "manifest.json"
+    unknown.write_bytes(b'{"id": "x", "status": "done"}')
+    with pytest.raises(ArchiveError, match="is not a wfuwp manifest"):
+        archive.read_manifest()
     with pytest.raises(UsageError):
         archive.open_stream("../escape.sql.zst")
     with pytest.raises(UsageError):
@@ -360,7 +371,7 @@ def test_download_migration_verifies_and_decompresses(location: ArchiveLocation,
     for table, data in tables.items():
         with archive.open_table_stream("migrated", table) as out:
             out.write(data)
-    archive.write_manifest({})
+    archive.write_manifest(archive.new_manifest(kind="migration", status="completed"))
     got = location.download_migration(archive.id, tmp_path / "dl")
     names = sorted(p.relative_to(tmp_path / "dl" / archive.id).as_posix() for p in got)
     assert names == sorted(["manifest.json", *(archive.object_name("migrated", t) for t in tables)])
@@ -376,7 +387,7 @@ def test_download_detects_a_changed_object(tmp_path: Path) -> None:
     archive = _new(location)
     with archive.open_stream("source/t.sql.zst") as out:
         out.write(b"SELECT 1;\n" * 1000)
-    archive.write_manifest({})
+    archive.write_manifest(archive.new_manifest(kind="migration", status="completed"))
     path = tmp_path / "a" / archive.folder / "source" / "t.sql.zst"
     path.write_bytes(zstandard.ZstdCompressor().compress(b"SELECT 2;\n" * 1000))
     with pytest.raises(ArchiveError, match="SHA-256"):

@@ -244,7 +244,7 @@ def test_losing_the_source_connection_mid_stream_fails_cleanly(networks, mariadb
 
 def test_two_migrations_of_one_site_exclude_each_other(networks) -> None:
     src, src_db, tgt, tgt_db = networks
-    from wfuwp.mysql.target import SiteLock
+    from wfuwp.mysql.lock import SiteLock
 
     with SiteLock(db_of(tgt, tgt_db, "pprd"), 43), pytest.raises(LockedError, match="another migration"):
         wfuwp.migrate_site(

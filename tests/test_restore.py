@@ -58,8 +58,8 @@ def test_migration_archives_to_s3_and_restore_brings_the_target_back_exactly(
     listed = location.list_migrations(site_id=43)
     assert [m.id for m in listed] == [report.migration_id]
     status = location.read_manifest(report.migration_id)
-    assert status["status"] == "completed" and status["audit"]["tool"].startswith("wfuwp ")
-    assert {t["name"] for t in status["tables"]} == {t.name for t in report.tables}
+    assert status.status == "completed" and status.audit is not None and status.audit.tool.startswith("wfuwp ")
+    assert {t.name for t in status.tables} == {t.name for t in report.tables}
 
     back = restore(report.migration_id, db_of(server, tgt_db, "pprd"), archive=location, which="backup")
     assert back.verified_checksums and back.status == "completed"
@@ -89,7 +89,7 @@ def test_list_and_status_of_several_migrations(network, s3_server, s3_bucket) ->
     assert [m.id for m in listed] == sorted(ids, reverse=True)
     assert all(m.status == "completed" and m.site_id == 43 for m in listed)
     assert location.list_migrations(env="uat") == []
-    assert location.read_manifest(ids[1])["tables"]
+    assert location.read_manifest(ids[1]).tables
 
 
 def test_s3_cut_mid_upload_fails_cleanly_without_objects(network, s3_proxy, s3_bucket, s3_client) -> None:

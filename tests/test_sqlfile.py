@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wfuwp.errors import SqlFileError
-from wfuwp.mysql.sqlfile import Statement, check_statement, iter_statements, open_sql
+from wfuwp.mysql.sqlfile import Statement, check_statement, iter_statements
+from wfuwp.ops.restore import open_sql
+from wfuwp.storage.objects import S3Options
 
 if TYPE_CHECKING:
     from devtools.s3server import S3Server
@@ -240,7 +242,7 @@ def test_open_sql_by_extension(tmp_path: Path) -> None:
             assert f.name == str(tmp_path / name)
     with pytest.raises(SqlFileError, match="must end in"):
         open_sql(tmp_path / "a.txt")
-    with pytest.raises(SqlFileError, match="cannot open"):
+    with pytest.raises(SqlFileError, match="no object .*missing.sql; check the path"):
         open_sql(tmp_path / "missing.sql")
 
 
@@ -261,10 +263,10 @@ def test_open_sql_from_s3(s3_server: S3Server, s3_client: Any, s3_bucket: str) -
     s3_client.put_object(
         Bucket=s3_bucket, Key="dumps/x?y.sql.zst", Body=zstandard.ZstdCompressor().compress(body)
     )
-    with open_sql(f"s3://{s3_bucket}/dumps/x?y.sql.zst", endpoint_url=s3_server.endpoint_url) as f:
+    with open_sql(f"s3://{s3_bucket}/dumps/x?y.sql.zst", s3=S3Options(endpoint_url=s3_server.endpoint_url)) as f:
         assert split(f.read()) == [b"SELECT 1"] * 10
     with pytest.raises(SqlFileError, match="no object"):
-        open_sql(f"s3://{s3_bucket}/dumps/missing.sql", client=s3_client)
+        open_sql(f"s3://{s3_bucket}/dumps/missing.sql", s3=S3Options(client=s3_client))
 
 
 # --- the import policy

@@ -53,14 +53,16 @@ _LAZY = {
     "Plan": "wfuwp.config.plan",
     "plan_for": "wfuwp.config.plan",
     "migrate_site": "wfuwp.ops.migrate",
+    "migrate_between": "wfuwp.ops.environment",
+    "EnvironmentMigration": "wfuwp.ops.environment",
     "restore": "wfuwp.ops.restore",
     "rollback": "wfuwp.ops.restore",
     "import_sql": "wfuwp.ops.restore",
     "LoadReport": "wfuwp.ops.restore",
     "export_site": "wfuwp.ops.export",
-    "backup_site": "wfuwp.ops.export",
+    "backup_site": "wfuwp.ops.backup",
     "ExportReport": "wfuwp.ops.export",
-    "BackupReport": "wfuwp.ops.export",
+    "BackupReport": "wfuwp.ops.backup",
     "verify_site": "wfuwp.ops.verify",
     "count_matches": "wfuwp.ops.verify",
     "SiteCheck": "wfuwp.ops.verify",
@@ -75,18 +77,53 @@ _LAZY = {
 
 __all__ = [
     "ArchiveError",
+    "ArchiveLocation",
+    "BackupReport",
+    "CleanPlan",
+    "Config",
     "ConfigError",
+    "DRIVER",
+    "Database",
     "DatabaseError",
+    "ExportReport",
+    "IMPLEMENTATION",
+    "LoadReport",
     "LockedError",
     "MigrationError",
+    "MigrationInfo",
+    "EnvironmentMigration",
+    "MigrationReport",
+    "Plan",
     "PreflightError",
+    "PreflightReport",
+    "ProgressEvent",
+    "ReplaceStats",
+    "Replacer",
+    "Rule",
+    "SiteCheck",
     "SiteNotFoundError",
     "SqlFileError",
+    "TableReport",
     "UsageError",
     "VerificationError",
     "WfuwpError",
     "__version__",
-    *_LAZY,
+    "backup_site",
+    "copy_prefix",
+    "count_matches",
+    "export_site",
+    "import_sql",
+    "list_migrations",
+    "migrate_between",
+    "migrate_site",
+    "plan_clean",
+    "plan_for",
+    "preflight",
+    "restore",
+    "rollback",
+    "run_clean",
+    "sync_media",
+    "verify_site",
 ]
 
 
@@ -109,8 +146,10 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ loads th
     from wfuwp.config.settings import Config
     from wfuwp.mysql.connection import DRIVER, Database
     from wfuwp.ops.clean import CleanPlan, plan_clean, run_clean
-    from wfuwp.ops.export import BackupReport, ExportReport, backup_site, export_site
+    from wfuwp.ops.backup import BackupReport, backup_site
+    from wfuwp.ops.export import ExportReport, export_site
     from wfuwp.ops.media import copy_prefix, sync_media
+    from wfuwp.ops.environment import EnvironmentMigration, migrate_between
     from wfuwp.ops.migrate import migrate_site
     from wfuwp.ops.preflight import PreflightReport, preflight
     from wfuwp.ops.restore import LoadReport, import_sql, restore, rollback

@@ -32,7 +32,12 @@ class MigrationReport:
     site_id: int
     source: str
     target: str
+    # running, completed, failed or interrupted (wfuwp.archive.manifest.STATUSES). After a failure the
+    # target holds what it held before: `swapped_back` says a swap was undone, `cleanup_error` why
+    # putting it back failed (then `wfuwp migrate clean` finishes it).
     status: str = "running"
+    swapped_back: bool = False
+    cleanup_error: str | None = None
     pairs: list[tuple[str, str]] = field(default_factory=list)
     pairs_origin: str = "given"
     tables: list[TableReport] = field(default_factory=list)

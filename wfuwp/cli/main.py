@@ -10,10 +10,6 @@ docs/cli.md is generated from the help texts by scripts/gen_cli_docs.py.
 
 from __future__ import annotations
 
-# wfuwp first: the MySQL driver's C extension must load before anything imports ssl (see wfuwp.mysql.connection).
-import wfuwp  # noqa: F401  # isort: skip
-
-import contextlib
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -26,19 +22,18 @@ from wfuwp.cli.common import CONTEXT, State, current_state, emit_json, global_op
 from wfuwp.cli.config_commands import config_group
 from wfuwp.cli.ui import Ui
 from wfuwp._version import __version__
-from wfuwp.archive.location import ArchiveLocation, default_local_root
-from wfuwp.ops.clean import plan_clean, run_clean
+from wfuwp.config.plan import Plan
 from wfuwp.config.settings import Config
-from wfuwp.mysql.connection import Database
 from wfuwp.errors import UsageError, WfuwpError
-from wfuwp.ops.export import backup_site, default_export_name, export_site
-from wfuwp.ops.verify import count_matches, site_path, verify_site
-from wfuwp.ops.media import copy_prefix, media_location
-from wfuwp.ops.migrate import migrate_site
-from wfuwp.config.plan import Plan, plan_for
-from wfuwp.ops.preflight import PreflightReport, preflight
-from wfuwp.ops.restore import import_sql, restore, rollback
 from wfuwp.mysql.schema import validate_site_id
+from wfuwp.ops.backup import backup_site
+from wfuwp.ops.clean import plan_clean, run_clean
+from wfuwp.ops.environment import migrate_between, plan_site, source_for_plan
+from wfuwp.ops.export import default_export_name, export_site
+from wfuwp.ops.media import CopyResult, media_location
+from wfuwp.ops.migrate import migrate_site
+from wfuwp.ops.restore import import_sql, restore, rollback
+from wfuwp.ops.verify import verify_site
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -254,30 +249,37 @@ def run(
     config = current_state().config()
     if complete and not dry_run:
         _refuse_without_terminal(config, to_env, yes)
-    if complete:
-        source, target = config.env(from_env).as_database(), config.env(to_env).as_database()
-    else:
-        source = target = config.migration.as_database()
-    media = media_location(config, site, from_env, to_env) if sync_media else None
-    archive = _location(config, work_dir, skip_s3) if complete and not skip_backup else None
-    if resume is not None and archive is None:
-        raise UsageError(
-            "--resume needs the archive the migration was started with: drop --skip-backup/--simple"
+    if complete and skip_backup and not dry_run:  # before the question, so that it is read before the answer
+        ui.warn(
+            f"--skip-backup: no archive and NO BACKUP of site {site}'s tables in {to_env} will be kept; "
+            "what the migration replaces cannot be restored"
         )
-    plan = _plan(config, site, from_env, to_env, replace, lookup=source)
-    ui.plan(plan)
+    if resume is not None and (skip_backup or not complete):
+        raise UsageError("--resume needs the archive the migration was started with: drop --skip-backup/--simple")
     if resume is not None:
-        ui.note(f"resuming {resume}: the rules recorded when it started apply, whatever the plan above says")
-    checks = preflight(site, source=source, target=target, archive=archive, replacements=plan.rules)
-    if not complete:
-        _in_place(checks)
-    ui.preflight(checks)
-    checks.raise_if_fatal()
-    if dry_run:
-        with ui.progress() as progress:
-            matches = count_matches(source, site, plan.rules, progress=progress)
-        ui.matches(matches)
-        copied = _sync_media(ui, config, media, dry_run=True) if media else None
+        ui.note(f"resuming {resume}: the rules recorded when it started apply, whatever the plan below says")
+    with ui.progress() as progress:
+        result = migrate_between(
+            config,
+            site,
+            from_env,
+            to_env,
+            in_place=not complete,
+            archive=config.archive_location(work_dir, local=skip_s3) if complete and not skip_backup else None,
+            extra=_pairs(replace),
+            dry_run=dry_run,
+            keep_old=keep_files,
+            resume=resume,
+            media=sync_media,
+            progress=progress,
+            on_plan=ui.plan,
+            on_checks=ui.preflight,
+            confirm=(lambda: _confirm(ui, config, to_env, site, yes)) if complete else None,
+        )
+    media = _media_dict(config, result.media, site, from_env, to_env) if result.media is not None else None
+    if result.matches is not None:
+        ui.matches(result.matches)
+        _media_line(ui, media)
         if as_json:
             emit_json(
                 {
@@ -285,67 +287,43 @@ def run(
                     "site_id": site,
                     "from": from_env,
                     "to": to_env,
-                    "source": str(source),
-                    "target": str(target),
-                    "plan": _plan_dict(plan),
-                    "preflight": checks.to_dict(),
-                    "matches": [m.__dict__ for m in matches],
-                    "media": copied,
+                    "source": str(result.source),
+                    "target": str(result.target),
+                    "plan": _plan_dict(result.plan),
+                    "preflight": result.checks.to_dict(),
+                    "matches": [m.__dict__ for m in result.matches],
+                    "media": media,
                 }
             )
         return 0
-    if complete and skip_backup:  # before the question, so that it is read before the answer
-        ui.warn(
-            f"--skip-backup: no archive and NO BACKUP of site {site}'s tables in {to_env} will be kept; "
-            "what the migration replaces cannot be restored"
-        )
-    if complete:
-        _confirm(ui, config, to_env, site, yes)
-    with ui.progress() as progress:
-        report = migrate_site(
-            site,
-            source=source,
-            target=target,
-            replacements=plan.rules,
-            archive=archive,
-            progress=progress,
-            keep_old=keep_files,
-            resume=resume,
-        )
+    assert result.report is not None
     if not as_json:
-        ui.summary(report)
-    copied = _sync_media(ui, config, media, dry_run=False) if media else None
+        ui.summary(result.report)
+    _media_line(ui, media)
     if as_json:
-        emit_json({**report.to_dict(), "media": copied})
+        emit_json({**result.report.to_dict(), "media": media})
     return 0
 
 
-def _in_place(report: PreflightReport) -> None:
-    """--simple migrates within the migration database: drop preflight's "source and target are the
-    same database" finding, which is right for a migration between environments and wrong here."""
-    report.findings = [
-        f for f in report.findings if not (f.check == "target" and "are the same database" in f.message)
-    ]
+def _media_line(ui: Ui, media: dict[str, Any] | None) -> None:
+    if media is not None:
+        verb = "would copy" if media["dry_run"] else "copied"
+        ui.line(
+            f"media {media['source']} -> {media['target']}: {verb} {media['copied']} objects "
+            f"({media['bytes_copied'] / 1e6:,.1f} MB), {media['skipped']} already there"
+        )
 
 
-def _sync_media(ui: Ui, config: Config, media: tuple[str, str, str], *, dry_run: bool) -> dict[str, Any]:
-    """Copy (or, with `dry_run`, count) the site's media objects that differ; return what was done."""
-    src, dst, prefix = media
-    result = copy_prefix(
-        src, prefix, dst, prefix, dry_run=dry_run, endpoint_url=config.s3.endpoint_url, region=config.s3.region
-    )
-    verb = "would copy" if dry_run else "copied"
-    ui.line(
-        f"media s3://{src}/{prefix} -> s3://{dst}/{prefix}: {verb} {result.copied} objects "
-        f"({result.bytes_copied / 1e6:,.1f} MB), {result.skipped} already there"
-    )
+def _media_dict(config: Config, copied: CopyResult, site: int, from_env: str, to_env: str) -> dict[str, Any]:
+    """What a media sync did, as plain data."""
+    src, dst, prefix = media_location(config, site, from_env, to_env)
     return {
         "source": f"s3://{src}/{prefix}",
         "target": f"s3://{dst}/{prefix}",
-        "copied": result.copied,
-        "skipped": result.skipped,
-        "bytes_copied": result.bytes_copied,
-        "dry_run": result.dry_run,
+        "copied": copied.copied,
+        "skipped": copied.skipped,
+        "bytes_copied": copied.bytes_copied,
+        "dry_run": copied.dry_run,
     }
 
 
@@ -369,27 +347,6 @@ def _confirm(ui: Ui, config: Config, env: str, site: int, yes: bool) -> None:
         raise WfuwpError(f"you typed {typed.strip()!r}, not {site}: nothing was written")
 
 
-def _s3_options(config: Config) -> dict[str, Any]:
-    """The config's S3 settings as ArchiveLocation.parse takes them (unset ones left out)."""
-    s3 = config.s3
-    options = {
-        "endpoint_url": s3.endpoint_url,
-        "region": s3.region,
-        "sse": s3.sse,
-        "sse_kms_key_id": s3.sse_kms_key_id,
-        "storage_class": s3.storage_class,
-    }
-    return {key: value for key, value in options.items() if value is not None}
-
-
-def _location(config: Config, work_dir: Path | None, skip_s3: bool) -> ArchiveLocation:
-    """Where archives are: s3://<s3.bucket>/<s3.prefix>, else <work dir>/archives (default: the data dir)."""
-    if config.s3.bucket and not skip_s3:
-        url = f"s3://{config.s3.bucket}/{(config.s3.prefix or '').strip('/')}".rstrip("/")
-        return ArchiveLocation.parse(url, **_s3_options(config))
-    return ArchiveLocation.parse(work_dir.expanduser() / "archives" if work_dir else default_local_root())
-
-
 def _pairs(values: Sequence[str]) -> list[tuple[str, str]]:
     pairs = []
     for value in values:
@@ -400,16 +357,6 @@ def _pairs(values: Sequence[str]) -> list[tuple[str, str]]:
             )
         pairs.append((search, replacement))
     return pairs
-
-
-def _plan(
-    config: Config, site: int, from_env: str, to_env: str, replace: Sequence[str], *, lookup: Database | None
-) -> Plan:
-    """The plan from the configuration; the site's path (for the URLs shown) from wp_blogs if readable."""
-    extra = _pairs(replace)
-    plan = plan_for(config, from_env, to_env, extra=extra)  # unknown environments fail here, offline
-    path = site_path(lookup, site) if lookup is not None else None
-    return plan_for(config, from_env, to_env, extra=extra, site_path=path) if path else plan
 
 
 def _plan_dict(plan: Plan) -> dict[str, Any]:
@@ -451,10 +398,8 @@ def plan_command(site_id: str, from_env: str, to_env: str, replace: tuple[str, .
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
     config = current_state().config()
-    lookup = None
-    with contextlib.suppress(WfuwpError):  # no database configured: the plan needs none
-        lookup = config.env(from_env).as_database()
-    plan = _plan(config, site, from_env, to_env, replace, lookup=lookup)
+    lookup = source_for_plan(config, from_env)  # none configured: the plan needs none
+    plan = plan_site(config, site, from_env, to_env, extra=_pairs(replace), lookup=lookup)
     if as_json:
         emit_json({"site_id": site, **_plan_dict(plan)})
     else:
@@ -486,7 +431,7 @@ def export_command(site_id: str, env: str, output: str | None, as_json: bool) ->
     db = config.env(env).as_database()
     destination = output or default_export_name(site, env)
     with ui.progress() as progress:
-        report = export_site(db, site, destination, progress=progress, s3_options=_s3_options(config))
+        report = export_site(db, site, destination, progress=progress, s3=config.s3.options())
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -512,7 +457,7 @@ def transform(site_id: str, from_env: str, to_env: str, replace: tuple[str, ...]
     site = validate_site_id(site_id)
     config = current_state().config()
     db = config.migration.as_database()
-    plan = _plan(config, site, from_env, to_env, replace, lookup=db)
+    plan = plan_site(config, site, from_env, to_env, extra=_pairs(replace), lookup=db)
     ui.plan(plan)
     with ui.progress() as progress:
         report = migrate_site(
@@ -553,7 +498,7 @@ def backup(site_id: str, env: str, skip_s3: bool, work_dir: Path | None, as_json
     site = validate_site_id(site_id)
     config = current_state().config()
     db = config.env(env).as_database()
-    archive = _location(config, work_dir, skip_s3)
+    archive = config.archive_location(work_dir, local=skip_s3)
     with ui.progress() as progress:
         report = backup_site(db, site, archive, progress=progress)
     if as_json:
@@ -601,7 +546,7 @@ def list_command(
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id) if site_id is not None else None
-    location = _location(current_state().config(), work_dir, skip_s3)
+    location = current_state().config().archive_location(work_dir, local=skip_s3)
     found = location.list_migrations(site, env, limit=limit or None)
     if as_json:
         emit_json([{**info.__dict__, "when": info.when.isoformat()} for info in found])
@@ -623,17 +568,12 @@ def status(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json: boo
     whatever its status.
     """
     ui = Ui(json_mode=as_json)
-    location = _location(current_state().config(), work_dir, skip_s3)
-    state = location.migration_status(migration_id)
-    manifest = (
-        location.read_manifest(migration_id)
-        if state != "incomplete"
-        else {"id": migration_id, "status": state}
-    )
+    location = current_state().config().archive_location(work_dir, local=skip_s3)
+    manifest = location.migration(migration_id).read_manifest()
     if as_json:
-        emit_json(manifest)
+        emit_json(manifest.to_dict() if manifest else {"id": migration_id, "status": "incomplete"})
     else:
-        ui.manifest(manifest)
+        ui.manifest(migration_id, manifest)
     return 0
 
 
@@ -656,14 +596,14 @@ def rollback_command(
     config = current_state().config()
     _refuse_without_terminal(config, env, yes)
     target = config.env(env).as_database()
-    location = _location(config, work_dir, skip_s3)
+    location = config.archive_location(work_dir, local=skip_s3)
     manifest = location.read_manifest(migration_id)
-    if manifest.get("to") != env:
+    if manifest.to_env != env:
         raise UsageError(
-            f"{migration_id} migrated into {manifest.get('to')}, not {env}: roll it back with --env "
-            f"{manifest.get('to')} (or use `wfuwp migrate restore` to copy its backup elsewhere)"
+            f"{migration_id} migrated into {manifest.to_env}, not {env}: roll it back with --env "
+            f"{manifest.to_env} (or use `wfuwp migrate restore` to copy its backup elsewhere)"
         )
-    _confirm(ui, config, env, int((manifest.get("site") or {}).get("id", 0)), yes)
+    _confirm(ui, config, env, manifest.site_id, yes)
     with ui.progress() as progress:
         report = rollback(migration_id, target, archive=location, progress=progress)
     if as_json:
@@ -711,12 +651,12 @@ def restore_command(
     config = current_state().config()
     _refuse_without_terminal(config, env, yes)
     target = config.env(env).as_database()
-    location = _location(config, work_dir, skip_s3)
+    location = config.archive_location(work_dir, local=skip_s3)
     manifest = location.read_manifest(migration_id)
-    site = int((manifest.get("site") or {}).get("id", 0))
-    if manifest.get("to") != env:
+    site = manifest.site_id
+    if manifest.to_env != env:
         ui.warn(
-            f"{migration_id} wrote into {manifest.get('to')}, not {env}: "
+            f"{migration_id} wrote into {manifest.to_env}, not {env}: "
             f"its tables go into {env} all the same"
         )
     if skip_backup:
@@ -793,7 +733,7 @@ def import_command(
                 f"{env} is a protected environment: add --site N so that only site N's tables load"
             )
         target = config.env(env).as_database()
-        archive = None if skip_backup else _location(config, work_dir, skip_s3)
+        archive = None if skip_backup else config.archive_location(work_dir, local=skip_s3)
         if skip_backup:
             ui.warn(f"--skip-backup: the tables in {env} that this replaces are NOT archived first")
         if site is not None:
@@ -807,7 +747,7 @@ def import_command(
             target,
             archive=archive,
             site_id=site,
-            endpoint_url=config.s3.endpoint_url,
+            s3=config.s3.options(),
             progress=progress,
         )
     if as_json:

@@ -30,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wfuwp.archive.location import MigrationInfo
+from wfuwp.archive.manifest import Manifest
 from wfuwp.ops.clean import CleanPlan
 from wfuwp.ops.export import ExportReport
 from wfuwp.ops.verify import ColumnMatches, SiteCheck
@@ -155,6 +156,10 @@ class Ui:
             f"{report.timings.get('total', 0.0):.1f}",
         )
         self.out.print(table)
+        if report.swapped_back:
+            self.note("the swap was undone: the target holds the site as it was before")
+        if report.cleanup_error:
+            self.warn(f"putting the target back failed: {report.cleanup_error}")
         for text in report.skipped:
             self.warn(text)
         if report.target_only_tables and not report.target_only_dropped:
@@ -253,35 +258,31 @@ class Ui:
         if not found:
             self.line("no migrations found")
 
-    def manifest(self, manifest: dict[str, Any]) -> None:
-        """status: the manifest's summary and its tables."""
-        site = manifest.get("site") or {}
-        self.line(f"{manifest.get('id')}: {manifest.get('status')}")
-        if manifest.get("status") == "incomplete":
+    def manifest(self, migration_id: str, manifest: Manifest | None) -> None:
+        """status: the manifest's summary and its tables (None: the folder has no manifest)."""
+        if manifest is None:
+            self.line(f"{migration_id}: incomplete")
             self.line("no manifest: the migration did not finish (or is still running)")
             return
+        self.line(f"{manifest.id}: {manifest.status}")
         self.line(
-            f"site {site.get('id')} {site.get('name') or ''}".rstrip()
-            + f", {manifest.get('from')} -> {manifest.get('to')}, written {manifest.get('written')}"
+            f"site {manifest.site_id} {manifest.site_name or ''}".rstrip()
+            + f", {manifest.from_env} -> {manifest.to_env}, written {manifest.written}"
         )
-        if manifest.get("error"):
-            self.out.print(f"[red]error:[/] {escape(str(manifest['error']))}", soft_wrap=True)
-        tables = manifest.get("tables") or []
-        if tables:
+        if manifest.error:
+            self.out.print(f"[red]error:[/] {escape(manifest.error)}", soft_wrap=True)
+        if manifest.cleanup_error:
+            self.out.print(f"[red]clean-up failed:[/] {escape(manifest.cleanup_error)}", soft_wrap=True)
+        if manifest.tables:
             table = Table(title_justify="left")
             for name in ("table", "rows", "replacements", "seconds"):
                 table.add_column(name, justify="left" if name == "table" else "right")
-            for t in tables:
-                table.add_row(
-                    str(t.get("name")),
-                    f"{t.get('rows', 0):,}",
-                    f"{t.get('replacements', 0):,}",
-                    f"{t.get('seconds', 0.0):.1f}",
-                )
+            for t in manifest.tables:
+                table.add_row(t.name, f"{t.rows:,}", f"{t.replacements:,}", f"{t.seconds:.1f}")
             self.out.print(table)
         self.line(
-            f"{len(manifest.get('objects') or [])} objects, {_mb(int(manifest.get('bytes') or 0))} of SQL, "
-            f"{_mb(int(manifest.get('compressed_bytes') or 0))} stored"
+            f"{len(manifest.objects)} objects, {_mb(manifest.bytes)} of SQL, "
+            f"{_mb(manifest.compressed_bytes)} stored"
         )
 
     def key_values(self, items: Iterable[tuple[str, str]]) -> None:

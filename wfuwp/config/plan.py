@@ -1,4 +1,8 @@
-"""The replacement plan: the ordered rules a migration applies, derived from the configuration.
+"""The replacement plan: the ordered rules a migration applies.
+
+Two sources today, both here: `plan_for` derives the rules from the configuration (what the CLI
+uses); `derive_pairs` derives a site's own URL pairs from both networks' `wp_blogs` rows and
+siteurl/home (what `migrate_site(replacements=None)` uses).
 
 `plan_for(config, "prod", "pprd")` maps each named value of the source environment (see
 `wfuwp.config.settings.EnvConfig`) to the target's, most specific first:
@@ -274,3 +278,38 @@ def _scope(rule: Rule) -> str:
 
 
 __all__ = ["Plan", "PlanEntry", "plan_for"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# From the networks themselves.
+
+
+def derive_pairs(
+    source: tuple[tuple[str, str], list[str]], target: tuple[tuple[str, str], list[str]]
+) -> list[tuple[str, str]]:
+    """Pairs that move a site's own URLs from the source network's address to the target's.
+
+    Each side is ((domain, path), [siteurl, home]). Full URLs come first (both schemes), then the
+    scheme-less `//domain/path` and `domain/path` forms, longest first so no pair pre-empts another.
+    """
+    (src_domain, src_path), src_urls = source
+    (tgt_domain, tgt_path), tgt_urls = target
+    src_base = src_domain + src_path.rstrip("/")
+    tgt_base = tgt_domain + tgt_path.rstrip("/")
+    pairs: list[tuple[str, str]] = []
+
+    def add(search: str, replacement: str) -> None:
+        if search and search != replacement and all(search != s for s, _ in pairs):
+            pairs.append((search, replacement))
+
+    for src_url, tgt_url in zip(src_urls, tgt_urls):
+        add(src_url, tgt_url)
+    for scheme in ("https", "http"):
+        add(f"{scheme}://{src_base}", f"{scheme}://{tgt_base}")
+    for src_url in src_urls:
+        host_path = src_url.split("://", 1)[-1]
+        if urlsplit(src_url).scheme and host_path != src_base:
+            add(f"//{host_path}", f"//{tgt_base}")
+    add(f"//{src_base}", f"//{tgt_base}")
+    add(src_base, tgt_base)
+    return sorted(pairs, key=lambda p: -len(p[0]))

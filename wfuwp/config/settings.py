@@ -32,10 +32,12 @@ from typing import Any, TypeVar
 import orjson
 import platformdirs
 
-from wfuwp.storage.local import fsync_dir
+from wfuwp.archive.location import ArchiveLocation, default_local_root
 from wfuwp.config.secrets import MASK, KeyStore, Secret, decrypt_predecessor
-from wfuwp.mysql.connection import Database
 from wfuwp.errors import ConfigError, UsageError
+from wfuwp.mysql.connection import Database
+from wfuwp.storage.local import fsync_dir
+from wfuwp.storage.objects import S3Options
 
 CONFIG_ENV_VAR = "WFUWP_CONFIG"
 FILE_VERSION = 1
@@ -221,6 +223,22 @@ class S3Config:
         """Return the media key prefix of site `site_id` ("sites/43/")."""
         return self.media_prefix.format(site_id=site_id)
 
+    def options(self) -> S3Options:
+        """How to reach and write S3 as configured (endpoint, region, encryption, storage class)."""
+        return S3Options(
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            sse=self.sse,
+            sse_kms_key_id=self.sse_kms_key_id,
+            storage_class=self.storage_class,
+        )
+
+    def archive_url(self) -> str | None:
+        """`s3://<bucket>/<prefix>` when a bucket is configured, else None."""
+        if not self.bucket:
+            return None
+        return f"s3://{self.bucket}/{(self.prefix or '').strip('/')}".rstrip("/")
+
 
 @dataclass
 class Config:
@@ -236,6 +254,22 @@ class Config:
     def __post_init__(self) -> None:
         for name, env in self.environments.items():
             env.name = name
+
+    def archive_location(self, work_dir: Path | None = None, *, local: bool = False) -> ArchiveLocation:
+        """Where archives go: s3://<s3.bucket>/<s3.prefix> (unless `local`), else <work_dir>/archives,
+        else the per-user data directory."""
+        url = self.s3.archive_url()
+        if url is not None and not local:
+            o = self.s3.options()
+            return ArchiveLocation.parse(
+                url,
+                endpoint_url=o.endpoint_url,
+                region=o.region,
+                sse=o.sse,
+                sse_kms_key_id=o.sse_kms_key_id,
+                storage_class=o.storage_class,
+            )
+        return ArchiveLocation.parse(work_dir.expanduser() / "archives" if work_dir else default_local_root())
 
     # -- files -----------------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 mysql-connector-python's C extension bundles a newer OpenSSL than the one Python's `ssl` module
 loads; once `ssl` is imported, the C extension cannot load and the driver falls back to pure Python,
-4-6x slower. This module is imported first by `wfuwp/__init__.py` so that the C extension loads
-before anything imports `ssl`; if it still cannot load, `DRIVER` says "pure" and a warning says why.
+4-6x slower. `wfuwp/__init__.py` loads the C extension before any submodule can import `ssl`; if
+it still cannot load, `DRIVER` says "pure" and a warning says why.
 """
 
 from __future__ import annotations
@@ -176,6 +176,13 @@ def database_error(exc: BaseException, what: str, *, connecting: int | None = No
     msg = _one_line(str(getattr(exc, "msg", None) or exc))
     advice = error_advice(errno, connecting=connecting)
     return DatabaseError(f"{what}: {msg} (error {errno}); {advice}", errno=errno)
+
+
+def as_text(value: object) -> str:
+    """A value as the driver returns it (bytes in a `SET NAMES binary` session, else str) as text."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8")
+    return str(value)
 
 
 def _one_line(text: str) -> str:

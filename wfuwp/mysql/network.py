@@ -6,10 +6,11 @@ Used to derive the site's own replacement pairs when a caller gives none.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-from wfuwp.mysql.connection import query
-from wfuwp.errors import SiteNotFoundError
+import mysql.connector
+
+from wfuwp.errors import SiteNotFoundError, WfuwpError
+from wfuwp.mysql.connection import Database, closing, query
 from wfuwp.mysql.sql import quote_identifier
 
 
@@ -34,6 +35,17 @@ def site_address(conn: Any, database: str, prefix: str, site_id: int, where: str
     return domain, path
 
 
+def site_label(db: Database, site_id: int) -> str:
+    """A file-name-safe name for the site: its path ("biology") or first host label; `site<id>` if unknown."""
+    try:
+        with closing(db.connect()) as conn:
+            domain, path = site_address(conn, db.database, db.table_prefix, site_id, str(db))
+    except (WfuwpError, mysql.connector.Error):  # no wp_blogs (not a multisite network): a plain name
+        return f"site{site_id}"
+    name = (domain.split(".")[0] if path.strip("/") == "" else path.strip("/").replace("/", "-")) or "site"
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+
+
 def site_urls(conn: Any, database: str, prefix: str, site_id: int) -> list[str]:
     """The site's siteurl and home options (distinct, without a trailing slash)."""
     table = f"{quote_identifier(database)}.{quote_identifier(options_table(prefix, site_id))}"
@@ -49,34 +61,3 @@ def site_urls(conn: Any, database: str, prefix: str, site_id: int) -> list[str]:
         if text and text not in urls:
             urls.append(text)
     return urls
-
-
-def derive_pairs(
-    source: tuple[tuple[str, str], list[str]], target: tuple[tuple[str, str], list[str]]
-) -> list[tuple[str, str]]:
-    """Pairs that move a site's own URLs from the source network's address to the target's.
-
-    Each side is ((domain, path), [siteurl, home]). Full URLs come first (both schemes), then the
-    scheme-less `//domain/path` and `domain/path` forms, longest first so no pair pre-empts another.
-    """
-    (src_domain, src_path), src_urls = source
-    (tgt_domain, tgt_path), tgt_urls = target
-    src_base = src_domain + src_path.rstrip("/")
-    tgt_base = tgt_domain + tgt_path.rstrip("/")
-    pairs: list[tuple[str, str]] = []
-
-    def add(search: str, replacement: str) -> None:
-        if search and search != replacement and all(search != s for s, _ in pairs):
-            pairs.append((search, replacement))
-
-    for src_url, tgt_url in zip(src_urls, tgt_urls):
-        add(src_url, tgt_url)
-    for scheme in ("https", "http"):
-        add(f"{scheme}://{src_base}", f"{scheme}://{tgt_base}")
-    for src_url in src_urls:
-        host_path = src_url.split("://", 1)[-1]
-        if urlsplit(src_url).scheme and host_path != src_base:
-            add(f"//{host_path}", f"//{tgt_base}")
-    add(f"//{src_base}", f"//{tgt_base}")
-    add(src_base, tgt_base)
-    return sorted(pairs, key=lambda p: -len(p[0]))

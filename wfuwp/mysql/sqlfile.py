@@ -11,17 +11,13 @@ identifiers): what mariadb-dump writes unless NO_BACKSLASH_ESCAPES or ANSI_QUOTE
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import re
 import sys
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
-from wfuwp.storage.compress import open_zstd_reader
 from wfuwp.errors import SqlFileError
 
 __all__ = [
@@ -30,7 +26,6 @@ __all__ = [
     "TableRef",
     "check_statement",
     "iter_statements",
-    "open_sql",
 ]
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
@@ -239,80 +234,6 @@ def iter_statements(
             if require_terminator:
                 raise truncated("inside a statement with no terminating ';'")
             yield finish(stmt, base + start)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Opening.
-
-
-class _GzipReader(io.RawIOBase):
-    """gunzip `source`, turning errors about a damaged or cut stream into one-line SqlFileErrors."""
-
-    def __init__(self, source: BinaryIO, name: str) -> None:
-        super().__init__()
-        self._source = source
-        self._gzip = gzip.GzipFile(fileobj=source, mode="rb")
-        self.name = name
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        try:
-            data = self._gzip.read(len(buffer))
-        except EOFError as exc:
-            raise SqlFileError(
-                f"{self.name} is truncated: the file is incomplete; download it again"
-            ) from exc
-        except (gzip.BadGzipFile, zlib.error) as exc:
-            raise SqlFileError(f"{self.name} is not valid gzip data ({exc}); download it again") from exc
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._gzip.close()  # does not close a fileobj it was given
-            self._source.close()
-        super().close()
-
-
-def open_sql(
-    path_or_url: str | os.PathLike[str],
-    *,
-    endpoint_url: str | None = None,
-    region: str | None = None,
-    client: Any = None,
-) -> io.BufferedReader:
-    """Open a local path or s3://bucket/key of an SQL dump and return its decompressed bytes, streaming.
-
-    The extension decides: `.sql` as is, `.sql.gz` gunzipped, `.sql.zst` through zstd (a cut or
-    corrupt file raises SqlFileError when read). For S3, boto3's chain applies unless `endpoint_url`,
-    `region` or a `client` is given. The stream's `name` is the path or URL. Raises SqlFileError.
-    """
-    text = os.fspath(path_or_url)
-    lower = text.lower()
-    if not lower.endswith((".sql", ".sql.gz", ".sql.zst")):
-        raise SqlFileError(f"{text} must end in .sql, .sql.gz or .sql.zst (that decides how it is read)")
-    raw: BinaryIO
-    if lower.startswith("s3://"):
-        from wfuwp.storage import s3 as _s3
-
-        bucket, _, key = text[5:].partition("/")
-        if not bucket or not key:
-            raise SqlFileError(f"{text} is not s3://bucket/key")
-        if client is None:
-            client = _s3.make_client(endpoint_url=endpoint_url, region=region)
-        raw = _s3.open_object(client, bucket, key, error=SqlFileError)
-    else:
-        try:
-            raw = open(text, "rb")  # noqa: SIM115 - returned to the caller
-        except OSError as exc:
-            raise SqlFileError(f"cannot open {text}: {exc.strerror}") from exc
-    if lower.endswith(".zst"):
-        return open_zstd_reader(raw, name=text, error=SqlFileError)
-    if lower.endswith(".gz"):
-        return io.BufferedReader(_GzipReader(raw, text))
-    return raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import mysql.connector
 
-from wfuwp.mysql.connection import Database, database_error, execute, query
-from wfuwp.errors import LockedError, VerificationError
+from wfuwp.mysql.connection import Database, execute, query
+from wfuwp.errors import VerificationError
 from wfuwp.mysql.schema import Table
 from wfuwp.mysql.sql import MAX_IDENTIFIER, checksum_query, create_table_as, quote_identifier
 
@@ -150,50 +149,6 @@ def leftover_tables(conn: Any, database: str) -> list[str]:
     )
     names = [n.decode() if isinstance(n, (bytes, bytearray)) else str(n) for (n,) in rows]
     return sorted(n for n in names if LEFTOVER_PATTERN.match(n))
-
-
-class SiteLock:
-    """A server-side lock on (target database, site): released when its connection ends, even on a crash."""
-
-    def __init__(self, db: Database, site_id: int) -> None:
-        key = f"wfuwp:{db.database}:{site_id}"
-        # MySQL 5.7+ limits lock names to 64 characters.
-        self.name = key if len(key) <= 64 else "wfuwp:" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
-        self.db = db
-        self.site_id = site_id
-        self.conn: Any = None
-
-    def acquire(self) -> None:
-        """Take the lock, or raise LockedError at once when another migration holds it."""
-        self.conn = self.db.connect()
-        try:
-            (got,) = query(self.conn, "SELECT GET_LOCK(%s, 0)", (self.name,))[0]
-        except mysql.connector.Error as exc:
-            raise database_error(exc, f"cannot lock site {self.site_id} on {self.db}") from None
-        if got != 1:
-            self.conn.close()
-            self.conn = None
-            raise LockedError(
-                f"another migration is writing site {self.site_id} of {self.db}: wait for it to finish "
-                "(the lock goes when its process ends)"
-            )
-
-    def release(self) -> None:
-        """Release the lock (closing the connection would too)."""
-        if self.conn is not None:
-            try:
-                query(self.conn, "SELECT RELEASE_LOCK(%s)", (self.name,))
-                self.conn.close()
-            except Exception:
-                pass
-            self.conn = None
-
-    def __enter__(self) -> SiteLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def table_missing(conn: Any, database: str, names: Sequence[str]) -> list[str]:

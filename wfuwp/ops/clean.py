@@ -18,7 +18,8 @@ from wfuwp.config.settings import Config, DbConfig
 from wfuwp.mysql.connection import Database, closing, database_error, execute, query
 from wfuwp.errors import ConfigError, WfuwpError
 from wfuwp.mysql.sql import quote_identifier
-from wfuwp.mysql.target import LEFTOVER_PATTERN, SiteLock, leftover_tables
+from wfuwp.mysql.lock import SiteLock
+from wfuwp.mysql.target import LEFTOVER_PATTERN, leftover_tables
 
 # The predecessor refused to empty a migration database whose name lacks "migration"; so does this:
 # a typo in `migration.database` must never empty a site's database.

@@ -28,16 +28,15 @@ from typing import Any, Literal
 
 import mysql.connector
 
-from wfuwp.storage import local as _local
-from wfuwp.storage import s3 as _s3
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.mysql.connection import Database, error_advice, execute, max_allowed_packet, query
-from wfuwp.errors import PreflightError, UsageError, WfuwpError
+from wfuwp.errors import ArchiveError, PreflightError, UsageError, WfuwpError
 from wfuwp.mysql.network import options_table, site_address
 from wfuwp.replace import PairLike, Replacer, as_rule
 from wfuwp.mysql.schema import Table, describe_tables, site_table_names, validate_site_id
 from wfuwp.mysql.sql import insert_prefix, quote_identifier
-from wfuwp.mysql.target import SiteLock, leftover_tables, work_table_name
+from wfuwp.mysql.lock import SiteLock
+from wfuwp.mysql.target import leftover_tables, work_table_name
 
 __all__ = [
     "BACKUP_BYTES_PER_S",
@@ -175,6 +174,7 @@ def preflight(
     replacements: Sequence[PairLike] | None = None,
     connect_timeout: int = PREFLIGHT_CONNECT_TIMEOUT_S,
     exact_row_scan_bytes: int = EXACT_ROW_SCAN_BYTES,
+    in_place: bool = False,
 ) -> PreflightReport:
     """Check that migrating site `site_id` from `source` into `target` can work, writing nothing.
 
@@ -183,7 +183,8 @@ def preflight(
     ArchiveLocation (None: no archive and so no backup, a warning). `work_dir`: another directory local
     files will be written to (its free space is checked too). `migration_db`: checked for connection
     and privileges. `connect_timeout` (seconds) bounds each connection attempt; `exact_row_scan_bytes`
-    is the largest table (DATA_LENGTH) whose largest row is measured exactly.
+    is the largest table (DATA_LENGTH) whose largest row is measured exactly. `in_place`: source and
+    target are meant to be the same database (a search-replace within it), which is otherwise fatal.
 
     Raises UsageError for an invalid site id or replacement pair (as migrate_site does); every other
     problem is a Finding in the returned report.
@@ -196,7 +197,7 @@ def preflight(
     if rules is not None:
         Replacer(rules)  # raises UsageError for an empty search string and other unusable pairs
     report = PreflightReport(site, str(src), str(tgt), None)
-    check = _Checks(report, site, src, tgt, derive=rules is None, archive=archive is not None)
+    check = _Checks(report, site, src, tgt, derive=rules is None, archive=archive is not None, in_place=in_place)
     with ExitStack() as stack:
         src_conn = stack.enter_context(check.connection(src, "source"))
         tgt_conn = stack.enter_context(check.connection(tgt, "target"))
@@ -234,7 +235,9 @@ class _Checks:
         *,
         derive: bool,
         archive: bool,
+        in_place: bool = False,
     ) -> None:
+        self.in_place = in_place
         self.report = report
         self.site_id = site_id
         self.src = src
@@ -465,7 +468,7 @@ class _Checks:
             )
         here = query(src, "SELECT @@hostname, @@port, DATABASE()")[0]
         there = query(tgt, "SELECT @@hostname, @@port, DATABASE()")[0]
-        if [_text(v) for v in here] == [_text(v) for v in there]:
+        if [_text(v) for v in here] == [_text(v) for v in there] and not self.in_place:
             self.report.add(
                 "fatal",
                 "target",
@@ -607,8 +610,8 @@ class _Checks:
         need = (2 * source_bytes + self.target_bytes) // COMPRESSION_RATIO
         self.report.estimate["archive_bytes"] = need
         places: list[Path] = []
-        if location is not None and isinstance(location.backend, _local.LocalBackend):
-            places.append(location.backend.root)
+        if location is not None and not location.is_s3:
+            places.append(Path(location.url))
         if work_dir is not None:
             places.append(Path(work_dir))
         by_device: dict[int, tuple[Path, int]] = {}
@@ -834,17 +837,10 @@ def _write_and_remove_test_object(location: ArchiveLocation) -> str | None:
     name = f".wfuwp-preflight-{secrets.token_hex(4)}"
     backend = location.backend
     backend.put_bytes(name, b"wfuwp preflight test object: safe to delete\n")
-    if isinstance(backend, _s3.S3Backend):
-        key = "/".join(p for p in (backend.prefix, name) if p)
-        try:
-            backend.client.delete_object(Bucket=backend.bucket, Key=key)
-        except _s3.ERRORS as exc:
-            return f"cannot remove the test object s3://{backend.bucket}/{key}: {_s3.describe_error(exc)}"
-    elif isinstance(backend, _local.LocalBackend):
-        try:
-            (backend.root / name).unlink(missing_ok=True)
-        except OSError as exc:
-            return f"cannot remove the test object {backend.root / name}: {exc.strerror}"
+    try:
+        backend.delete(name)
+    except ArchiveError as exc:
+        return f"cannot remove the test object: {exc}"
     return None
 
 

@@ -1,10 +1,12 @@
-"""Load SQL (an archived export, or any dump) into a database with a migration's safety.
+"""Put tables back into a database from SQL: an archived migration or backup, or any dump file.
 
     SQL statements -> vetted (wfuwp.mysql.sqlfile.check_statement) -> renamed into staging tables
                    -> verified (row counts; checksums when the archive recorded them)
-                   -> fresh backup of what will be replaced -> one atomic RENAME TABLE
+                   -> a backup of what will be replaced (wfuwp.ops.backup)
+                   -> the cut-over (wfuwp.ops.cutover): one atomic RENAME TABLE
 
 `restore()` brings back a migration's backup (or its migrated export) from the archive;
+`rollback()` undoes a completed migration (instantly while its old tables are kept);
 `import_sql()` loads any `.sql`, `.sql.gz` or `.sql.zst` file, local or in S3.
 """
 
@@ -17,22 +19,27 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from wfuwp.archive.location import ArchiveLocation, MigrationArchive
-from wfuwp.mysql.connection import Database, closing, database_error, execute, prepare_copy_session, query
-from wfuwp.mysql.dump import dump_tables
+import mysql.connector
+
+from wfuwp.archive.location import ArchiveLocation
+from wfuwp.archive.manifest import Manifest, TableSum
 from wfuwp.errors import SqlFileError, UsageError
-from wfuwp.progress import Progress, ProgressCallback
+from wfuwp.mysql.connection import Database, closing, database_error, execute, prepare_copy_session, query
 from wfuwp.mysql.schema import NETWORK_TABLES, describe_tables, site_pattern
 from wfuwp.mysql.sql import quote_identifier
-from wfuwp.mysql.sqlfile import check_statement, iter_statements, open_sql
-from wfuwp.mysql.target import STAGING_PREFIX, SiteLock, TargetSite, table_missing, work_table_name
+from wfuwp.mysql.sqlfile import check_statement, iter_statements
+from wfuwp.mysql.target import STAGING_PREFIX, table_missing, work_table_name
+from wfuwp.ops.backup import back_up_before_replacing
+from wfuwp.ops.cutover import CutOver, swap_back_kept
+from wfuwp.progress import Progress, ProgressCallback
+from wfuwp.storage.objects import S3Options, open_reader
 
-import mysql.connector  # isort: skip
+__all__ = ["LoadReport", "import_sql", "open_sql", "restore", "rollback"]
 
 
 @dataclass
 class LoadReport:
-    """What a restore or import did."""
+    """What a restore, rollback or import did."""
 
     target: str
     source: str
@@ -48,6 +55,10 @@ class LoadReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
         return dict(self.__dict__)
+
+
+def _location(archive: str | os.PathLike[str] | ArchiveLocation) -> ArchiveLocation:
+    return archive if isinstance(archive, ArchiveLocation) else ArchiveLocation.parse(archive)
 
 
 def restore(
@@ -68,25 +79,22 @@ def restore(
     """
     if which not in ("backup", "migrated"):
         raise UsageError(f"which must be 'backup' or 'migrated', not {which!r}")
-    location = archive if isinstance(archive, ArchiveLocation) else ArchiveLocation.parse(archive)
+    location = _location(archive)
     folder = location.migration(migration_id)
     manifest = folder.read_manifest()
     if manifest is None:
         raise UsageError(f"migration {migration_id} has no manifest: it never finished; nothing to restore")
-    objects = [o for o in manifest.get("objects", []) if o.get("role") == which]
+    objects = manifest.objects_of("backup" if which == "backup" else "migrated")
     if which == "backup":
-        expected = {name: tuple(v) for name, v in manifest.get("backup_tables", {}).items()}
-        retire = [t["name"] for t in manifest.get("tables", []) if t.get("action") == "created"]
+        expected = dict(manifest.backup_tables)
+        retire = [t.name for t in manifest.tables if t.action == "created"]
     else:
-        expected = {t["name"]: (t["rows"], t["checksum"]) for t in manifest.get("tables", [])}
+        expected = {t.name: TableSum(t.rows, t.checksum) for t in manifest.tables}
         retire = []
     if not objects and not retire:
         raise UsageError(f"migration {migration_id} archived no {which} tables: nothing to restore")
-    site_id = int(manifest["site"]["id"])
-    tables = {o["table"] for o in objects}
-    statements = _chain(
-        iter_statements(folder.open_read(o["name"]), require_terminator=True) for o in objects
-    )
+    tables = {o.table for o in objects}
+    statements = _chain(iter_statements(folder.open_read(o.name), require_terminator=True) for o in objects)
     return _load(
         statements,
         target,
@@ -94,9 +102,9 @@ def restore(
         allowed=lambda name: name in tables,
         expected=expected,
         retire=retire,
-        lock_site=site_id,
+        lock_site=manifest.site_id,
         backup_location=location if backup else None,
-        backup_site=(site_id, (manifest.get("site") or {}).get("name")),
+        backup_site=(manifest.site_id, manifest.site_name),
         progress=Progress(progress),
     )
 
@@ -113,34 +121,47 @@ def rollback(
     Instantly (one RENAME TABLE) while the migration's old tables are still in the target (it ran with
     `keep_old`); otherwise from the archived backup, as `restore(which="backup")` does.
     """
-    location = archive if isinstance(archive, ArchiveLocation) else ArchiveLocation.parse(archive)
+    location = _location(archive)
     manifest = location.migration(migration_id).read_manifest()
-    if manifest is None or manifest.get("status") != "completed":
+    if manifest is None or manifest.status != "completed":
         raise UsageError(f"migration {migration_id} did not complete, so it changed nothing to roll back")
-    kept = list(manifest.get("old_tables_kept") or [])
+    kept = list(manifest.old_tables_kept)
     with closing(target.connect()) as conn:
-        if not kept or table_missing(conn, target.database, kept):
-            return restore(migration_id, target, archive=location, which="backup", progress=progress)
-        started = time.monotonic()
-        tables = manifest.get("tables", [])
-        site = TargetSite(
-            target,
-            migration_id.rsplit("-", 1)[-1],
-            [t["name"] for t in tables],
-            [t["name"] for t in tables if t.get("action") == "replaced"],
-        )
-        if manifest.get("target_only_dropped"):
-            site.retire(manifest.get("target_only_tables") or [])
-        with SiteLock(target, int(manifest["site"]["id"])):
-            site.swap_back(conn)
-            site.drop(conn, "staging")
-        report = LoadReport(str(target), f"old tables of {migration_id}", status="completed")
-        backup = manifest.get("backup_tables") or {}
-        report.tables = {name: int(backup.get(name, [0])[0]) for name in site.swap_plan.existing}
-        report.removed_tables = [t["name"] for t in tables if t.get("action") == "created"]
-        report.seconds = round(time.monotonic() - started, 3)
-        Progress(progress).emit("step-end", "rollback")
-        return report
+        instant = bool(kept) and not table_missing(conn, target.database, kept)
+    if not instant:
+        return restore(migration_id, target, archive=location, which="backup", progress=progress)
+    return _swap_back(manifest, target, Progress(progress))
+
+
+def _swap_back(manifest: Manifest, target: Database, progress: Progress) -> LoadReport:
+    started = time.monotonic()
+    replaced = [t.name for t in manifest.tables if t.action == "replaced"]
+    swap_back_kept(
+        target,
+        manifest.id.rsplit("-", 1)[-1],
+        site_id=manifest.site_id,
+        names=[t.name for t in manifest.tables],
+        replaced=replaced,
+        retired=manifest.target_only_tables if manifest.target_only_dropped else [],
+    )
+    report = LoadReport(str(target), f"old tables of {manifest.id}", status="completed")
+    report.tables = {name: manifest.backup_tables.get(name, TableSum(0, 0)).rows for name in replaced}
+    report.removed_tables = [t.name for t in manifest.tables if t.action == "created"]
+    report.seconds = round(time.monotonic() - started, 3)
+    progress.emit("step-end", "rollback")
+    return report
+
+
+def open_sql(path_or_url: str | os.PathLike[str], *, s3: S3Options | None = None) -> Any:
+    """Open an SQL dump (a file or s3://bucket/key) and return its decompressed bytes, streaming.
+
+    The extension decides: `.sql` as is, `.sql.gz` gunzipped, `.sql.zst` through zstd (a cut or
+    corrupt file raises SqlFileError when read). Raises SqlFileError.
+    """
+    text = os.fspath(path_or_url)
+    if not text.lower().endswith((".sql", ".sql.gz", ".sql.zst")):
+        raise SqlFileError(f"{text} must end in .sql, .sql.gz or .sql.zst (that decides how it is read)")
+    return open_reader(text, error=SqlFileError, options=s3)
 
 
 def import_sql(
@@ -149,15 +170,15 @@ def import_sql(
     *,
     archive: str | os.PathLike[str] | ArchiveLocation | None = None,
     site_id: int | None = None,
-    endpoint_url: str | None = None,
+    s3: S3Options | None = None,
     progress: ProgressCallback | None = None,
 ) -> LoadReport:
     """Load an SQL dump (this tool's exports or mysqldump/mariadb-dump output) into `target`.
 
     Every table the file creates is loaded into staging, then swapped in atomically; network tables
     and tables of other sites (when `site_id` is given) are refused. With `archive`, the tables it
-    replaces are backed up there first. A truncated or malicious file raises SqlFileError and
-    changes nothing.
+    replaces are backed up there first. `s3`: how to reach an s3:// file. A truncated or malicious
+    file raises SqlFileError and changes nothing.
     """
     prefix = target.table_prefix
     network = {prefix + t for t in NETWORK_TABLES}
@@ -169,11 +190,8 @@ def import_sql(
             return True
         return bool(site_pattern(prefix, site_id).fullmatch(name))
 
-    location = None
-    if archive is not None:
-        location = archive if isinstance(archive, ArchiveLocation) else ArchiveLocation.parse(archive)
-    stream = open_sql(path_or_url, endpoint_url=endpoint_url)
-    with stream:
+    location = _location(archive) if archive is not None else None
+    with open_sql(path_or_url, s3=s3) as stream:
         return _load(
             iter_statements(stream),
             target,
@@ -199,121 +217,113 @@ def _load(
     *,
     source: str,
     allowed: Callable[[str], bool],
-    expected: dict[str, tuple[int, int]],
+    expected: dict[str, TableSum],
     retire: list[str],
     lock_site: int | None,
     backup_location: ArchiveLocation | None,
     backup_site: tuple[int, str | None],
     progress: Progress,
 ) -> LoadReport:
+    """Load `statements` into staging tables, verify them, back up what they replace, cut over."""
     started = time.monotonic()
     report = LoadReport(str(target), source)
-    lock = SiteLock(target, lock_site) if lock_site is not None else None
-    site: TargetSite | None = None
-    created: list[str] = []
     try:
-        if lock is not None:
-            lock.acquire()
-        site = TargetSite(target, secrets.token_hex(3), [], [])
-        conn = target.connect()
-        try:
-            prepare_copy_session(conn, reading=False)
-            progress.emit("step-start", "load")
-            for raw in statements:
-                statement = check_statement(raw, allowed)
-                report.statements += 1
-                if statement.kind in ("lock_tables", "unlock_tables", "transaction"):
-                    continue  # staging tables need no locks: nobody else sees them
-                if statement.kind == "create_table" and statement.table not in created:
-                    created.append(statement.table or "")
-                    site.add(statement.table or "")
-                elif statement.kind in ("insert", "alter_keys") and statement.table not in created:
-                    raise SqlFileError(
-                        f"the file writes rows into {statement.table} before creating it: "
-                        "import a dump made with table definitions (not --no-create-info)"
+        with CutOver(target, secrets.token_hex(3), lock_site=lock_site, progress=progress) as cut:
+            with closing(target.connect()) as conn:
+                created = _stage(conn, cut, statements, allowed, source, report, progress)
+                _verify(conn, cut, target, created, expected, report, progress)
+                existing = [n for n in created if n not in table_missing(conn, target.database, created)]
+                retire_now = [
+                    n for n in retire if n not in created and n not in table_missing(conn, target.database, [n])
+                ]
+                if backup_location is not None and (existing or retire_now):
+                    report.backup = back_up_before_replacing(
+                        target,
+                        existing + retire_now,
+                        backup_location,
+                        site_id=backup_site[0],
+                        site_name=backup_site[1],
+                        reason=f"loading {source}",
+                        progress=progress,
                     )
-                # Every table the file names becomes its staging twin; only created ones are swapped in.
-                sql = statement.with_tables(lambda n: work_table_name(STAGING_PREFIX, site.run_short_id, n))
-                try:
-                    execute(conn, sql)
-                except mysql.connector.Error as exc:
-                    raise SqlFileError(
-                        f"statement {report.statements} of {source} failed: {exc.msg} (error {exc.errno}); "
-                        "nothing was changed"
-                    ) from None
-            progress.emit("step-end", "load")
-            if not created:
-                raise SqlFileError(f"{source} creates no tables: nothing to import")
-            progress.emit("step-start", "verify")
-            for name in created:
-                staging = site.staging[name]
-                columns = describe_tables(conn, target.database, [staging])[0].column_names
-                if name in expected:
-                    site.verify(conn, name, columns, *expected[name])
-                    report.verified_checksums = True
-                (rows,) = query(conn, f"SELECT COUNT(*) FROM {quote_identifier(staging)}")[0]
-                report.tables[name] = int(rows)
-            missing_expected = sorted(set(expected) - set(created))
-            if missing_expected:
-                raise SqlFileError(
-                    f"the archive lacks tables its manifest lists ({', '.join(missing_expected)}): "
-                    "the archive is incomplete; restore from another migration"
-                )
-            progress.emit("step-end", "verify")
-            existing = [n for n in created if n not in table_missing(conn, target.database, created)]
-            retire_now = [
-                n for n in retire if n not in created and n not in table_missing(conn, target.database, [n])
-            ]
-            if backup_location is not None and (existing or retire_now):
-                report.backup = _backup(target, existing + retire_now, backup_location, backup_site, progress)
-            site.set_existing(existing)
-            site.retire(retire_now)
-            progress.emit("step-start", "swap")
-            site.swap(conn)
-            site.drop(conn, "old")
-            progress.emit("step-end", "swap")
+                cut.swap(conn, existing=existing, retire=retire_now)
             report.removed_tables = retire_now
             report.status = "completed"
-        finally:
-            conn.close()
     except BaseException as exc:
         report.status = "failed"
         report.error = str(exc)
-        if site is not None and created:
-            try:
-                with closing(target.connect()) as conn:
-                    site.drop(conn, "staging")
-            except Exception:
-                pass
         if isinstance(exc, mysql.connector.Error):
             raise database_error(exc, f"loading {source} into {target}") from None
         raise
     finally:
-        if lock is not None:
-            lock.release()
         report.seconds = round(time.monotonic() - started, 3)
     return report
 
 
-def _backup(
-    target: Database,
-    names: list[str],
-    location: ArchiveLocation,
-    site: tuple[int, str | None],
+def _stage(
+    conn: Any,
+    cut: CutOver,
+    statements: Iterable[bytes],
+    allowed: Callable[[str], bool],
+    source: str,
+    report: LoadReport,
     progress: Progress,
-) -> dict[str, Any]:
-    """Archive the tables a restore or import is about to replace; return where they went."""
-    folder: MigrationArchive = location.new_migration(
-        site_id=site[0], site_name=site[1], from_env="archive", to_env=target.name or "target"
-    )
-    progress.emit("step-start", "backup")
-    results = dump_tables(target, names, lambda n: folder.open_table_stream("backup", n))
-    folder.write_manifest(
-        {
-            "status": "backup before restore",
-            "backup_tables": {n: list(v) for n, v in results.items()},
-            "tables": [],
-        }
-    )
-    progress.emit("step-end", "backup")
-    return {"id": folder.id, "location": folder.url}
+) -> list[str]:
+    """Run the vetted statements against staging twins of their tables; return the tables created."""
+    created: list[str] = []
+    prepare_copy_session(conn, reading=False)
+    progress.emit("step-start", "load")
+    for raw in statements:
+        statement = check_statement(raw, allowed)
+        report.statements += 1
+        if statement.kind in ("lock_tables", "unlock_tables", "transaction"):
+            continue  # staging tables need no locks: nobody else sees them
+        if statement.kind == "create_table" and statement.table not in created:
+            created.append(statement.table or "")
+            cut.add(statement.table or "")
+        elif statement.kind in ("insert", "alter_keys") and statement.table not in created:
+            raise SqlFileError(
+                f"the file writes rows into {statement.table} before creating it: "
+                "import a dump made with table definitions (not --no-create-info)"
+            )
+        # Every table the file names becomes its staging twin; only created ones are swapped in.
+        sql = statement.with_tables(lambda n: work_table_name(STAGING_PREFIX, cut.run_id, n))
+        try:
+            execute(conn, sql)
+        except mysql.connector.Error as exc:
+            raise SqlFileError(
+                f"statement {report.statements} of {source} failed: {exc.msg} (error {exc.errno}); "
+                "nothing was changed"
+            ) from None
+    progress.emit("step-end", "load")
+    if not created:
+        raise SqlFileError(f"{source} creates no tables: nothing to import")
+    return created
+
+
+def _verify(
+    conn: Any,
+    cut: CutOver,
+    target: Database,
+    created: list[str],
+    expected: dict[str, TableSum],
+    report: LoadReport,
+    progress: Progress,
+) -> None:
+    """Check each staging table against the archive's checksums (when it has them); count its rows."""
+    progress.emit("step-start", "verify")
+    for name in created:
+        staging = cut.staging_name(name)
+        if name in expected:
+            columns = describe_tables(conn, target.database, [staging])[0].column_names
+            cut.verify(conn, name, columns, expected[name])
+            report.verified_checksums = True
+        (rows,) = query(conn, f"SELECT COUNT(*) FROM {quote_identifier(staging)}")[0]
+        report.tables[name] = int(rows)
+    missing = sorted(set(expected) - set(created))
+    if missing:
+        raise SqlFileError(
+            f"the archive lacks tables its manifest lists ({', '.join(missing)}): "
+            "the archive is incomplete; restore from another migration"
+        )
+    progress.emit("step-end", "verify")

@@ -8,11 +8,13 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO
 
-from wfuwp.errors import ArchiveError
+from wfuwp.errors import ArchiveError, WfuwpError
 
 
 class LocalSink:
     """A file written under a hidden temporary name, fsynced and renamed into place on commit."""
+
+    max_bytes: int | None = None  # the file system's own limit applies
 
     def __init__(self, path: Path) -> None:
         self.url = str(path)
@@ -94,13 +96,16 @@ class LocalBackend:
     def open_sink(self, key: str) -> LocalSink:
         return LocalSink(self._path(key))
 
-    def open_raw(self, key: str) -> BinaryIO:
+    def open_raw(
+        self, key: str, *, error: type[WfuwpError] = ArchiveError, hint: str = "check the migration id and name"
+    ) -> BinaryIO:
+        """Open an object's bytes; a missing one (message ending in `hint`) or unreadable one raises `error`."""
         try:
             return open(self._path(key), "rb")
         except FileNotFoundError:
-            raise ArchiveError(f"no object {self._path(key)}; check the migration id and name") from None
+            raise error(f"no object {self._path(key)}; {hint}") from None
         except OSError as exc:
-            raise ArchiveError(f"cannot read {self._path(key)}: {exc.strerror}") from exc
+            raise error(f"cannot read {self._path(key)}: {exc.strerror}") from exc
 
     def put_bytes(self, key: str, data: bytes) -> None:
         sink = LocalSink(self._path(key))
@@ -138,6 +143,13 @@ class LocalBackend:
                 p = Path(dirpath) / f
                 out.append((p.relative_to(base).as_posix(), p.stat().st_size))
         return sorted(out)
+
+    def delete(self, key: str) -> None:
+        """Remove one object if it exists. Raises ArchiveError when it cannot be removed."""
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise ArchiveError(f"cannot remove {self._path(key)}: {exc.strerror}") from exc
 
     def check(self) -> None:
         try:

@@ -136,6 +136,7 @@ class S3Sink:
         queue_chunks: int,
     ) -> None:
         self.url = f"s3://{bucket}/{key}"
+        self.max_bytes = min(part_size * MAX_PARTS, MAX_OBJECT_SIZE)
         args = dict(extra_args)
         try:
             # smart_open.s3.open rather than smart_open.open: no URL parsing of the key (a '?' or '%' in a
@@ -289,14 +290,12 @@ class S3Backend:
             queue_chunks=self._queue_chunks,
         )
 
-    def open_raw(self, key: str) -> BinaryIO:
-        return open_object(
-            self.client,
-            self.bucket,
-            self._key(key),
-            error=ArchiveError,
-            hint="check the migration id and name",
-        )
+    def open_raw(
+        self, key: str, *, error: type[WfuwpError] = ArchiveError, hint: str = "check the migration id and name"
+    ) -> BinaryIO:
+        """Open an object for streaming reads; a missing one (message ending in `hint`) or a network failure
+        raises `error`."""
+        return open_object(self.client, self.bucket, self._key(key), error=error, hint=hint)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         try:
@@ -347,6 +346,13 @@ class S3Backend:
             for obj in page.get("Contents", []):
                 out.append((obj["Key"][cut:], int(obj["Size"])))
         return sorted(out)
+
+    def delete(self, key: str) -> None:
+        """Remove one object (absent is fine). Raises ArchiveError, e.g. without s3:DeleteObject."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except ERRORS as exc:
+            raise self._fail("removing", key, exc) from exc
 
     def check(self) -> None:
         try:

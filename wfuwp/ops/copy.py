@@ -1,0 +1,221 @@
+"""The row path of a migration: every row of a site's tables, from the source snapshot into staging.
+
+    Snapshot (wfuwp.mysql.source) -> stream_rows -> Replacer.render_rows (replace, escape, checksum, chunk)
+        -> Loader (INSERTs into the staging table) ---------------> verify (rows + checksum)
+        -> archive: source/ (the rows as read) and migrated/ (as written), per table
+
+Tables are taken from one shared queue, biggest first, by one worker per snapshot reader.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import mysql.connector
+
+from wfuwp.archive.folder import MigrationArchive
+from wfuwp.archive.manifest import TableSum
+from wfuwp.errors import Cancelled, MigrationError, WfuwpError
+from wfuwp.mysql.connection import Database, closing, database_error, with_retries
+from wfuwp.mysql.loader import Loader
+from wfuwp.mysql.schema import Table
+from wfuwp.mysql.source import Snapshot, stream_rows
+from wfuwp.mysql.sql import DUMP_FOOTER, DUMP_HEADER, insert_prefix, table_preamble
+from wfuwp.ops.cutover import CutOver
+from wfuwp.progress import Progress
+from wfuwp.replace import Replacer, Rule
+from wfuwp.report import TableReport
+from wfuwp.storage.compress import ArchiveStream
+
+__all__ = ["Copied", "TableCopier"]
+
+
+@dataclass(frozen=True)
+class Copied:
+    """One table copied and verified: its figures and the notes for the report."""
+
+    report: TableReport
+    notes: list[str]
+
+
+class TableCopier:
+    """Copies tables into the cut-over's staging tables; safe to use from several threads at once.
+
+    `statement_limit`: bytes of one INSERT; `packet_limit`: the target's max_allowed_packet less
+    headroom; `on_copied(table_copied)` is called from the worker thread once a table is verified.
+    """
+
+    def __init__(
+        self,
+        *,
+        source: Database,
+        target: Database,
+        cut: CutOver,
+        rules: Sequence[Rule],
+        statement_limit: int,
+        packet_limit: int,
+        load_connections: int,
+        archive: MigrationArchive | None,
+        cancel: threading.Event,
+        progress: Progress,
+        on_copied: Callable[[Copied], None],
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.cut = cut
+        self.rules = list(rules)
+        self.statement_limit = statement_limit
+        self.packet_limit = packet_limit
+        self.load_connections = load_connections
+        self.archive = archive
+        self.cancel = cancel
+        self.progress = progress
+        self.on_copied = on_copied
+        self._queue_lock = threading.Lock()
+
+    def work(self, snap: Snapshot, pending: list[Table], reader: int, *, myisam: bool) -> None:
+        """Copy tables from `pending` (shared, consumed) until it is empty or the run is cancelled."""
+        replacer = Replacer(self.rules)
+        with Loader(self.target, self.load_connections, self.cancel) as loader:
+            while not self.cancel.is_set():
+                with self._queue_lock:
+                    if not pending:
+                        break
+                    table = pending.pop(0)
+                copied = self._copy(snap.connection_for(table, reader), loader, table, replacer)
+                # Recorded (state.json) before it is announced: a run killed after "table-end" resumes
+                # without copying the table again.
+                self.on_copied(copied)
+                done = copied.report
+                self.progress.emit(
+                    "table-end",
+                    "copy",
+                    table=done.name,
+                    rows_done=done.rows,
+                    rows_total=done.rows,
+                    bytes_done=done.bytes_read,
+                    bytes_total=done.bytes_read,
+                )
+        if myisam:
+            snap.release_myisam()
+
+    def _copy(self, src: Any, loader: Loader, table: Table, replacer: Replacer) -> Copied:
+        started = time.monotonic()
+        result = TableReport(table.name, action="replaced" if table.name in self.cut.replaced else "created")
+        self.progress.emit(
+            "table-start", "copy", table=table.name, rows_total=table.rows_estimate, bytes_total=table.data_bytes
+        )
+        exports: dict[str, ArchiveStream] = {}
+        replacer.reset_stats()
+        try:
+            self._open_exports(table, exports)
+            self._stream(src, loader, table, replacer, result, exports)
+            loader.flush()
+            self._verify(table, TableSum(result.rows, result.checksum))
+            for stream in exports.values():
+                stream.write(b"COMMIT;\n" + DUMP_FOOTER)
+                stream.close()
+        except BaseException as exc:
+            for stream in exports.values():
+                stream.abort()
+            error = _in_table(exc, table.name)
+            if error is exc:
+                raise
+            # A driver error or an interruption says all in the new message; an archive error is the cause.
+            raise error from (exc if isinstance(exc, WfuwpError) else None)
+        stats = replacer.stats
+        result.values_changed = stats.values_changed
+        result.replacements = stats.replacements
+        result.malformed_serialized = stats.malformed_serialized
+        result.skipped_custom = stats.skipped_custom
+        result.too_deep = stats.too_deep
+        notes = []
+        if stats.too_deep:
+            notes.append(f"{table.name}: {stats.too_deep} values nested too deep, copied unchanged")
+        if stats.skipped_custom:
+            notes.append(f"{table.name}: {stats.skipped_custom} C: custom payloads left as they were")
+        result.seconds = round(time.monotonic() - started, 3)
+        return Copied(result, notes)
+
+    def _stream(
+        self,
+        src: Any,
+        loader: Loader,
+        table: Table,
+        replacer: Replacer,
+        result: TableReport,
+        exports: dict[str, ArchiveStream],
+    ) -> None:
+        """Read, replace, render and send every row of `table`, counting into `result`."""
+        staging_prefix = insert_prefix(self.cut.staging_name(table.name), table.column_names)
+        live_prefix = insert_prefix(table.name, table.column_names)
+        # Without a primary key, row order is all that tells rows apart: keep it.
+        ordered = not table.has_primary_key
+        for batch in stream_rows(src, self.source.database, table):
+            if self.cancel.is_set():
+                raise Cancelled
+            chunks, originals, _counts, checksum = replacer.render_rows(
+                batch, table.kinds, max_chunk=self.statement_limit, with_original="source" in exports
+            )
+            for chunk in chunks:
+                statement = staging_prefix + chunk
+                if len(statement) > self.packet_limit:
+                    raise MigrationError(
+                        f"a row of {len(chunk)} bytes is larger than the target's max_allowed_packet "
+                        f"({self.packet_limit} bytes); raise it on the target server "
+                        "(SET GLOBAL max_allowed_packet = 1073741824) and run again",
+                        step="copy",
+                        table=table.name,
+                    )
+                loader.send(statement, ordered=ordered)
+                if "migrated" in exports:
+                    exports["migrated"].write(live_prefix + chunk + b";\n")
+                result.sql_bytes += len(statement)
+            if originals is not None:
+                for original in originals:
+                    exports["source"].write(live_prefix + original + b";\n")
+            result.rows += len(batch)
+            result.checksum += checksum
+            result.bytes_read += sum(len(v) for row in batch for v in row if v is not None)
+            self.progress.emit(
+                "rows",
+                "copy",
+                table=table.name,
+                rows_done=result.rows,
+                rows_total=max(result.rows, table.rows_estimate),
+                bytes_done=result.bytes_read,
+                bytes_total=max(result.bytes_read, table.data_bytes),
+            )
+
+    def _verify(self, table: Table, expected: TableSum) -> None:
+        def verify() -> None:
+            with closing(self.target.connect()) as conn:
+                self.cut.verify(conn, table.name, table.column_names, expected)
+
+        with_retries(verify, what=f"verifying {table.name}", log=lambda m: self.progress.log("copy", m))
+
+    def _open_exports(self, table: Table, exports: dict[str, ArchiveStream]) -> None:
+        """Open the table's source and migrated exports into `exports` (so a failure aborts what opened)."""
+        if self.archive is None:
+            return
+        for kind in ("source", "migrated"):
+            stream = self.archive.open_table_stream(kind, table.name)  # type: ignore[arg-type]
+            exports[kind] = stream
+            stream.write(DUMP_HEADER + table_preamble(table.name, table.create_sql) + b"START TRANSACTION;\n")
+
+
+def _in_table(exc: BaseException, table: str) -> BaseException:
+    """The error to raise for `exc` while copying `table`: one that names the table where it can."""
+    if isinstance(exc, InterruptedError):
+        return Cancelled()
+    if isinstance(exc, (MigrationError, Cancelled)):
+        return exc
+    if isinstance(exc, WfuwpError):  # an archive or database error: say where it happened
+        return MigrationError(str(exc), step="copy", table=table)
+    if isinstance(exc, mysql.connector.Error):
+        return MigrationError(str(database_error(exc, "database error")), step="copy", table=table)
+    return exc
