@@ -1,10 +1,10 @@
-# Everything a fresh machine needs: `make demo` runs a real migration in a sandbox, `make test` runs the suite
-# twice (compiled core, then WFUWP_NO_EXTENSIONS=1 pure Python).
+# Everything a fresh machine needs: `make demo` runs a real migration in a sandbox, `make test` runs the
+# linters (ruff, ruff format, mypy --strict) and the suite twice (compiled core, then WFUWP_NO_EXTENSIONS=1).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps test test-compiled test-python demo bench clean
+.PHONY: deps test lint test-compiled test-python demo bench clean
 
 $(VENV)/.installed: pyproject.toml setup.py wfuwp/_fastreplace.pyx scripts/ensure-system-deps
 	./scripts/ensure-system-deps
@@ -15,8 +15,14 @@ $(VENV)/.installed: pyproject.toml setup.py wfuwp/_fastreplace.pyx scripts/ensur
 
 deps: $(VENV)/.installed
 
+# -k: one run shows every failure, of the linters and of both cores.
 test: deps
-	$(MAKE) -k test-compiled test-python
+	$(MAKE) -k lint test-compiled test-python
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict
 
 # pytest loads the system OpenSSL before any test code runs; preloading the driver's own OpenSSL lets
 # its C extension load (scripts/driver_preload.py says why), and the guard test checks that it did.

@@ -20,12 +20,11 @@ from pathlib import Path
 
 # wfuwp first, before devtools: it loads the MySQL driver's C extension, which cannot load once anything
 # has loaded the system OpenSSL (hashlib in netgen, ssl in boto3); the driver would then be 4-6x slower.
-import wfuwp  # noqa: F401, I001
-from wfuwp.config.settings import Config
-
+import wfuwp  # noqa: F401
 from devtools.netgen import generate_network
 from devtools.s3server import S3Server
 from devtools.sandbox import shared_or_private
+from wfuwp.config.settings import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 

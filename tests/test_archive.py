@@ -342,7 +342,9 @@ def test_manifest_listing_status_and_lookup_by_id(location: ArchiveLocation) -> 
     assert orjson.loads(reopened.open_read("manifest.json").read())["status"] == "completed"
     # Manifests written before the status vocabulary was settled said "complete".
     old = orjson.loads(reopened.open_read("manifest.json").read())
-    location.backend.put_bytes(f"{reopened.folder}/manifest.json", orjson.dumps({**old, "status": "complete"}))
+    location.backend.put_bytes(
+        f"{reopened.folder}/manifest.json", orjson.dumps({**old, "status": "complete"})
+    )
     assert location.read_manifest(first.id).status == "completed"
 
 

@@ -12,8 +12,8 @@ import click
 import pytest
 from rich.console import Console
 
-from wfuwp.cli.ui import _ProgressView
 from wfuwp.cli.main import cli
+from wfuwp.cli.ui import _ProgressView
 from wfuwp.progress import ProgressEvent
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,7 +1,5 @@
 """The configuration file: round trips, file modes, secrets at rest and in output, the predecessor's file."""
 
-
-
 from __future__ import annotations
 
 import os

@@ -91,9 +91,7 @@ def test_sigkill_then_resume(network, tmp_path: Path, make_database) -> None:
     wfuwp.migrate_site(43, source=server.dsn(src_db), target=server.dsn(reference), replacements=PAIRS)
     assert checksums(server, tgt_db) == checksums(server, reference)
     manifest = ArchiveLocation.parse(tmp_path).read_manifest(migration.id)
-    assert {o.table for o in manifest.objects_of("migrated")} == {
-        t.name for t in report.tables
-    }
+    assert {o.table for o in manifest.objects_of("migrated")} == {t.name for t in report.tables}
     with pytest.raises(UsageError, match="cannot be resumed"):
         wfuwp.migrate_site(43, source=server.dsn(src_db), target=server.dsn(tgt_db), archive=tmp_path,
                            resume=migration.id)  # fmt: skip

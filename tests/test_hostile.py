@@ -5,8 +5,6 @@ that the target's tables are unchanged (CHECKSUM TABLE). Passwords must never sh
 repr, a report or a manifest.
 """
 
-
-
 from __future__ import annotations
 
 import ast
@@ -41,8 +39,8 @@ from wfuwp.errors import (
     UsageError,
     WfuwpError,
 )
-from wfuwp.ops.preflight import preflight
 from wfuwp.mysql.sqlfile import check_statement, iter_statements
+from wfuwp.ops.preflight import preflight
 
 SECRET = "Hostile-p@ss:w%rd/42"  # '@', ':', '%' and '/' also test URL parsing
 

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 import wfuwp
-from wfuwp import _pyreplace
-from wfuwp import replace
+from wfuwp import _pyreplace, replace
 
 NO_EXTENSIONS = os.environ.get("WFUWP_NO_EXTENSIONS", "") not in ("", "0")
 

@@ -100,7 +100,11 @@ def _calls(attribute: str) -> set[str]:
     modules = set()
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == attribute:
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == attribute
+            ):
                 modules.add(path.relative_to(PACKAGE).as_posix())
     return modules
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from wfuwp.ops import media
 from wfuwp.errors import UsageError
+from wfuwp.ops import media
 from wfuwp.ops.media import SOURCE_ETAG_KEY, copy_prefix
 
 if TYPE_CHECKING:

@@ -283,7 +283,7 @@ def test_two_sites_migrate_into_one_target_at_the_same_time(networks) -> None:
             results[site] = wfuwp.migrate_site(
                 site, source=db_of(src, src_db, "prod"), target=db_of(tgt, tgt_db, "pprd"), replacements=PAIRS
             )
-        except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+        except Exception as exc:
             results[site] = exc
 
     threads = [threading.Thread(target=migrate, args=(site,)) for site in (43, 430)]
@@ -291,7 +291,9 @@ def test_two_sites_migrate_into_one_target_at_the_same_time(networks) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert all(isinstance(r, wfuwp.MigrationReport) and r.status == "completed" for r in results.values()), results
+    assert all(isinstance(r, wfuwp.MigrationReport) and r.status == "completed" for r in results.values()), (
+        results
+    )
     assert fetch(tgt, tgt_db, "SELECT guid FROM wp_430_posts") == [(b"https://pprd.example.edu/chem/?p=1",)]
     assert fetch(tgt, tgt_db, "SELECT body FROM wp_43_myisam") == [(b"pprd.example.edu",)]
 
@@ -306,15 +308,21 @@ def test_a_row_of_tens_of_megabytes(private_mariadb: MariaDBServer) -> None:
     conn = private_mariadb.connect(database="s")
     try:
         conn.cursor().execute(
-            "INSERT INTO wp_43_options (option_name, option_value) VALUES ('huge', %s)", (big % (len(body), body),)
+            "INSERT INTO wp_43_options (option_name, option_value) VALUES ('huge', %s)",
+            (big % (len(body), body),),
         )
     finally:
         conn.close()
     report = wfuwp.migrate_site(
-        43, source=db_of(private_mariadb, "s", "prod"), target=db_of(private_mariadb, "t", "pprd"), replacements=PAIRS
+        43,
+        source=db_of(private_mariadb, "s", "prod"),
+        target=db_of(private_mariadb, "t", "pprd"),
+        replacements=PAIRS,
     )
     expected_body = b"https://pprd.example.edu/ " * 1_000_000
-    (value,) = fetch(private_mariadb, "t", "SELECT option_value FROM wp_43_options WHERE option_name = 'huge'")[0]
+    (value,) = fetch(
+        private_mariadb, "t", "SELECT option_value FROM wp_43_options WHERE option_name = 'huge'"
+    )[0]
     assert value == big % (len(expected_body), expected_body)
     options = next(t for t in report.tables if t.name == "wp_43_options")
     assert options.replacements >= 1_000_000

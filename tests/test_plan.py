@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wfuwp import Replacer
+from wfuwp.config.plan import Plan, plan_for
 from wfuwp.config.settings import Config
 from wfuwp.errors import ConfigError, UsageError
-from wfuwp.config.plan import Plan, plan_for
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "wfu-config.json"
 ENVS = ("dev", "uat", "pprd", "prod")

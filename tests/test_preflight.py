@@ -22,8 +22,8 @@ from tests.smallsite import PAIRS, build_site, target_network
 from tests.users import Users, users_on
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.errors import PreflightError, UsageError, WfuwpError
-from wfuwp.ops.preflight import Finding, PreflightReport, _Grants, preflight
 from wfuwp.mysql.lock import SiteLock
+from wfuwp.ops.preflight import Finding, PreflightReport, _Grants, preflight
 
 SOURCE_GRANTS = ("GRANT SELECT, LOCK TABLES ON `{src}`.* TO {{user}}", "GRANT RELOAD ON *.* TO {{user}}")
 TARGET_PRIVILEGES = ["SELECT", "INSERT", "CREATE", "DROP", "ALTER", "LOCK TABLES"]

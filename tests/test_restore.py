@@ -58,7 +58,9 @@ def test_migration_archives_to_s3_and_restore_brings_the_target_back_exactly(
     listed = location.list_migrations(site_id=43)
     assert [m.id for m in listed] == [report.migration_id]
     status = location.read_manifest(report.migration_id)
-    assert status.status == "completed" and status.audit is not None and status.audit.tool.startswith("wfuwp ")
+    assert (
+        status.status == "completed" and status.audit is not None and status.audit.tool.startswith("wfuwp ")
+    )
     assert {t.name for t in status.tables} == {t.name for t in report.tables}
 
     back = restore(report.migration_id, db_of(server, tgt_db, "pprd"), archive=location, which="backup")

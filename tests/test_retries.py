@@ -12,8 +12,8 @@ import pytest
 import wfuwp
 from devtools.sandbox import MariaDBServer
 from tests.dbutil import run_sql
-from wfuwp.mysql.connection import closing, execute, query, with_retries
 from wfuwp.errors import DatabaseError
+from wfuwp.mysql.connection import closing, execute, query, with_retries
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ if TYPE_CHECKING:
     from devtools.s3server import S3Server
 
 
-
 def test_bucket_is_fresh_and_usable(s3_client: Any, s3_bucket: str) -> None:
     assert s3_client.list_objects_v2(Bucket=s3_bucket)["KeyCount"] == 0
     s3_client.put_object(Bucket=s3_bucket, Key="a", Body=b"x")

@@ -263,7 +263,9 @@ def test_open_sql_from_s3(s3_server: S3Server, s3_client: Any, s3_bucket: str) -
     s3_client.put_object(
         Bucket=s3_bucket, Key="dumps/x?y.sql.zst", Body=zstandard.ZstdCompressor().compress(body)
     )
-    with open_sql(f"s3://{s3_bucket}/dumps/x?y.sql.zst", s3=S3Options(endpoint_url=s3_server.endpoint_url)) as f:
+    with open_sql(
+        f"s3://{s3_bucket}/dumps/x?y.sql.zst", s3=S3Options(endpoint_url=s3_server.endpoint_url)
+    ) as f:
         assert split(f.read()) == [b"SELECT 1"] * 10
     with pytest.raises(SqlFileError, match="no object"):
         open_sql(f"s3://{s3_bucket}/dumps/missing.sql", s3=S3Options(client=s3_client))

@@ -76,22 +76,22 @@ _LAZY = {
 }
 
 __all__ = [
+    "DRIVER",
+    "IMPLEMENTATION",
     "ArchiveError",
     "ArchiveLocation",
     "BackupReport",
     "CleanPlan",
     "Config",
     "ConfigError",
-    "DRIVER",
     "Database",
     "DatabaseError",
+    "EnvironmentMigration",
     "ExportReport",
-    "IMPLEMENTATION",
     "LoadReport",
     "LockedError",
     "MigrationError",
     "MigrationInfo",
-    "EnvironmentMigration",
     "MigrationReport",
     "Plan",
     "PreflightError",
@@ -145,11 +145,11 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ loads th
     from wfuwp.config.plan import Plan, plan_for
     from wfuwp.config.settings import Config
     from wfuwp.mysql.connection import DRIVER, Database
-    from wfuwp.ops.clean import CleanPlan, plan_clean, run_clean
     from wfuwp.ops.backup import BackupReport, backup_site
+    from wfuwp.ops.clean import CleanPlan, plan_clean, run_clean
+    from wfuwp.ops.environment import EnvironmentMigration, migrate_between
     from wfuwp.ops.export import ExportReport, export_site
     from wfuwp.ops.media import copy_prefix, sync_media
-    from wfuwp.ops.environment import EnvironmentMigration, migrate_between
     from wfuwp.ops.migrate import migrate_site
     from wfuwp.ops.preflight import PreflightReport, preflight
     from wfuwp.ops.restore import LoadReport, import_sql, restore, rollback

@@ -1,14 +1,14 @@
 """One archive folder: a migration's (or a backup's) per-table SQL objects, its manifest and its state.
 
-    site-<site id>/<migration id>/
-        source/<site name>-<site id>-<from>-initial-export-<table>.sql.zst
-        backup/<site name>-<site id>-<to>-backup-export-<table>.sql.zst
-        migrated/<site name>-<site id>-<to>-migrated-export-<table>.sql.zst
-        state.json       while running (MigrationState)
-        manifest.json    written last (Manifest)
+site-<site id>/<migration id>/
+    source/<site name>-<site id>-<from>-initial-export-<table>.sql.zst
+    backup/<site name>-<site id>-<to>-backup-export-<table>.sql.zst
+    migrated/<site name>-<site id>-<to>-migrated-export-<table>.sql.zst
+    state.json       while running (MigrationState)
+    manifest.json    written last (Manifest)
 
-    <migration id> = <UTC YYYYmmddTHHMMSSZ>-<from>-to-<to>-<6 hex digits>, e.g.
-                     20261125T101500Z-prod-to-pprd-3fa2c1
+<migration id> = <UTC YYYYmmddTHHMMSSZ>-<from>-to-<to>-<6 hex digits>, e.g.
+                 20261125T101500Z-prod-to-pprd-3fa2c1
 """
 
 from __future__ import annotations
@@ -25,7 +25,14 @@ from wfuwp.errors import ArchiveError, UsageError
 from wfuwp.storage.compress import ArchiveStream, open_decompressed
 from wfuwp.storage.objects import Backend
 
-__all__ = ["MANIFEST_NAME", "STATE_NAME", "SUFFIX", "MigrationArchive", "new_migration_id", "parse_migration_id"]
+__all__ = [
+    "MANIFEST_NAME",
+    "STATE_NAME",
+    "SUFFIX",
+    "MigrationArchive",
+    "new_migration_id",
+    "parse_migration_id",
+]
 
 MANIFEST_NAME = "manifest.json"
 # What a running migration has finished so far, so an interrupted one can be resumed.
@@ -39,7 +46,9 @@ _ROLE_NAMES: dict[str, tuple[str, str]] = {
     "migrated": ("migrated-export", "to"),
 }
 _ENV_RE = re.compile(r"[a-z0-9_]+")
-ID_RE = re.compile(r"(?P<when>\d{8}T\d{6}Z)-(?P<from>[a-z0-9_]+)-to-(?P<to>[a-z0-9_]+)-(?P<short>[0-9a-f]{6})")
+ID_RE = re.compile(
+    r"(?P<when>\d{8}T\d{6}Z)-(?P<from>[a-z0-9_]+)-to-(?P<to>[a-z0-9_]+)-(?P<short>[0-9a-f]{6})"
+)
 _TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
@@ -166,7 +175,11 @@ class MigrationArchive:
     def _record(self, stream: ArchiveStream) -> None:
         with self._lock:
             role_table = self._tables.get(stream.name)
-            role = role_table[0] if role_table else next((r for r in ROLES if stream.name.startswith(r + "/")), None)
+            role = (
+                role_table[0]
+                if role_table
+                else next((r for r in ROLES if stream.name.startswith(r + "/")), None)
+            )
             self._objects[stream.name] = ArchiveObject(
                 name=stream.name,
                 bytes=stream.bytes_in,
@@ -186,7 +199,9 @@ class MigrationArchive:
         The zstd frame checksum is verified; a truncated or corrupt object raises ArchiveError when read.
         """
         key = f"{self.folder}/{check_relative(relative_name)}"
-        return open_decompressed(self.backend.open_raw(key), name=self.backend.url_of(key), error=ArchiveError)
+        return open_decompressed(
+            self.backend.open_raw(key), name=self.backend.url_of(key), error=ArchiveError
+        )
 
     def new_manifest(self, *, kind: Kind, status: Status) -> Manifest:
         """A Manifest of this folder (id, site, environments, creation time) for the caller to fill in."""

@@ -216,7 +216,9 @@ class ArchiveLocation:
         )
 
     def _load_manifest(self, folder: str) -> Manifest | None:
-        return self._archive(folder.partition("/")[2], int(folder[5 : folder.index("/")]), None).read_manifest()
+        return self._archive(
+            folder.partition("/")[2], int(folder[5 : folder.index("/")]), None
+        ).read_manifest()
 
     def migration(self, migration_id: str, *, site_id: int | None = None) -> MigrationArchive:
         """Return an existing migration's folder by id ('<id>' or 'site-<n>/<id>'). Raises ArchiveError.
@@ -310,7 +312,9 @@ class ArchiveLocation:
         The zstd frame checksum is verified; a truncated or corrupt object raises ArchiveError when read.
         """
         name = check_relative(relative_name)
-        return open_decompressed(self.backend.open_raw(name), name=self.backend.url_of(name), error=ArchiveError)
+        return open_decompressed(
+            self.backend.open_raw(name), name=self.backend.url_of(name), error=ArchiveError
+        )
 
     def download_migration(
         self,

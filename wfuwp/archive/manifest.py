@@ -11,6 +11,7 @@ Every status an operation writes is one of STATUSES; manifests of older versions
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, cast, get_args
 
@@ -176,7 +177,7 @@ class Manifest:
         }
         return data
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:
         """manifest.json's bytes. Raises UsageError when `details` holds something JSON cannot."""
         try:
             return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
@@ -184,7 +185,7 @@ class Manifest:
             raise UsageError(f"the manifest details are not JSON-serializable: {exc}") from exc
 
     @classmethod
-    def from_json(cls, blob: bytes, url: str) -> Manifest:
+    def from_json(cls, blob: builtins.bytes, url: str) -> Manifest:
         """Parse manifest.json found at `url`; raise ArchiveError naming it when it is damaged."""
         try:
             data = orjson.loads(blob)
@@ -245,7 +246,7 @@ def _status(value: object) -> Status:
         return "completed"
     head = text.split(",", 1)[0].split(";", 1)[0].strip()
     if head in STATUSES:
-        return cast("Status", head)
+        return head  # narrowed to Status by the membership test
     raise ValueError(f"unknown status {text!r}")
 
 

@@ -14,7 +14,14 @@ import orjson
 
 from wfuwp.cli.common import CONTEXT, current_state, emit_json, global_options, json_option
 from wfuwp.cli.ui import Ui
-from wfuwp.config.settings import Config, DbConfig, config_path, secret_env_var, upgrade_predecessor, wfu_named_values
+from wfuwp.config.settings import (
+    Config,
+    DbConfig,
+    config_path,
+    secret_env_var,
+    upgrade_predecessor,
+    wfu_named_values,
+)
 from wfuwp.errors import ConfigError, UsageError, WfuwpError
 
 

@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 
 import click
 
+from wfuwp._version import __version__
 from wfuwp.cli.common import CONTEXT, State, current_state, emit_json, global_options, json_option
 from wfuwp.cli.config_commands import config_group
 from wfuwp.cli.ui import Ui
-from wfuwp._version import __version__
 from wfuwp.config.plan import Plan
 from wfuwp.config.settings import Config
 from wfuwp.errors import UsageError, WfuwpError
@@ -141,7 +141,9 @@ def _from_to(f: F) -> F:
 
 
 def _yes_option(f: F) -> F:
-    return click.option("--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment.")(f)
+    return click.option(
+        "--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment."
+    )(f)
 
 
 def _replace_option(f: F) -> F:
@@ -255,7 +257,9 @@ def run(
             "what the migration replaces cannot be restored"
         )
     if resume is not None and (skip_backup or not complete):
-        raise UsageError("--resume needs the archive the migration was started with: drop --skip-backup/--simple")
+        raise UsageError(
+            "--resume needs the archive the migration was started with: drop --skip-backup/--simple"
+        )
     if resume is not None:
         ui.note(f"resuming {resume}: the rules recorded when it started apply, whatever the plan below says")
     with ui.progress() as progress:
@@ -265,7 +269,9 @@ def run(
             from_env,
             to_env,
             in_place=not complete,
-            archive=config.archive_location(work_dir, local=skip_s3) if complete and not skip_backup else None,
+            archive=config.archive_location(work_dir, local=skip_s3)
+            if complete and not skip_backup
+            else None,
             extra=_pairs(replace),
             dry_run=dry_run,
             keep_old=keep_files,
@@ -656,8 +662,7 @@ def restore_command(
     site = manifest.site_id
     if manifest.to_env != env:
         ui.warn(
-            f"{migration_id} wrote into {manifest.to_env}, not {env}: "
-            f"its tables go into {env} all the same"
+            f"{migration_id} wrote into {manifest.to_env}, not {env}: its tables go into {env} all the same"
         )
     if skip_backup:
         ui.warn(

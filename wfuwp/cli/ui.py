@@ -31,14 +31,14 @@ from rich.text import Text
 
 from wfuwp.archive.location import MigrationInfo
 from wfuwp.archive.manifest import Manifest
+from wfuwp.config.plan import Plan
 from wfuwp.ops.clean import CleanPlan
 from wfuwp.ops.export import ExportReport
-from wfuwp.ops.verify import ColumnMatches, SiteCheck
-from wfuwp.config.plan import Plan
 from wfuwp.ops.preflight import PreflightReport
+from wfuwp.ops.restore import LoadReport
+from wfuwp.ops.verify import ColumnMatches, SiteCheck
 from wfuwp.progress import ProgressCallback, ProgressEvent
 from wfuwp.report import MigrationReport
-from wfuwp.ops.restore import LoadReport
 
 # Wide enough that plan lines and summary tables do not wrap in logs and pipes.
 _PIPE_WIDTH = 160

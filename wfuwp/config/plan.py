@@ -116,7 +116,7 @@ def plan_for(
     _add_site_hosts(builder, src, dst)
     _add_subdomains(builder, config, src, dst, kept)
     for search, replace in extra:
-        builder.plain("--replace", _text(search), _text(replace))
+        builder.plain("--replace", _as_bytes(search), _as_bytes(replace))
     return Plan(
         from_env=from_env,
         to_env=to_env,
@@ -262,7 +262,7 @@ def _check_site_path(site_path: str | None) -> str:
     return site_path if site_path.endswith("/") else site_path + "/"
 
 
-def _text(value: str | bytes) -> bytes:
+def _as_bytes(value: str | bytes) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 

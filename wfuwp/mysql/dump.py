@@ -11,12 +11,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from wfuwp.mysql.connection import Database, closing
 from wfuwp.errors import Cancelled
-from wfuwp.replace import Replacer
+from wfuwp.mysql.connection import Database, closing
 from wfuwp.mysql.schema import Table, describe_tables
 from wfuwp.mysql.source import Snapshot, stream_rows
 from wfuwp.mysql.sql import DUMP_FOOTER, DUMP_HEADER, insert_prefix, table_preamble
+from wfuwp.replace import Replacer
 
 
 class Sink(Protocol):

@@ -19,7 +19,11 @@ class SiteLock:
     def __init__(self, db: Database, site_id: int) -> None:
         key = f"wfuwp:{db.database}:{site_id}"
         # MySQL 5.7+ limits lock names to 64 characters.
-        self.name = key if len(key) <= 64 else "wfuwp:" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
+        self.name = (
+            key
+            if len(key) <= 64
+            else "wfuwp:" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
+        )
         self.db = db
         self.site_id = site_id
         self.conn: Any = None

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from wfuwp.mysql.connection import query
 from wfuwp.errors import SiteNotFoundError, UsageError
+from wfuwp.mysql.connection import as_text, query
 from wfuwp.mysql.sql import quote_identifier
 
 NETWORK_TABLES = (
@@ -181,7 +181,7 @@ def site_table_names(conn: Any, database: str, prefix: str, site_id: int) -> lis
         "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE'",
         (database,),
     )
-    return sorted(name for (name,) in rows if pattern.fullmatch(_text(name)))
+    return sorted(name for (name,) in rows if pattern.fullmatch(as_text(name)))
 
 
 def require_site_tables(conn: Any, database: str, prefix: str, site_id: int, where: str) -> list[str]:
@@ -200,7 +200,7 @@ def describe_tables(conn: Any, database: str, names: list[str]) -> list[Table]:
         return []
     marks = ",".join(["%s"] * len(names))
     stats = {
-        _text(name): (_text(engine or ""), int(rows or 0), int(size or 0))
+        as_text(name): (as_text(engine or ""), int(rows or 0), int(size or 0))
         for name, engine, rows, size in query(
             conn,
             "SELECT TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES "
@@ -216,9 +216,9 @@ def describe_tables(conn: Any, database: str, names: list[str]) -> list[Table]:
         f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks}) ORDER BY TABLE_NAME, ORDINAL_POSITION",
         (database, *names),
     ):
-        generated = "GENERATED" in _text(extra or "").upper() or bool(expression)
-        columns[_text(table)].append(
-            Column(_text(column), _text(data_type), generated, _text(key or "") == "PRI")
+        generated = "GENERATED" in as_text(extra or "").upper() or bool(expression)
+        columns[as_text(table)].append(
+            Column(as_text(column), as_text(data_type), generated, as_text(key or "") == "PRI")
         )
     tables = []
     for name in names:
@@ -236,10 +236,4 @@ def describe_tables(conn: Any, database: str, names: list[str]) -> list[Table]:
 def show_create_table(conn: Any, database: str, name: str) -> str:
     """The server's CREATE TABLE statement for a table."""
     rows = query(conn, f"SHOW CREATE TABLE {quote_identifier(database)}.{quote_identifier(name)}")
-    return _text(rows[0][1])
-
-
-def _text(value: object) -> str:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8")
-    return str(value)
+    return as_text(rows[0][1])

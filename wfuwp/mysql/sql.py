@@ -44,14 +44,20 @@ def quote_identifier(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def qi(name: str) -> bytes:
-    """`quote_identifier` as UTF-8 bytes."""
+def quote_identifier_bytes(name: str) -> bytes:
+    """`quote_identifier` as UTF-8 bytes, for SQL built as bytes."""
     return quote_identifier(name).encode("utf-8")
 
 
 def insert_prefix(table: str, columns: Sequence[str]) -> bytes:
     """`INSERT INTO `t` (`a`,`b`) VALUES ` for a rendered chunk to follow."""
-    return b"INSERT INTO " + qi(table) + b" (" + b",".join(qi(c) for c in columns) + b") VALUES "
+    return (
+        b"INSERT INTO "
+        + quote_identifier_bytes(table)
+        + b" ("
+        + b",".join(quote_identifier_bytes(c) for c in columns)
+        + b") VALUES "
+    )
 
 
 def checksum_query(table: str, columns: Sequence[str]) -> str:
@@ -79,7 +85,7 @@ def table_preamble(table: str, create_sql: str) -> bytes:
     """The statements that (re)create an empty table at the top of its dump."""
     return (
         b"DROP TABLE IF EXISTS "
-        + qi(table)
+        + quote_identifier_bytes(table)
         + b";\n"
         + create_table_as(create_sql, table).encode("utf-8")
         + b";\n"

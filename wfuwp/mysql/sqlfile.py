@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
-from wfuwp.errors import SqlFileError
+from wfuwp.errors import SqlFileError, UsageError
+from wfuwp.mysql.sql import quote_identifier_bytes
 
 __all__ = [
     "Statement",
@@ -277,17 +278,13 @@ class Statement:
         prev = 0
         for ref in sorted(self.tables, key=lambda r: r.start):
             out.append(self.sql[prev : ref.start])
-            out.append(quote_identifier(rename(ref.name)))
+            try:
+                out.append(quote_identifier_bytes(rename(ref.name)))
+            except UsageError as exc:  # a name the file made up that MySQL cannot hold
+                raise SqlFileError(str(exc)) from None
             prev = ref.end
         out.append(self.sql[prev:])
         return b"".join(out)
-
-
-def quote_identifier(name: str) -> bytes:
-    """Return `name` as a backtick-quoted identifier (backticks doubled). MySQL allows 64 characters."""
-    if not name or len(name) > 64:
-        raise SqlFileError(f"table name {name!r} is empty or longer than MySQL's 64 characters")
-    return b"`" + name.replace("`", "``").encode("utf-8") + b"`"
 
 
 # Tokens of statements. Versioned-comment openers and '*/' are skipped (their body is code, as for the

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-
-from wfuwp.mysql.connection import Database, execute, query
 from wfuwp.errors import VerificationError
+from wfuwp.mysql.connection import Database, execute, query
 from wfuwp.mysql.schema import Table
 from wfuwp.mysql.sql import MAX_IDENTIFIER, checksum_query, create_table_as, quote_identifier
 

@@ -100,12 +100,16 @@ class _Progressing:
     events carry bytes; "table-end" carries the exact rows.
     """
 
-    def __init__(self, sink: Sink, table: str, estimate: tuple[int, int], progress: Progress, step: str) -> None:
+    def __init__(
+        self, sink: Sink, table: str, estimate: tuple[int, int], progress: Progress, step: str
+    ) -> None:
         self.sink, self.table, self.progress, self.step = sink, table, progress, step
         self.rows_total, self.bytes_total = estimate
         self.bytes = 0
         self.started = time.monotonic()
-        progress.emit("table-start", step, table=table, rows_total=self.rows_total, bytes_total=self.bytes_total)
+        progress.emit(
+            "table-start", step, table=table, rows_total=self.rows_total, bytes_total=self.bytes_total
+        )
 
     def write(self, data: bytes) -> int:
         written = self.sink.write(data)

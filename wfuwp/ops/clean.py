@@ -15,10 +15,10 @@ from typing import Any
 import mysql.connector
 
 from wfuwp.config.settings import Config, DbConfig
-from wfuwp.mysql.connection import Database, closing, database_error, execute, query
 from wfuwp.errors import ConfigError, WfuwpError
-from wfuwp.mysql.sql import quote_identifier
+from wfuwp.mysql.connection import Database, as_text, closing, database_error, execute, query
 from wfuwp.mysql.lock import SiteLock
+from wfuwp.mysql.sql import quote_identifier
 from wfuwp.mysql.target import LEFTOVER_PATTERN, leftover_tables
 
 # The predecessor refused to empty a migration database whose name lacks "migration"; so does this:
@@ -98,7 +98,7 @@ def plan_clean(config: Config, *, migration: bool = True) -> CleanPlan:
             try:
                 with closing(target.db.connect()) as conn:
                     found = sorted(
-                        _text(n)
+                        as_text(n)
                         for (n,) in query(
                             conn,
                             "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
@@ -183,10 +183,6 @@ def _split_busy(conn: Any, db: Database, names: list[str]) -> tuple[list[str], l
     free = [n for n in names if not held[sites[n]]]
     busy = [n for n in names if held[sites[n]]]
     return free, busy
-
-
-def _text(value: object) -> str:
-    return bytes(value).decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 __all__ = ["CleanPlan", "CleanTarget", "plan_clean", "run_clean"]

@@ -18,7 +18,7 @@ from typing import Any
 import mysql.connector
 
 from wfuwp.archive.folder import MigrationArchive
-from wfuwp.archive.manifest import TableSum
+from wfuwp.archive.manifest import Role, TableSum
 from wfuwp.errors import Cancelled, MigrationError, WfuwpError
 from wfuwp.mysql.connection import Database, closing, database_error, with_retries
 from wfuwp.mysql.loader import Loader
@@ -107,7 +107,11 @@ class TableCopier:
         started = time.monotonic()
         result = TableReport(table.name, action="replaced" if table.name in self.cut.replaced else "created")
         self.progress.emit(
-            "table-start", "copy", table=table.name, rows_total=table.rows_estimate, bytes_total=table.data_bytes
+            "table-start",
+            "copy",
+            table=table.name,
+            rows_total=table.rows_estimate,
+            bytes_total=table.data_bytes,
         )
         exports: dict[str, ArchiveStream] = {}
         replacer.reset_stats()
@@ -202,8 +206,9 @@ class TableCopier:
         """Open the table's source and migrated exports into `exports` (so a failure aborts what opened)."""
         if self.archive is None:
             return
-        for kind in ("source", "migrated"):
-            stream = self.archive.open_table_stream(kind, table.name)  # type: ignore[arg-type]
+        kinds: tuple[Role, ...] = ("source", "migrated")
+        for kind in kinds:
+            stream = self.archive.open_table_stream(kind, table.name)
             exports[kind] = stream
             stream.write(DUMP_HEADER + table_preamble(table.name, table.create_sql) + b"START TRANSACTION;\n")
 

@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from wfuwp.storage import s3 as _s3
-from wfuwp.storage.s3 import MAX_COPY_OBJECT_SIZE, S3Client
 from wfuwp.config.settings import Config
 from wfuwp.errors import ArchiveError, ConfigError, UsageError
+from wfuwp.storage import s3 as _s3
+from wfuwp.storage.s3 import MAX_COPY_OBJECT_SIZE, S3Client
 
 __all__ = ["SOURCE_ETAG_KEY", "CopyResult", "copy_prefix"]
 

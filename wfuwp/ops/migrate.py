@@ -186,7 +186,10 @@ class _Migration:
         try:
             self._open_archive()
             self.cut = CutOver(
-                self.target, self.report.migration_id.rsplit("-", 1)[-1], lock_site=self.site_id, progress=self.progress
+                self.target,
+                self.report.migration_id.rsplit("-", 1)[-1],
+                lock_site=self.site_id,
+                progress=self.progress,
             )
             with self._step("connect"):
                 self.cut.open(retry=self._retry)
@@ -256,7 +259,9 @@ class _Migration:
                 src, self.source.database, self.source.table_prefix, self.site_id, str(self.source)
             )
             tables = describe_tables(src, self.source.database, names)
-            target_tables = site_table_names(tgt, self.target.database, self.target.table_prefix, self.site_id)
+            target_tables = site_table_names(
+                tgt, self.target.database, self.target.table_prefix, self.site_id
+            )
             if self.target.table_prefix != self.source.table_prefix:
                 raise UsageError(
                     f"source prefix {self.source.table_prefix!r} differs from target prefix "
@@ -324,7 +329,9 @@ class _Migration:
             on_copied=self._copied,
         )
         workers = self.options.workers
-        with Snapshot(self.source, tables, readers=workers, log=lambda m: self.progress.log("copy", m)) as snap:
+        with Snapshot(
+            self.source, tables, readers=workers, log=lambda m: self.progress.log("copy", m)
+        ) as snap:
             self.report.snapshot = snap.info.__dict__
             readers = len(snap.connections)
             futures: list[Future[None]] = []

@@ -29,14 +29,14 @@ from typing import Any, Literal
 import mysql.connector
 
 from wfuwp.archive.location import ArchiveLocation
-from wfuwp.mysql.connection import Database, error_advice, execute, max_allowed_packet, query
 from wfuwp.errors import ArchiveError, PreflightError, UsageError, WfuwpError
+from wfuwp.mysql.connection import Database, as_text, error_advice, execute, max_allowed_packet, query
+from wfuwp.mysql.lock import SiteLock
 from wfuwp.mysql.network import options_table, site_address
-from wfuwp.replace import PairLike, Replacer, as_rule
 from wfuwp.mysql.schema import Table, describe_tables, site_table_names, validate_site_id
 from wfuwp.mysql.sql import insert_prefix, quote_identifier
-from wfuwp.mysql.lock import SiteLock
 from wfuwp.mysql.target import leftover_tables, work_table_name
+from wfuwp.replace import PairLike, Replacer, as_rule
 
 __all__ = [
     "BACKUP_BYTES_PER_S",
@@ -46,7 +46,7 @@ __all__ = [
     "THROUGHPUT_BYTES_PER_S",
     "Finding",
     "PreflightReport",
-    "TableCheck",
+    "TableSize",
     "preflight",
 ]
 
@@ -86,7 +86,7 @@ class Finding:
 
 
 @dataclass
-class TableCheck:
+class TableSize:
     """One source table: size estimates and its largest row (bytes as read, and as an INSERT renders it)."""
 
     name: str
@@ -107,7 +107,7 @@ class PreflightReport:
     target: str
     archive: str | None
     findings: list[Finding] = field(default_factory=list)
-    tables: list[TableCheck] = field(default_factory=list)
+    tables: list[TableSize] = field(default_factory=list)
     target_tables: list[str] = field(default_factory=list)
     privileges: dict[str, dict[str, bool]] = field(default_factory=dict)
     max_allowed_packet: dict[str, int] = field(default_factory=dict)
@@ -197,7 +197,9 @@ def preflight(
     if rules is not None:
         Replacer(rules)  # raises UsageError for an empty search string and other unusable pairs
     report = PreflightReport(site, str(src), str(tgt), None)
-    check = _Checks(report, site, src, tgt, derive=rules is None, archive=archive is not None, in_place=in_place)
+    check = _Checks(
+        report, site, src, tgt, derive=rules is None, archive=archive is not None, in_place=in_place
+    )
     with ExitStack() as stack:
         src_conn = stack.enter_context(check.connection(src, "source"))
         tgt_conn = stack.enter_context(check.connection(tgt, "target"))
@@ -277,8 +279,8 @@ class _Checks:
 
     def grants(self, conn: Any, db: Database, role: str) -> _Grants | None:
         try:
-            account = _text(query(conn, "SELECT CURRENT_USER()")[0][0])
-            lines = [_text(row[0]) for row in query(conn, "SHOW GRANTS")]
+            account = as_text(query(conn, "SELECT CURRENT_USER()")[0][0])
+            lines = [as_text(row[0]) for row in query(conn, "SHOW GRANTS")]
         except mysql.connector.Error as exc:
             self.report.add(
                 "warning",
@@ -332,9 +334,7 @@ class _Checks:
                 self.tables += describe_tables(conn, db.database, [name])
             except mysql.connector.Error as exc:
                 unreadable.append((name, _server_message(exc)))
-        self.report.tables = [
-            TableCheck(t.name, t.engine, t.rows_estimate, t.data_bytes) for t in self.tables
-        ]
+        self.report.tables = [TableSize(t.name, t.engine, t.rows_estimate, t.data_bytes) for t in self.tables]
         myisam = [t.name for t in self.tables if not t.transactional]
         lock: tuple[Level, str] = ("warning", "needed for the flush lock of a parallel snapshot")
         if myisam:
@@ -423,7 +423,7 @@ class _Checks:
                 f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
                 (db.database, *self.target_tables),
             ):
-                self.target_engines[_text(name)] = _text(engine or "")
+                self.target_engines[as_text(name)] = as_text(engine or "")
                 self.target_bytes += int(size or 0)
         target_myisam = [n for n, engine in self.target_engines.items() if not _transactional(engine)]
         wanted: dict[str, tuple[Level, str]] = {p: ("fatal", "") for p in TARGET_PRIVILEGES}
@@ -468,11 +468,11 @@ class _Checks:
             )
         here = query(src, "SELECT @@hostname, @@port, DATABASE()")[0]
         there = query(tgt, "SELECT @@hostname, @@port, DATABASE()")[0]
-        if [_text(v) for v in here] == [_text(v) for v in there] and not self.in_place:
+        if [as_text(v) for v in here] == [as_text(v) for v in there] and not self.in_place:
             self.report.add(
                 "fatal",
                 "target",
-                f"the source and the target are the same database ({self.src.database} on {_text(here[0])})",
+                f"the source and the target are the same database ({self.src.database} on {as_text(here[0])})",
                 "name a different target database",
             )
         for role, conn in (("source", src), ("target", tgt)):
@@ -773,7 +773,7 @@ def _column_types(conn: Any, database: str, names: list[str]) -> dict[str, dict[
         f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks}) ORDER BY TABLE_NAME, ORDINAL_POSITION",
         (database, *names),
     ):
-        out.setdefault(_text(table), {})[_text(column)] = _text(column_type)
+        out.setdefault(as_text(table), {})[as_text(column)] = as_text(column_type)
     return out
 
 
@@ -790,7 +790,7 @@ def _column_octets(conn: Any, database: str, names: list[str]) -> dict[str, dict
         (database, *names),
     ):
         bound = int(octets) if octets is not None else (int(precision) + 2 if precision is not None else 64)
-        out.setdefault(_text(table), {})[_text(column)] = bound
+        out.setdefault(as_text(table), {})[as_text(column)] = bound
     return out
 
 
@@ -863,12 +863,6 @@ def _server_message(exc: BaseException) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def _text(value: object) -> str:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    return "" if value is None else str(value)
 
 
 def _mib(n: float) -> str:

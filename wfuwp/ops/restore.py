@@ -234,7 +234,9 @@ def _load(
                 _verify(conn, cut, target, created, expected, report, progress)
                 existing = [n for n in created if n not in table_missing(conn, target.database, created)]
                 retire_now = [
-                    n for n in retire if n not in created and n not in table_missing(conn, target.database, [n])
+                    n
+                    for n in retire
+                    if n not in created and n not in table_missing(conn, target.database, [n])
                 ]
                 if backup_location is not None and (existing or retire_now):
                     report.backup = back_up_before_replacing(

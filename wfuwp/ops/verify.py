@@ -15,14 +15,22 @@ from typing import Any
 
 import mysql.connector
 
-from wfuwp.mysql.connection import Database, closing, database_error, execute, prepare_copy_session, query
 from wfuwp.errors import WfuwpError
+from wfuwp.mysql.connection import (
+    Database,
+    as_text,
+    closing,
+    database_error,
+    execute,
+    prepare_copy_session,
+    query,
+)
 from wfuwp.mysql.network import site_address
-from wfuwp.progress import Progress, ProgressCallback
-from wfuwp.replace import PairLike, Replacer
 from wfuwp.mysql.schema import describe_tables, require_site_tables, validate_site_id
 from wfuwp.mysql.source import stream_rows
 from wfuwp.mysql.sql import quote_identifier
+from wfuwp.progress import Progress, ProgressCallback
+from wfuwp.replace import PairLike, Replacer
 
 # The tables WordPress creates for every site (wp-admin/includes/schema.php), without the prefix.
 CORE_TABLES = (
@@ -58,7 +66,7 @@ _ORPHAN_CHECKS = (
 
 
 @dataclass
-class TableCheck:
+class TableHealth:
     """One table: its engine and exact row count, or the error reading it gave."""
 
     name: str
@@ -89,7 +97,7 @@ class SiteCheck:
     site_id: int
     database: str
     address: str | None = None
-    tables: list[TableCheck] = field(default_factory=list)
+    tables: list[TableHealth] = field(default_factory=list)
     missing_core_tables: list[str] = field(default_factory=list)
     orphans: list[OrphanCheck] = field(default_factory=list)
 
@@ -145,7 +153,7 @@ def verify_site(db: Database, site_id: int | str) -> SiteCheck:
         except Exception:
             result.address = None
         engines = {
-            str(_text(n)): str(_text(e or ""))
+            str(as_text(n)): str(as_text(e or ""))
             for n, e in query(
                 conn,
                 "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
@@ -155,7 +163,7 @@ def verify_site(db: Database, site_id: int | str) -> SiteCheck:
         base = db.table_prefix if site == 1 else f"{db.table_prefix}{site}_"
         result.missing_core_tables = [base + t for t in CORE_TABLES if base + t not in names]
         for name in names:
-            check = TableCheck(name, engines.get(name, ""))
+            check = TableHealth(name, engines.get(name, ""))
             try:
                 check.rows = int(query(conn, f"SELECT COUNT(*) FROM {quote_identifier(name)}")[0][0])
                 # COUNT(*) may use an index alone; reading one column of every row touches the data too.
@@ -266,16 +274,12 @@ def count_matches(
     return results
 
 
-def _text(value: object) -> str:
-    return bytes(value).decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
-
-
 __all__ = [
     "CORE_TABLES",
     "ColumnMatches",
     "OrphanCheck",
     "SiteCheck",
-    "TableCheck",
+    "TableHealth",
     "count_matches",
     "verify_site",
 ]

@@ -372,5 +372,3 @@ class ArchiveStream(io.BufferedIOBase):
 
     def __repr__(self) -> str:
         return f"<ArchiveStream {self.url} {self._state} in={self.bytes_in} out={self.bytes_out}>"
-
-

@@ -97,7 +97,11 @@ class LocalBackend:
         return LocalSink(self._path(key))
 
     def open_raw(
-        self, key: str, *, error: type[WfuwpError] = ArchiveError, hint: str = "check the migration id and name"
+        self,
+        key: str,
+        *,
+        error: type[WfuwpError] = ArchiveError,
+        hint: str = "check the migration id and name",
     ) -> BinaryIO:
         """Open an object's bytes; a missing one (message ending in `hint`) or unreadable one raises `error`."""
         try:

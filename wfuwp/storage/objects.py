@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from wfuwp.errors import UsageError, WfuwpError
-from wfuwp.storage.compress import DEFAULT_LEVEL, DEFAULT_THREADS, ZSTD_CHUNK, ArchiveStream, Sink, open_decompressed
+from wfuwp.storage.compress import (
+    DEFAULT_LEVEL,
+    DEFAULT_THREADS,
+    ZSTD_CHUNK,
+    ArchiveStream,
+    Sink,
+    open_decompressed,
+)
 from wfuwp.storage.local import LocalBackend
 
 if TYPE_CHECKING:

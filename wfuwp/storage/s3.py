@@ -136,7 +136,7 @@ class S3Sink:
         queue_chunks: int,
     ) -> None:
         self.url = f"s3://{bucket}/{key}"
-        self.max_bytes = min(part_size * MAX_PARTS, MAX_OBJECT_SIZE)
+        self.max_bytes: int | None = min(part_size * MAX_PARTS, MAX_OBJECT_SIZE)
         args = dict(extra_args)
         try:
             # smart_open.s3.open rather than smart_open.open: no URL parsing of the key (a '?' or '%' in a
@@ -291,7 +291,11 @@ class S3Backend:
         )
 
     def open_raw(
-        self, key: str, *, error: type[WfuwpError] = ArchiveError, hint: str = "check the migration id and name"
+        self,
+        key: str,
+        *,
+        error: type[WfuwpError] = ArchiveError,
+        hint: str = "check the migration id and name",
     ) -> BinaryIO:
         """Open an object for streaming reads; a missing one (message ending in `hint`) or a network failure
         raises `error`."""
