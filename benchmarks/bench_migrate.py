@@ -156,14 +156,16 @@ def main(argv: list[str] | None = None) -> int:
         ours = run_wfuwp(server, source, pairs, archive_dir, None, args.workers)
         print()
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-              f"MariaDB {sql(server, 'SELECT VERSION()')[0][0]}; core {ours['core']}, driver {ours['driver']}")  # fmt: skip
+              f"MariaDB {sql(server, 'SELECT VERSION()')[0][0]}; "
+              f"core {ours['core']}, driver {ours['driver']}")  # fmt: skip
         mb = ours["bytes"] / 1e6
         print(f"site: {len(tables)} tables, {int(ours['rows'])} rows, {mb:.0f} MB of values, "
               f"{int(ours['replacements'])} replacements")  # fmt: skip
         print(f"{'run':<44}{'seconds':>9}{'MB/s':>9}{'ratio':>8}{'peak RSS':>11}")
         print(f"{'(a) mariadb-dump | mariadb':<44}{base_s:>9.1f}{mb / base_s:>9.1f}{'1.00':>8}{'':>11}")
         print(f"{'(b) migrate_site, local archive, verified':<44}{ours['seconds']:>9.1f}"
-              f"{mb / ours['seconds']:>9.1f}{ours['seconds'] / base_s:>8.2f}{ours['rss_mb']:>8.0f} MB")  # fmt: skip
+              f"{mb / ours['seconds']:>9.1f}{ours['seconds'] / base_s:>8.2f}"
+              f"{ours['rss_mb']:>8.0f} MB")  # fmt: skip
         if args.s3:
             from devtools.s3server import S3Server
 
@@ -178,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 s3.stop()
             print(f"{'(c) migrate_site, S3 archive, verified':<44}{on_s3['seconds']:>9.1f}"
-                  f"{mb / on_s3['seconds']:>9.1f}{on_s3['seconds'] / base_s:>8.2f}{on_s3['rss_mb']:>8.0f} MB")  # fmt: skip
+                  f"{mb / on_s3['seconds']:>9.1f}{on_s3['seconds'] / base_s:>8.2f}"
+                  f"{on_s3['rss_mb']:>8.0f} MB")  # fmt: skip
             print(f"S3 archive vs local archive: {on_s3['seconds'] / ours['seconds']:.2f}x")
     finally:
         shutil.rmtree(archive_dir, ignore_errors=True)

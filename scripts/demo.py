@@ -69,7 +69,8 @@ def main() -> int:
         config = Config.load(DEMO / "config.json")
         for name, host in ENVIRONMENTS.items():
             for key, value in {
-                "host": server.host, "port": str(server.port), "user": server.user, "database": f"wfuwp_demo_{name}",
+                "host": server.host, "port": str(server.port), "user": server.user,
+                "database": f"wfuwp_demo_{name}",
                 "site_host": host, "subdomain_base": host.removeprefix("www."),
             }.items():  # fmt: skip
                 config.set(f"env.{name}.{key}", value)

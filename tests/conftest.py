@@ -16,7 +16,10 @@ pytest_plugins = ["tests.s3fixtures"]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"wfuwp core: {wfuwp.IMPLEMENTATION} (WFUWP_NO_EXTENSIONS={os.environ.get('WFUWP_NO_EXTENSIONS', '')!r})"
+    return (
+        f"wfuwp core: {wfuwp.IMPLEMENTATION}"
+        f" (WFUWP_NO_EXTENSIONS={os.environ.get('WFUWP_NO_EXTENSIONS', '')!r})"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,8 @@ def build_site(
         "CREATE TABLE wp_users (ID INT PRIMARY KEY, user_url VARCHAR(200))",
         f"INSERT INTO wp_users VALUES (1, 'https://{host}/me')",
         "CREATE TABLE wp_43_options (option_id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,"
-        " option_name VARCHAR(191) UNIQUE, option_value LONGTEXT, autoload VARCHAR(20)) ENGINE=InnoDB AUTO_INCREMENT=500",
+        " option_name VARCHAR(191) UNIQUE, option_value LONGTEXT, autoload VARCHAR(20))"
+        " ENGINE=InnoDB AUTO_INCREMENT=500",
         f"INSERT INTO wp_43_options (option_name, option_value, autoload) VALUES"
         f" ('siteurl', 'https://{host}/bio', 'yes'), ('home', 'https://{host}/bio', 'yes'),"
         f" ('widget', '{SERIALIZED.decode().replace(chr(39), chr(39) * 2)}', 'yes'),"

@@ -127,7 +127,7 @@ def test_disk_full_local_archive(network, tmp_path: Path) -> None:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
         before = checksums(server, tgt_db)
-        with pytest.raises((MigrationError, ArchiveError), match="space|disk"):
+        with pytest.raises((MigrationError, ArchiveError), match=r"space|disk"):
             wfuwp.migrate_site(43, source=server.dsn(src_db), target=server.dsn(tgt_db), replacements=PAIRS,
                                archive=small)  # fmt: skip
         assert checksums(server, tgt_db) == before

@@ -1,4 +1,7 @@
-"""The package's shape: folders are layers that import only downward, and each mechanism lives in one place."""
+"""The package's shape: folders are layers that import only downward.
+
+Each mechanism lives in one place.
+"""
 
 from __future__ import annotations
 

@@ -140,5 +140,5 @@ def test_sync_media_between_environments_from_the_config(
     again = media.sync_media(config, 43, "prod", "pprd")
     assert (again.copied, again.skipped) == (0, 1)
     config.set("env.pprd.media_bucket", "")
-    with pytest.raises(ConfigError, match="env.pprd.media_bucket is not set"):
+    with pytest.raises(ConfigError, match=r"env\.pprd\.media_bucket is not set"):
         media.sync_media(config, 43, "prod", "pprd")

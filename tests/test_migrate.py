@@ -171,9 +171,9 @@ def test_row_larger_than_targets_packet_fails_before_swap(
     run_sql(private_mariadb, None, "CREATE DATABASE t", "SET GLOBAL max_allowed_packet = 1048576")
     target_network(private_mariadb, "t")
     before = checksums(private_mariadb, "t")
-    with pytest.raises(MigrationError, match="copy of table wp_43_options: a row of .* max_allowed_packet"):
-        wfuwp.migrate_site(43, source=db_of(mariadb, src_db, "prod"), target=db_of(private_mariadb, "t", "pprd"),
-                           replacements=PAIRS)  # fmt: skip
+    with pytest.raises(MigrationError, match=r"copy of table wp_43_options: a row of .* max_allowed_packet"):
+        wfuwp.migrate_site(43, source=db_of(mariadb, src_db, "prod"),
+                           target=db_of(private_mariadb, "t", "pprd"), replacements=PAIRS)  # fmt: skip
     assert checksums(private_mariadb, "t") == before
 
 
@@ -205,8 +205,9 @@ def test_killing_the_target_server_mid_load_leaves_it_unchanged(
             private_mariadb.kill()
 
     with pytest.raises(MigrationError, match="copy"):
-        wfuwp.migrate_site(43, source=db_of(mariadb, src_db, "prod"), target=db_of(private_mariadb, "t", "pprd"),
-                           replacements=PAIRS, progress=kill_midway)  # fmt: skip
+        wfuwp.migrate_site(43, source=db_of(mariadb, src_db, "prod"),
+                           target=db_of(private_mariadb, "t", "pprd"), replacements=PAIRS,
+                           progress=kill_midway)  # fmt: skip
     assert killed.is_set()
     private_mariadb.launch()
     # Staging tables may survive a crash (nothing could drop them); the site's own tables are as before.
@@ -220,7 +221,8 @@ def test_losing_the_source_connection_mid_stream_fails_cleanly(networks, mariadb
         src,
         src_db,
         "CREATE TABLE wp_43_postmeta (meta_id INT AUTO_INCREMENT PRIMARY KEY, meta_value LONGTEXT)",
-        "INSERT INTO wp_43_postmeta (meta_value) SELECT REPEAT('https://www.example.edu/ ', 400) FROM seq_1_to_20000",
+        "INSERT INTO wp_43_postmeta (meta_value)"
+        " SELECT REPEAT('https://www.example.edu/ ', 400) FROM seq_1_to_20000",
     )
     before = checksums(tgt, tgt_db)
     killed = threading.Event()

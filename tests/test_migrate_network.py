@@ -67,8 +67,8 @@ def test_the_migrated_archive_loads_with_the_stock_client(generated, second_mari
     database = make_database(second_mariadb, "wfuwp_net_load")
     for file in sorted((folder / "migrated").glob("*.sql.zst")):
         sql = subprocess.run(["zstd", "-dc", str(file)], check=True, capture_output=True).stdout
-        subprocess.run(["mariadb", "-uroot", f"-h{second_mariadb.host}", f"-P{second_mariadb.port}", database],
-                       input=sql, check=True)  # fmt: skip
+        subprocess.run(["mariadb", "-uroot", f"-h{second_mariadb.host}", f"-P{second_mariadb.port}",
+                        database], input=sql, check=True)  # fmt: skip
     problems = {
         table: diff
         for table in network.site_tables(43)

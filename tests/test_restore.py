@@ -83,8 +83,8 @@ def test_list_and_status_of_several_migrations(network, s3_server, s3_bucket) ->
     ids = []
     for _ in range(3):
         report = wfuwp.migrate_site(
-            43, source=db_of(server, src_db, "prod"), target=db_of(server, tgt_db, "pprd"), replacements=PAIRS,
-            archive=location,
+            43, source=db_of(server, src_db, "prod"), target=db_of(server, tgt_db, "pprd"),
+            replacements=PAIRS, archive=location,
         )  # fmt: skip
         ids.append(report.migration_id)
     listed = location.list_migrations()
@@ -122,8 +122,8 @@ def test_s3_cut_mid_upload_fails_cleanly_without_objects(network, s3_proxy, s3_b
 
     with pytest.raises(MigrationError):
         wfuwp.migrate_site(
-            43, source=db_of(server, src_db, "prod"), target=db_of(server, tgt_db, "pprd"), replacements=PAIRS,
-            archive=location, progress=cut_midway,
+            43, source=db_of(server, src_db, "prod"), target=db_of(server, tgt_db, "pprd"),
+            replacements=PAIRS, archive=location, progress=cut_midway,
         )  # fmt: skip
     assert cut.is_set()
     assert checksums(server, tgt_db) == before
@@ -141,7 +141,8 @@ def test_import_of_a_stock_mariadb_dump(network, tmp_path: Path) -> None:
     names = [n for n in table_names(server, src_db) if n.startswith("wp_43_")]
     with dump.open("wb") as out:
         subprocess.run(
-            ["mariadb-dump", "-uroot", f"-h{server.host}", f"-P{server.port}", "--skip-triggers", src_db, *names],
+            ["mariadb-dump", "-uroot", f"-h{server.host}", f"-P{server.port}", "--skip-triggers",
+             src_db, *names],
             stdout=out, check=True,
         )  # fmt: skip
     report = import_sql(dump, db_of(server, tgt_db, "pprd"), site_id=43, archive=tmp_path / "archive")
@@ -154,7 +155,7 @@ def test_import_of_a_stock_mariadb_dump(network, tmp_path: Path) -> None:
 
 
 def test_import_refuses_truncated_and_hostile_files(network, tmp_path: Path) -> None:
-    server, src_db, tgt_db = network
+    server, _src_db, tgt_db = network
     before = checksums(server, tgt_db)
     truncated = tmp_path / "cut.sql"
     truncated.write_bytes(b"CREATE TABLE wp_43_x (a TEXT);\nINSERT INTO wp_43_x VALUES ('unterminated")

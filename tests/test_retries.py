@@ -1,4 +1,7 @@
-"""wfuwp.mysql.connection.with_retries against a real server: transient errors are retried with backoff, others are not."""
+"""wfuwp.mysql.connection.with_retries against a real server.
+
+Transient errors are retried with backoff, others are not.
+"""
 
 from __future__ import annotations
 

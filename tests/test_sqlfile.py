@@ -242,7 +242,7 @@ def test_open_sql_by_extension(tmp_path: Path) -> None:
             assert f.name == str(tmp_path / name)
     with pytest.raises(SqlFileError, match="must end in"):
         open_sql(tmp_path / "a.txt")
-    with pytest.raises(SqlFileError, match="no object .*missing.sql; check the path"):
+    with pytest.raises(SqlFileError, match=r"no object .*missing\.sql; check the path"):
         open_sql(tmp_path / "missing.sql")
 
 

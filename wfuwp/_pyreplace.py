@@ -199,7 +199,7 @@ class Core:
         for row in rows:
             new_row = [
                 None if v is None else (self.replace(bytes(v)) if kind == KIND_TEXT else bytes(v))
-                for v, kind in zip(row, kinds)
+                for v, kind in zip(row, kinds, strict=True)
             ]
             checksum += row_checksum(new_row)
             rendered = _render_tuple(new_row, kinds)
@@ -241,7 +241,7 @@ def sql_quote(value: bytes) -> bytes:
 
 def _render_tuple(row: Sequence[bytes | None], kinds: bytes) -> bytes:
     out = []
-    for value, kind in zip(row, kinds):
+    for value, kind in zip(row, kinds, strict=True):
         if value is None:
             out.append(b"NULL")
         elif kind == KIND_NUMBER:

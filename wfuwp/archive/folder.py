@@ -252,7 +252,10 @@ class MigrationArchive:
         return None if blob is None else MigrationState.from_json(blob, self.backend.url_of(key))
 
     def adopt(self, objects: list[ArchiveObject]) -> None:
-        """Count objects committed by an earlier attempt of this migration (or in its manifest) as committed."""
+        """Count objects committed by an earlier attempt of this migration as committed.
+
+        That includes the objects listed in its manifest.
+        """
         with self._lock:
             for entry in objects:
                 self._objects[entry.name] = entry

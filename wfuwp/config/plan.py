@@ -302,7 +302,7 @@ def derive_pairs(
         if search and search != replacement and all(search != s for s, _ in pairs):
             pairs.append((search, replacement))
 
-    for src_url, tgt_url in zip(src_urls, tgt_urls):
+    for src_url, tgt_url in zip(src_urls, tgt_urls, strict=False):
         add(src_url, tgt_url)
     for scheme in ("https", "http"):
         add(f"{scheme}://{src_base}", f"{scheme}://{tgt_base}")

@@ -123,7 +123,9 @@ class DbConfig:
         return kwargs
 
     def as_database(self) -> Database:
-        """Return this section as the engine's `wfuwp.mysql.connection.Database` (password resolved, out of its repr).
+        """Return this section as the engine's `wfuwp.mysql.connection.Database`.
+
+        The password is resolved, and kept out of the Database's repr.
 
         Raise ConfigError when host, user or database is missing, or when a TLS option is set that
         `Database` does not carry (ssl_cert, ssl_key, ssl_verify_cert, ssl_disabled): better to stop

@@ -34,7 +34,8 @@ if DRIVER == "pure":  # pragma: no cover
     warnings.warn(
         "mysql-connector-python's C extension did not load"
         + (f" ({_CEXT_ERROR.splitlines()[0]})" if _CEXT_ERROR else "")
-        + "; migrations will be 4-6x slower. Import wfuwp before anything that imports ssl (boto3, requests).",
+        + "; migrations will be 4-6x slower."
+        " Import wfuwp before anything that imports ssl (boto3, requests).",
         RuntimeWarning,
         stacklevel=2,
     )

@@ -128,7 +128,7 @@ class Loader:
     def close(self) -> None:
         """Stop the threads and close the connections (uncommitted work is rolled back)."""
         # Close the connections first: a thread stuck in a statement then fails out at once.
-        for q, thread in zip(self._queues, self._threads):
+        for q, thread in zip(self._queues, self._threads, strict=True):
             if thread.is_alive():
                 try:
                     q.put_nowait(_STOP)

@@ -23,7 +23,8 @@ def site_address(conn: Any, database: str, prefix: str, site_id: int, where: str
     """The site's (domain, path) from wp_blogs; SiteNotFoundError when the network has no such site."""
     rows = query(
         conn,
-        f"SELECT domain, path FROM {quote_identifier(database)}.{quote_identifier(prefix + 'blogs')} WHERE blog_id = %s",
+        f"SELECT domain, path FROM {quote_identifier(database)}.{quote_identifier(prefix + 'blogs')}"
+        " WHERE blog_id = %s",
         (site_id,),
     )
     if not rows:
@@ -51,7 +52,8 @@ def site_urls(conn: Any, database: str, prefix: str, site_id: int) -> list[str]:
     table = f"{quote_identifier(database)}.{quote_identifier(options_table(prefix, site_id))}"
     rows = query(
         conn,
-        f"SELECT option_name, option_value FROM {table} WHERE option_name IN ('siteurl', 'home') ORDER BY option_name DESC",
+        f"SELECT option_name, option_value FROM {table}"
+        " WHERE option_name IN ('siteurl', 'home') ORDER BY option_name DESC",
     )
     urls = []
     for _name, value in rows:

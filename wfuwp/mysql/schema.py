@@ -178,7 +178,8 @@ def site_table_names(conn: Any, database: str, prefix: str, site_id: int) -> lis
     pattern = site_pattern(prefix, site_id)
     rows = query(
         conn,
-        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE'",
+        "SELECT TABLE_NAME FROM information_schema.TABLES"
+        " WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE'",
         (database,),
     )
     return sorted(name for (name,) in rows if pattern.fullmatch(as_text(name)))
@@ -189,7 +190,8 @@ def require_site_tables(conn: Any, database: str, prefix: str, site_id: int, whe
     names = site_table_names(conn, database, prefix, site_id)
     if not names:
         raise SiteNotFoundError(
-            f"site {site_id} has no tables with prefix {prefix!r} in {where}: check the site id and the table prefix"
+            f"site {site_id} has no tables with prefix {prefix!r} in {where}:"
+            " check the site id and the table prefix"
         )
     return names
 

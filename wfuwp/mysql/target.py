@@ -116,7 +116,8 @@ class TargetSite:
         got_rows, got_sum = query(conn, checksum_query(self.staging[name], columns))[0]
         if int(got_rows) != rows or int(got_sum) != checksum:
             raise VerificationError(
-                f"the target holds {got_rows} rows (checksum {got_sum}) but {rows} rows (checksum {checksum}) "
+                f"the target holds {got_rows} rows (checksum {got_sum})"
+                f" but {rows} rows (checksum {checksum}) "
                 "were sent; nothing was swapped, run again",
                 step="verify",
                 table=name,
@@ -157,7 +158,8 @@ def table_missing(conn: Any, database: str, names: Sequence[str]) -> list[str]:
     marks = ",".join(["%s"] * len(names))
     rows = query(
         conn,
-        f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
+        "SELECT TABLE_NAME FROM information_schema.TABLES"
+        f" WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
         (database, *names),
     )
     present = {n.decode() if isinstance(n, (bytes, bytearray)) else str(n) for (n,) in rows}

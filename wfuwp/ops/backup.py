@@ -1,4 +1,6 @@
-"""Back up a site's tables as SQL into an archive folder: the one way anything is archived before it is replaced.
+"""Back up a site's tables as SQL into an archive folder.
+
+This is the one way anything is archived before it is replaced:
 
     one consistent snapshot of the tables -> wfuwp.mysql.dump (one self-contained dump per table)
         -> the folder's backup/ objects, each durable before this returns -> {table: TableSum}
@@ -47,7 +49,10 @@ DEFAULT_STATEMENT_BYTES = 1 << 20
 
 @dataclass
 class TableDump:
-    """One table as dumped: rows, their checksum (as `wfuwp.mysql.sql.checksum_query` computes it), SQL bytes."""
+    """One table as dumped: rows, their checksum, SQL bytes.
+
+    The checksum is the one `wfuwp.mysql.sql.checksum_query` computes.
+    """
 
     name: str
     rows: int = 0
@@ -199,7 +204,10 @@ def back_up(
     progress: Progress,
     cancel: threading.Event | None = None,
 ) -> list[TableDump]:
-    """Dump tables `names` of `db` into `folder`'s backup/ objects from one snapshot; each is durable on return."""
+    """Dump tables `names` of `db` into `folder`'s backup/ objects from one snapshot.
+
+    Each object is durable on return.
+    """
     progress.emit("step-start", "backup")
     dumped = dump_with_progress(
         db,

@@ -107,7 +107,10 @@ class CutOver:
         return self.site.staging[name]
 
     def create_staging(self, conn: Any, table: Table) -> None:
-        """Create table's empty staging twin from the SOURCE's definition (replacing a leftover of that name)."""
+        """Create table's empty staging twin from the SOURCE's definition.
+
+        A leftover of that name is replaced.
+        """
         self.site.add(table.name)
         self.site.create_staging(conn, table)
 

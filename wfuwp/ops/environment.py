@@ -32,7 +32,10 @@ __all__ = ["EnvironmentMigration", "migrate_between", "plan_site"]
 
 @dataclass
 class EnvironmentMigration:
-    """What `migrate_between` did: the plan, the checks, and the dry run's counts or the migration's report."""
+    """What `migrate_between` did.
+
+    The plan, the checks, and the dry run's counts or the migration's report.
+    """
 
     site_id: int
     from_env: str

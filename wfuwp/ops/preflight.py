@@ -472,7 +472,8 @@ class _Checks:
             self.report.add(
                 "fatal",
                 "target",
-                f"the source and the target are the same database ({self.src.database} on {as_text(here[0])})",
+                "the source and the target are the same database"
+                f" ({self.src.database} on {as_text(here[0])})",
                 "name a different target database",
             )
         for role, conn in (("source", src), ("target", tgt)):

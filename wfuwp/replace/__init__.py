@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from types import ModuleType
-from typing import Union
 
 from wfuwp._pyreplace import row_checksum, sql_quote
 from wfuwp.errors import UsageError
@@ -100,7 +99,7 @@ class Rule:
         )
 
 
-PairLike = Union[Rule, tuple[str | bytes, str | bytes]]
+PairLike = Rule | tuple[str | bytes, str | bytes]
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,10 @@ class LocalBackend:
         error: type[WfuwpError] = ArchiveError,
         hint: str = "check the migration id and name",
     ) -> BinaryIO:
-        """Open an object's bytes; a missing one (message ending in `hint`) or unreadable one raises `error`."""
+        """Open an object's bytes.
+
+        A missing one (message ending in `hint`) or an unreadable one raises `error`.
+        """
         try:
             return open(self._path(key), "rb")
         except FileNotFoundError:

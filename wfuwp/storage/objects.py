@@ -53,7 +53,10 @@ SSE_VALUES = ("AES256", "aws:kms")
 
 
 class Backend(Protocol):
-    """The same operations on a directory and on a bucket prefix; keys are '/'-separated, relative to the root."""
+    """The same operations on a directory and on a bucket prefix.
+
+    Keys are '/'-separated, relative to the root.
+    """
 
     url: str
 
@@ -101,7 +104,8 @@ class S3Options:
     def __post_init__(self) -> None:
         if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
             raise UsageError(
-                f"part size {self.part_size} is outside S3's limits ({MIN_PART_SIZE} to {MAX_PART_SIZE} bytes)"
+                f"part size {self.part_size} is outside S3's limits"
+                f" ({MIN_PART_SIZE} to {MAX_PART_SIZE} bytes)"
             )
         if self.sse_kms_key_id and self.sse is None:
             object.__setattr__(self, "sse", "aws:kms")
