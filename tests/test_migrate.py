@@ -13,7 +13,9 @@ import wfuwp
 from devtools.sandbox import MariaDBServer
 from tests.dbutil import checksums, create_statements, fetch, run_sql, table_names
 from tests.smallsite import PAIRS, SERIALIZED_EXPECTED, build_site, db_of, target_network
+from wfuwp.archive.location import ArchiveLocation
 from wfuwp.errors import LockedError, MigrationError, SiteNotFoundError, UsageError
+from wfuwp.mysql.lock import SiteLock
 
 
 @pytest.fixture
@@ -246,8 +248,6 @@ def test_losing_the_source_connection_mid_stream_fails_cleanly(networks, mariadb
 
 def test_two_migrations_of_one_site_exclude_each_other(networks) -> None:
     src, src_db, tgt, tgt_db = networks
-    from wfuwp.mysql.lock import SiteLock
-
     with SiteLock(db_of(tgt, tgt_db, "pprd"), 43), pytest.raises(LockedError, match="another migration"):
         wfuwp.migrate_site(
             43, source=db_of(src, src_db, "prod"), target=db_of(tgt, tgt_db, "pprd"), replacements=PAIRS
@@ -258,6 +258,28 @@ def test_two_migrations_of_one_site_exclude_each_other(networks) -> None:
             43, source=db_of(src, src_db, "prod"), target=db_of(tgt, tgt_db, "pprd"), replacements=PAIRS
         )
     assert report.status == "completed"
+
+
+def test_a_run_that_never_held_the_site_writes_nothing_into_the_archive(networks, tmp_path: Path) -> None:
+    src, src_db, tgt, tgt_db = networks
+    source, target = db_of(src, src_db, "prod"), db_of(tgt, tgt_db, "pprd")
+    location = ArchiveLocation.parse(tmp_path)
+    # Refused at the lock: no folder of a migration that never started.
+    with SiteLock(target, 43), pytest.raises(LockedError):
+        wfuwp.migrate_site(43, source=source, target=target, replacements=PAIRS, archive=location)
+    assert location.list_migrations() == []
+    # A completed migration asked to resume is refused and keeps its manifest, so it can still be rolled back.
+    done = wfuwp.migrate_site(43, source=source, target=target, replacements=PAIRS, archive=location)
+    manifest = location.read_manifest(done.migration_id)
+    with pytest.raises(UsageError, match="cannot be resumed"):
+        wfuwp.migrate_site(43, source=source, target=target, archive=location, resume=done.migration_id)
+    assert location.read_manifest(done.migration_id) == manifest
+    # Resuming while another process holds the site leaves that run's state alone.
+    state = location.migration(done.migration_id).read_state()
+    with SiteLock(target, 43), pytest.raises(LockedError):
+        wfuwp.migrate_site(43, source=source, target=target, archive=location, resume=done.migration_id)
+    assert location.migration(done.migration_id).read_state() == state
+    assert wfuwp.rollback(done.migration_id, target, archive=location).status == "completed"
 
 
 def test_site_without_tables_and_bad_input(networks) -> None:

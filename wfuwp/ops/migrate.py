@@ -173,6 +173,7 @@ class _Migration:
         self.cancel = threading.Event()
         self.archive: MigrationArchive | None = None
         self.cut: CutOver | None = None
+        self.owned = False  # whether this run may write into the archive folder (see run)
         self.step = "connect"
         self.state = MigrationState(site_id)
         # Copy and backup workers record into the report and the state from their own threads.
@@ -193,6 +194,11 @@ class _Migration:
             )
             with self._step("connect"):
                 self.cut.open(retry=self._retry)
+            if self.resume_id is not None:
+                self._load_resume_state()  # under the lock: no other process writes it now
+            # From here on the archive folder is this run's: a failure is recorded in it. Before,
+            # it may belong to a run that holds the lock, or to one that finished.
+            self.owned = True
             with self._step("discover"):
                 tables, target_tables = self._retry(self._discover, "reading the site's tables")
             self.cut.site.set_existing(target_tables)
@@ -218,11 +224,12 @@ class _Migration:
             if self.cut is not None:
                 self.cut.close()
             self.report.timings["total"] = round(time.monotonic() - started, 3)
-            self._write_manifest()
+            if self.owned:
+                self._write_manifest()
         return self.report
 
     def _open_archive(self) -> None:
-        """Start the archive folder (or, to resume, reopen it); its id names the migration."""
+        """Name the migration: a new archive folder (nothing written yet), or the folder to resume."""
         if self.archive_spec is None:
             self.report.migration_id = new_migration_id(self.source.name, self.target.name)
             return
@@ -233,15 +240,6 @@ class _Migration:
         )
         if self.resume_id is not None:
             self.archive = location.migration(self.resume_id)
-            state = self.archive.read_state()
-            if state is None or state.status != "running" or state.site_id != self.site_id:
-                raise UsageError(
-                    f"migration {self.resume_id} cannot be resumed (it finished, failed and was cleaned up, "
-                    f"or is not of site {self.site_id}): start a new migration"
-                )
-            self.state = state
-            self.rules = list(state.rules)
-            self.report.pairs_origin = f"resumed from {self.resume_id}"
         else:
             self.archive = location.new_migration(
                 site_id=self.site_id,
@@ -251,6 +249,19 @@ class _Migration:
             )
         self.report.migration_id = self.archive.id
         self.report.archive = {"location": self.archive.url, "id": self.archive.id}
+
+    def _load_resume_state(self) -> None:
+        """Take over the state.json of the migration being resumed: its rules and finished tables."""
+        assert self.archive is not None
+        state = self.archive.read_state()
+        if state is None or state.status != "running" or state.site_id != self.site_id:
+            raise UsageError(
+                f"migration {self.resume_id} cannot be resumed (it finished, failed and was cleaned up, "
+                f"or is not of site {self.site_id}): start a new migration"
+            )
+        self.state = state
+        self.rules = list(state.rules)
+        self.report.pairs_origin = f"resumed from {self.resume_id}"
 
     def _discover(self) -> tuple[list[Table], list[str]]:
         """The source's site tables (described), the target's site table names, and the rules."""
@@ -437,7 +448,7 @@ class _Migration:
         self.cancel.set()
         self.report.status = "interrupted" if isinstance(exc, (KeyboardInterrupt, Cancelled)) else "failed"
         self.report.error = str(self._as_error(exc))
-        if self.archive is not None and self.report.migration_id:
+        if self.owned:
             try:
                 self._save_state(status="failed")
             except WfuwpError:
