@@ -22,8 +22,9 @@ from tests.smallsite import PAIRS, build_site, target_network
 from tests.users import Users, users_on
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.errors import PreflightError, UsageError, WfuwpError
+from wfuwp.mysql.grants import Grants
 from wfuwp.mysql.lock import SiteLock
-from wfuwp.ops.preflight import Finding, PreflightReport, _Grants, preflight
+from wfuwp.ops.preflight import Finding, PreflightReport, preflight
 
 SOURCE_GRANTS = ("GRANT SELECT, LOCK TABLES ON `{src}`.* TO {{user}}", "GRANT RELOAD ON *.* TO {{user}}")
 TARGET_PRIVILEGES = ["SELECT", "INSERT", "CREATE", "DROP", "ALTER", "LOCK TABLES"]
@@ -207,7 +208,7 @@ def test_tables_the_user_cannot_read(sites, users: Users) -> None:
 
 
 def test_wildcard_and_role_grants_are_understood() -> None:
-    grants = _Grants.parse(
+    grants = Grants.parse(
         "app@%",
         [
             "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*0123456789ABCDEF'",
@@ -221,7 +222,7 @@ def test_wildcard_and_role_grants_are_understood() -> None:
     assert grants.on_database("wpXprod") == {"USAGE"}  # the escaped _ is a literal underscore
     assert {"CREATE", "DROP", "ALTER", "INSERT"} <= grants.on_database("wp_pprd_43")
     assert grants.has_roles and grants.grantee == "'app'@'%'"
-    assert _Grants.parse("x@h", ["GRANT RELOAD, FLUSH_TABLES ON *.* TO `x`@`h`"]).global_privileges == {
+    assert Grants.parse("x@h", ["GRANT RELOAD, FLUSH_TABLES ON *.* TO `x`@`h`"]).global_privileges == {
         "RELOAD",
         "FLUSH_TABLES",
     }

@@ -239,3 +239,19 @@ def show_create_table(conn: Any, database: str, name: str) -> str:
     """The server's CREATE TABLE statement for a table."""
     rows = query(conn, f"SHOW CREATE TABLE {quote_identifier(database)}.{quote_identifier(name)}")
     return as_text(rows[0][1])
+
+
+def column_types(conn: Any, database: str, names: list[str]) -> dict[str, dict[str, str]]:
+    """{table: {column: its full type, e.g. 'varchar(191)'}} of the named tables."""
+    if not names:
+        return {}
+    marks = ",".join(["%s"] * len(names))
+    out: dict[str, dict[str, str]] = {}
+    for table, column, column_type in query(
+        conn,
+        "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+        f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks}) ORDER BY TABLE_NAME, ORDINAL_POSITION",
+        (database, *names),
+    ):
+        out.setdefault(as_text(table), {})[as_text(column)] = as_text(column_type)
+    return out

@@ -1,4 +1,6 @@
-"""Read SQL dump files for import: open (local/S3, .sql/.sql.gz/.sql.zst), split into statements, vet them.
+"""SQL dump files for import: split into statements, and vet each one.
+
+Opening a file or s3:// object (and decompressing it) is wfuwp.storage.objects.open_reader's job.
 
 `iter_statements` splits a dump as the mysql client would, streaming: memory is one statement plus one
 read chunk. `check_statement` is the import's safety policy: it accepts only what a table dump made by

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Iterator, Sequence
@@ -31,9 +30,11 @@ import mysql.connector
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.errors import ArchiveError, PreflightError, UsageError, WfuwpError
 from wfuwp.mysql.connection import Database, as_text, error_advice, execute, max_allowed_packet, query
+from wfuwp.mysql.grants import Grants
 from wfuwp.mysql.lock import SiteLock
 from wfuwp.mysql.network import options_table, site_address
-from wfuwp.mysql.schema import Table, describe_tables, site_table_names, validate_site_id
+from wfuwp.mysql.rowsize import column_octets, largest_row, row_bound
+from wfuwp.mysql.schema import Table, column_types, describe_tables, site_table_names, validate_site_id
 from wfuwp.mysql.sql import insert_prefix, quote_identifier
 from wfuwp.mysql.target import leftover_tables, work_table_name
 from wfuwp.replace import PairLike, Replacer, as_rule
@@ -71,8 +72,6 @@ COMPRESSION_RATIO = 4
 _PACKET_HEADROOM = 1024
 # Privileges the target (and the migration database) needs on the database itself, always.
 TARGET_PRIVILEGES = ("SELECT", "INSERT", "CREATE", "DROP", "ALTER")
-# Privileges a database-level `GRANT ALL` carries that matter here (RELOAD is global only).
-_DB_LEVEL_ALL = frozenset({"SELECT", "INSERT", "CREATE", "DROP", "ALTER", "INDEX", "LOCK TABLES"})
 
 
 @dataclass(frozen=True)
@@ -277,7 +276,7 @@ class _Checks:
 
     # -- privileges -------------------------------------------------------------------------------------
 
-    def grants(self, conn: Any, db: Database, role: str) -> _Grants | None:
+    def grants(self, conn: Any, db: Database, role: str) -> Grants | None:
         try:
             account = as_text(query(conn, "SELECT CURRENT_USER()")[0][0])
             lines = [as_text(row[0]) for row in query(conn, "SHOW GRANTS")]
@@ -289,11 +288,11 @@ class _Checks:
                 "check the privileges by hand against docs/reliability.md",
             )
             return None
-        return _Grants.parse(account, lines)
+        return Grants.parse(account, lines)
 
     def database_privileges(
         self, conn: Any, db: Database, role: str, wanted: dict[str, tuple[Level, str]]
-    ) -> _Grants | None:
+    ) -> Grants | None:
         """Record which privileges of `wanted` (privilege -> (level if missing, why)) the user holds on db."""
         grants = self.grants(conn, db, role)
         if grants is None:
@@ -484,8 +483,8 @@ class _Checks:
         """Report, as info, how the site's tables differ; the migrated site takes the source's schema."""
         source_names = [t.name for t in self.tables]
         shared = [n for n in source_names if n in set(self.target_tables)]
-        source_columns = _column_types(src, self.src.database, shared)
-        target_columns = _column_types(tgt, self.tgt.database, shared)
+        source_columns = column_types(src, self.src.database, shared)
+        target_columns = column_types(tgt, self.tgt.database, shared)
         for name in shared:
             theirs, ours = target_columns.get(name, {}), source_columns.get(name, {})
             changes = [f"adds {c} {t}" for c, t in ours.items() if c not in theirs]
@@ -529,15 +528,15 @@ class _Checks:
         source_limit = (packets.get("source") or max_allowed_packet(conn)) - _PACKET_HEADROOM
         target_limit = packets["target"] - _PACKET_HEADROOM if "target" in packets else None
         checks = {c.name: c for c in self.report.tables}
-        columns = _column_octets(conn, self.src.database, [t.name for t in self.tables])
+        columns = column_octets(conn, self.src.database, [t.name for t in self.tables])
         for table in self.tables:
             result = checks[table.name]
             prefix = len(insert_prefix(work_table_name("_wfs_", "000000", table.name), table.column_names))
             if table.data_bytes <= exact_limit:
-                raw, rendered = _largest_row(conn, self.src.database, table)
+                raw, rendered = largest_row(conn, self.src.database, table)
                 result.largest_row, result.largest_statement, result.exact = raw, rendered + prefix, True
             else:
-                bound = _row_bound(table, columns.get(table.name, {}))
+                bound = row_bound(table, columns.get(table.name, {}))
                 if bound is not None:
                     result.largest_row, result.largest_statement = bound[0], bound[1] + prefix
             statement = result.largest_statement
@@ -658,98 +657,6 @@ class _Checks:
 
 
 # ------------------------------------------------------------------------------------------------------
-# Grants.
-
-
-_SCOPE = re.compile(r"\sON\s+(?:TABLE\s+)?(\*|`(?:[^`]|``)*`)\.(\*|`(?:[^`]|``)*`)\s+TO\s", re.IGNORECASE)
-
-
-@dataclass
-class _Grants:
-    """The current user's privileges as SHOW GRANTS lists them."""
-
-    account: str  # CURRENT_USER(): user@host
-    grantee: str  # 'user'@'host', for GRANT statements in fixes
-    global_privileges: set[str] = field(default_factory=set)
-    databases: list[tuple[re.Pattern[str], set[str]]] = field(default_factory=list)
-    has_roles: bool = False
-
-    @property
-    def has_all_global(self) -> bool:
-        return "ALL" in self.global_privileges
-
-    @classmethod
-    def parse(cls, account: str, lines: Sequence[str]) -> _Grants:
-        user, _, host = account.rpartition("@")
-        grantee = "'" + user.replace("'", "''") + "'@'" + host.replace("'", "''") + "'"
-        grants = cls(account, grantee)
-        for line in lines:
-            if not line.upper().startswith("GRANT "):
-                continue
-            scope = _SCOPE.search(line)
-            if scope is None:
-                # `GRANT role TO user` (roles), or PROXY: privileges SHOW GRANTS may not spell out.
-                grants.has_roles = grants.has_roles or " ON " not in line.upper()
-                continue
-            privileges = _privilege_names(line[len("GRANT ") : scope.start()])
-            database, table = scope.group(1), scope.group(2)
-            if database == "*":
-                grants.global_privileges |= privileges
-            elif table == "*":
-                grants.databases.append((_grant_pattern(database[1:-1].replace("``", "`")), privileges))
-            # Table-level grants cannot cover the staging tables a migration creates; SELECT on the
-            # source's tables is tried directly instead.
-        return grants
-
-    def on_database(self, database: str) -> set[str]:
-        """Privileges the user holds on every table of `database`, present and future."""
-        held = set(self.global_privileges)
-        for pattern, privileges in self.databases:
-            if pattern.fullmatch(database):
-                held |= privileges
-        if "ALL" in held:
-            held |= _DB_LEVEL_ALL
-        return held
-
-
-def _privilege_names(text: str) -> set[str]:
-    """`SELECT, INSERT (a, b), LOCK TABLES` -> {"SELECT", "LOCK TABLES"}: column-level grants dropped."""
-    names, depth, current = set(), 0, ""
-    for ch in text + ",":
-        if ch == "(":
-            depth += 1
-            current = "\0"  # column-level: not a privilege on the whole table
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            name = " ".join(current.split()).upper()
-            if name and "\0" not in name:
-                names.add("ALL" if name in ("ALL", "ALL PRIVILEGES") else name)
-            current = ""
-        elif depth == 0 and current != "\0":
-            current += ch
-    return names
-
-
-def _grant_pattern(database: str) -> re.Pattern[str]:
-    """A database name in a GRANT as a regex: `%` and `_` are wildcards unless escaped with `\\`."""
-    out, escaped = [], False
-    for ch in database:
-        if escaped:
-            out.append(re.escape(ch))
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == "%":
-            out.append(".*")
-        elif ch == "_":
-            out.append(".")
-        else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out), re.DOTALL)
-
-
-# ------------------------------------------------------------------------------------------------------
 # Helpers.
 
 
@@ -761,72 +668,6 @@ def _as_database(value: str | Database, role: str, timeout: int) -> Database:
     return replace(
         value, name=value.name or role, connect_timeout=max(1, min(value.connect_timeout, timeout))
     )
-
-
-def _column_types(conn: Any, database: str, names: list[str]) -> dict[str, dict[str, str]]:
-    if not names:
-        return {}
-    marks = ",".join(["%s"] * len(names))
-    out: dict[str, dict[str, str]] = {}
-    for table, column, column_type in query(
-        conn,
-        "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
-        f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks}) ORDER BY TABLE_NAME, ORDINAL_POSITION",
-        (database, *names),
-    ):
-        out.setdefault(as_text(table), {})[as_text(column)] = as_text(column_type)
-    return out
-
-
-def _column_octets(conn: Any, database: str, names: list[str]) -> dict[str, dict[str, int | None]]:
-    """Most bytes each column can hold (None: no bound from its type worth using)."""
-    if not names:
-        return {}
-    marks = ",".join(["%s"] * len(names))
-    out: dict[str, dict[str, int | None]] = {}
-    for table, column, octets, precision in query(
-        conn,
-        "SELECT TABLE_NAME, COLUMN_NAME, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION "
-        f"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
-        (database, *names),
-    ):
-        bound = int(octets) if octets is not None else (int(precision) + 2 if precision is not None else 64)
-        out.setdefault(as_text(table), {})[as_text(column)] = bound
-    return out
-
-
-def _row_bound(table: Table, octets: dict[str, int | None]) -> tuple[int, int] | None:
-    """(raw, rendered) upper bounds of a row from the column types, or None when they allow > 1 GiB."""
-    raw = rendered = 2
-    for column in table.copied_columns:
-        size = octets.get(column.name)
-        if size is None or size > 1024**3:
-            return None
-        raw += size
-        rendered += (2 * size if column.kind == b"X" else 2 * size if column.kind == b"T" else size) + 3
-    return raw, rendered
-
-
-def _largest_row(conn: Any, database: str, table: Table) -> tuple[int, int]:
-    """(bytes of the largest row's values, bytes of that row rendered as one INSERT's VALUES tuple).
-
-    Rendered: text as is plus quotes (escapes add a little more), binary as hex (twice its length).
-    One full read of the table.
-    """
-    if not table.copied_columns:
-        return 0, 0
-    raw, rendered = [], []
-    for column in table.copied_columns:
-        length = f"LENGTH({quote_identifier(column.name)})"
-        raw.append(f"COALESCE({length}, 0)")
-        # NULL renders as 4 bytes; the 3 are a value's quotes (or 0x) and its comma.
-        rendered.append(f"(COALESCE({length}, 2) * {2 if column.kind == b'X' else 1} + 3)")
-    rows = query(
-        conn,
-        f"SELECT COALESCE(MAX({' + '.join(raw)}), 0), COALESCE(MAX({' + '.join(rendered)} + 2), 0) "
-        f"FROM {quote_identifier(database)}.{quote_identifier(table.name)}",
-    )
-    return int(rows[0][0]), int(rows[0][1])
 
 
 def _write_and_remove_test_object(location: ArchiveLocation) -> str | None:
