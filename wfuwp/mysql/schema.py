@@ -7,6 +7,7 @@ owns every `<prefix>*` table without a `<prefix><digits>_` segment, minus the ne
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -255,3 +256,17 @@ def column_types(conn: Any, database: str, names: list[str]) -> dict[str, dict[s
     ):
         out.setdefault(as_text(table), {})[as_text(column)] = as_text(column_type)
     return out
+
+
+def table_estimates(conn: Any, database: str, names: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """{table: (rows, data bytes)} as the server estimates them, for those of `names` that exist."""
+    if not names:
+        return {}
+    marks = ",".join(["%s"] * len(names))
+    found = query(
+        conn,
+        "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES "
+        f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
+        (database, *names),
+    )
+    return {as_text(n): (int(r or 0), int(b or 0)) for n, r, b in found}

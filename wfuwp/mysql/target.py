@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from wfuwp.errors import VerificationError
-from wfuwp.mysql.connection import Database, execute, query
-from wfuwp.mysql.schema import Table
+from wfuwp.mysql.connection import Database, as_text, execute, query
+from wfuwp.mysql.schema import Table, table_estimates
 from wfuwp.mysql.sql import MAX_IDENTIFIER, checksum_query, create_table_as, quote_identifier
 
 STAGING_PREFIX = "_wfs_"
@@ -147,20 +147,11 @@ def leftover_tables(conn: Any, database: str) -> list[str]:
         "(TABLE_NAME LIKE '\\_wfs\\_%%' OR TABLE_NAME LIKE '\\_wfo\\_%%')",
         (database,),
     )
-    names = [n.decode() if isinstance(n, (bytes, bytearray)) else str(n) for (n,) in rows]
+    names = [as_text(n) for (n,) in rows]
     return sorted(n for n in names if LEFTOVER_PATTERN.match(n))
 
 
 def table_missing(conn: Any, database: str, names: Sequence[str]) -> list[str]:
     """Those of `names` that do not exist in `database`."""
-    if not names:
-        return []
-    marks = ",".join(["%s"] * len(names))
-    rows = query(
-        conn,
-        "SELECT TABLE_NAME FROM information_schema.TABLES"
-        f" WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
-        (database, *names),
-    )
-    present = {n.decode() if isinstance(n, (bytes, bytearray)) else str(n) for (n,) in rows}
+    present = table_estimates(conn, database, names)
     return [n for n in names if n not in present]

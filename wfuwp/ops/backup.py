@@ -25,10 +25,10 @@ from wfuwp._version import __version__
 from wfuwp.archive.folder import MigrationArchive
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.archive.manifest import Audit, Manifest, TableSum
-from wfuwp.mysql.connection import Database, as_text, closing, query
+from wfuwp.mysql.connection import Database, closing
 from wfuwp.mysql.dump import Sink, dump_tables
 from wfuwp.mysql.network import site_label
-from wfuwp.mysql.schema import require_site_tables, validate_site_id
+from wfuwp.mysql.schema import require_site_tables, table_estimates, validate_site_id
 from wfuwp.progress import Progress, ProgressCallback
 
 __all__ = [
@@ -148,7 +148,7 @@ def dump_with_progress(
 ) -> list[TableDump]:
     """wfuwp.mysql.dump.dump_tables with progress events and per-table figures, in completion order."""
     with closing(db.connect()) as conn:
-        estimates = _estimates(conn, db.database, names)
+        estimates = table_estimates(conn, db.database, names)
     sinks: dict[str, _Progressing] = {}
     done: list[TableDump] = []
 
@@ -179,20 +179,6 @@ def dump_with_progress(
         log=lambda m: progress.log(step, m),
     )
     return done
-
-
-def _estimates(conn: Any, database: str, names: list[str]) -> dict[str, tuple[int, int]]:
-    """The server's (rows, data bytes) estimates of the tables, for progress totals."""
-    if not names:
-        return {}
-    marks = ",".join(["%s"] * len(names))
-    found = query(
-        conn,
-        "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES "
-        f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks})",
-        (database, *names),
-    )
-    return {as_text(n): (int(r or 0), int(b or 0)) for n, r, b in found}
 
 
 def back_up(

@@ -102,6 +102,10 @@ class CutOver:
         """Include table `name` in the swap; return its staging name."""
         return self.site.add(name)
 
+    def set_existing(self, names: Sequence[str]) -> None:
+        """Say which of the site's tables the target holds now (the swap moves them to old names)."""
+        self.site.set_existing(names)
+
     def staging_name(self, name: str) -> str:
         """The staging name of a table included in the swap."""
         return self.site.staging[name]

@@ -201,7 +201,7 @@ class _Migration:
             self.owned = True
             with self._step("discover"):
                 tables, target_tables = self._retry(self._discover, "reading the site's tables")
-            self.cut.site.set_existing(target_tables)
+            self.cut.set_existing(target_tables)
             with self._step("stage"), closing(self.target.connect()) as conn:
                 prepare_copy_session(conn, reading=False)
                 for table in tables:
