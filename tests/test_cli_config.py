@@ -95,6 +95,9 @@ def test_password_never_taken_as_an_argument(capsys: pytest.CaptureFixture[str],
 
 def test_config_errors(capsys: pytest.CaptureFixture[str], path: Path) -> None:
     code, _out, err = run(capsys, path, "config", "env", "nope", "list")
+    assert code == 2 and err.startswith(f"error: config file {path} not found: check the --config path")
+    Config().save(path)
+    code, _out, err = run(capsys, path, "config", "env", "nope", "list")
     assert (
         code == 2
         and err == "error: unknown environment 'nope': none is configured; run `wfuwp config wizard`\n"
@@ -105,7 +108,6 @@ def test_config_errors(capsys: pytest.CaptureFixture[str], path: Path) -> None:
     assert code == 2 and err.startswith("error: unknown config key 's3.colour'")
     code, _out, err = run(capsys, path, "config", "env", "prod", "set", "host")
     assert code == 2 and "give a value" in err
-    path.parent.mkdir(parents=True)
     path.write_text("{not json")
     code, _out, err = run(capsys, path, "config", "list")
     assert code == 2 and err.startswith(f"error: config file {path} is not valid JSON")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -9,8 +10,10 @@ from typing import Any, TypeVar
 
 import click
 import orjson
+from click.core import ParameterSource
 
-from wfuwp.config.settings import Config
+from wfuwp.config.settings import CONFIG_ENV_VAR, Config, config_path
+from wfuwp.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,10 +29,26 @@ class State:
         self.json = False
         self._config: Config | None = None
 
-    def config(self) -> Config:
-        """The configuration (loaded once; a missing file is an empty configuration)."""
+    def config(self, *, create: bool = False) -> Config:
+        """The configuration, loaded once.
+
+        A missing default file is an empty configuration. A file named by --config or WFUWP_CONFIG must
+        exist (ConfigError "not found"), unless `create`: the commands that write the file make it.
+        """
         if self._config is None:
-            self._config = Config.load(self.config_path)
+            path = config_path(self.config_path)
+            if not create and not path.exists():
+                if self.config_path is not None:
+                    raise ConfigError(
+                        f"config file {path} not found: check the --config path, or create the file with "
+                        f"`wfuwp --config {path} config wizard`"
+                    )
+                if os.environ.get(CONFIG_ENV_VAR):
+                    raise ConfigError(
+                        f"config file {path} (from {CONFIG_ENV_VAR}) not found: check {CONFIG_ENV_VAR}, "
+                        "or create the file with `wfuwp config wizard`"
+                    )
+            self._config = Config.load(path)
         return self._config
 
 
@@ -40,8 +59,11 @@ def current_state() -> State:
     return obj
 
 
-def _set_config_path(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
-    if value is not None:
+def _set_config_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    # Only a --config typed on the command line is taken here, wherever it is typed. Every group and
+    # command also sees WFUWP_CONFIG as this option's value; taking that would let an inner command's
+    # environment default override a --config given before it. Config.load reads WFUWP_CONFIG itself.
+    if value is not None and ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
         ctx.find_root().obj.config_path = value
 
 

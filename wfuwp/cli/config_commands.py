@@ -100,7 +100,7 @@ def config_set(key: str, value: str | None) -> None:
     An empty VALUE ('') unsets an optional key. For a password give no VALUE: it is asked for
     (or read as one line from stdin).
     """
-    _set(current_state().config(), key, value)
+    _set(current_state().config(create=True), key, value)
 
 
 @config_group.command("get", context_settings=CONTEXT)
@@ -153,7 +153,7 @@ def _env_key(key: str) -> str:
 @global_options
 def config_env_set(key: str, value: str | None) -> None:
     """Set KEY of the environment (creating the environment if new); no VALUE for password."""
-    _set(current_state().config(), _env_key(key), value)
+    _set(current_state().config(create=True), _env_key(key), value)
 
 
 @config_env.command("get", context_settings=CONTEXT)
@@ -186,7 +186,7 @@ def _section_group(section: str, what: str) -> None:
     @click.argument("value", required=False)
     @global_options
     def set_(key: str, value: str | None) -> None:
-        _set(current_state().config(), f"{section}.{key}", value)
+        _set(current_state().config(create=True), f"{section}.{key}", value)
 
     @group.command("get", context_settings=CONTEXT, help=f"Print KEY of {section}.")
     @click.argument("key")
@@ -251,7 +251,7 @@ def config_wizard(test_connections: bool) -> None:
     The current values are the defaults. Passwords are asked for in a terminal only; elsewhere set
     them with `wfuwp config env ENV set password` or the WFUWP_*_PASSWORD variables.
     """
-    config = current_state().config()
+    config = current_state().config(create=True)
     ask_secret = sys.stdin.isatty()
     click.echo(f"Configuring {config.source}; press Enter to keep the value shown in brackets.", err=True)
     current = ",".join(config.environments) or "dev,uat,pprd,prod"

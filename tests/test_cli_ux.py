@@ -1,0 +1,67 @@
+"""What a person meets on the command line beyond the happy path: which config file is read, missing
+sites, typos, plain progress without a terminal, narrow terminals, and messages that say what to do.
+
+In-process (`main([...])`) unless the point is what a real process prints without a terminal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.wpsite import clean_environment, env
+from wfuwp.cli.main import main
+from wfuwp.config.settings import Config
+
+__all__ = ["clean_environment", "env"]  # fixtures
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- which config file ---------------------------------------------------------------------------------
+
+
+def test_config_flag_before_the_subcommand_wins_over_wfuwp_config(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    named, given = tmp_path / "named.json", tmp_path / "given.json"
+    Config().save(named)
+    monkeypatch.setenv("WFUWP_CONFIG", str(named))
+    code, out, err = run(capsys, "--config", str(given), "config", "set", "env.prod.host", "db.example.edu")
+    assert code == 0, err
+    assert out.endswith(f"(saved to {given})\n")
+    assert Config.load(given).env("prod").host == "db.example.edu"
+    assert Config.load(named).environments == {}
+    # Read back through the flag, wherever it is typed; without it, the variable's file.
+    assert run(capsys, "--config", str(given), "config", "get", "env.prod.host")[1] == "db.example.edu\n"
+    assert run(capsys, "config", "--config", str(given), "get", "env.prod.host")[1] == "db.example.edu\n"
+    code, _out, err = run(capsys, "config", "get", "env.prod.host")
+    assert code == 2 and "unknown environment 'prod'" in err
+
+
+def test_a_missing_config_file_named_by_wfuwp_config_is_not_found(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere" / "config.json"
+    monkeypatch.setenv("WFUWP_CONFIG", str(missing))
+    code, out, err = run(capsys, "migrate", "plan", "43", "--from", "prod", "--to", "pprd")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"error: config file {missing} (from WFUWP_CONFIG) not found: check WFUWP_CONFIG, or create the "
+        "file with `wfuwp config wizard`\n"
+    )
+    code, _out, err = run(capsys, "--config", str(missing), "config", "list")
+    assert code == 2 and err.startswith(f"error: config file {missing} not found: check the --config path")
+    # The commands that write the file create it where the variable says.
+    code, _out, err = run(capsys, "config", "set", "env.prod.host", "db.example.edu")
+    assert code == 0, err
+    assert Config.load(missing).env("prod").host == "db.example.edu"
+    # The default file may be missing: that is an empty configuration, and the message says so.
+    monkeypatch.delenv("WFUWP_CONFIG")
+    code, _out, err = run(capsys, "migrate", "plan", "43", "--from", "prod", "--to", "pprd")
+    assert code == 2 and "none is configured; run `wfuwp config wizard`" in err
