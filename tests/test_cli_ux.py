@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.wpsite import clean_environment, env
+from devtools.sandbox import free_port
+from tests.wpsite import Env, clean_environment, env
 from wfuwp.cli.main import main
 from wfuwp.config.settings import Config
 
@@ -65,3 +66,24 @@ def test_a_missing_config_file_named_by_wfuwp_config_is_not_found(
     monkeypatch.delenv("WFUWP_CONFIG")
     code, _out, err = run(capsys, "migrate", "plan", "43", "--from", "prod", "--to", "pprd")
     assert code == 2 and "none is configured; run `wfuwp config wizard`" in err
+
+
+# -- a site that does not exist ----------------------------------------------------------------------------
+
+
+def test_plan_of_a_site_that_does_not_exist_or_an_unreachable_source_fails(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = env.run(capsys, "migrate", "plan", "99", "--from", "prod", "--to", "pprd")
+    assert (code, out) == (3, "")  # SiteNotFoundError; no plan with the network's root URL as the site's
+    assert err.count("\n") == 1
+    assert err.startswith("error: site 99 is not in prod's network (wp_blogs of prod root@")
+    assert err.endswith("has no row for it): check the site id and --from\n")
+
+    config = Config.load(env.config)
+    config.set("env.prod.port", str(free_port()))  # nothing listens there
+    config.save()
+    code, out, err = env.run(capsys, "migrate", "plan", "43", "--from", "prod", "--to", "pprd")
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1 and err.startswith("error: cannot connect to prod root@")
+    assert "check the host and port" in err

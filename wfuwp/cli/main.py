@@ -399,13 +399,14 @@ def plan_command(site_id: str, from_env: str, to_env: str, replace: tuple[str, .
 
     The pairs are derived from the two environments' configuration (site_host, bare_host,
     subdomain_base, media and CDN hosts, extra_pairs) plus --replace. The site's path, for the URLs
-    shown, is read from the source's wp_blogs when it can be reached.
+    shown, is read from the source's wp_blogs when its database is configured: a site that is not
+    there is an error (exit code 3), and so is a source that cannot be reached (exit code 1).
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
     config = current_state().config()
     lookup = source_for_plan(config, from_env)  # none configured: the plan needs none
-    plan = plan_site(config, site, from_env, to_env, extra=_pairs(replace), lookup=lookup)
+    plan = plan_site(config, site, from_env, to_env, extra=_pairs(replace), lookup=lookup, require_site=True)
     if as_json:
         emit_json({"site_id": site, **_plan_dict(plan)})
     else:

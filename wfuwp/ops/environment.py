@@ -18,7 +18,7 @@ from pathlib import Path
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.config.plan import Plan, plan_for
 from wfuwp.config.settings import Config
-from wfuwp.errors import UsageError, WfuwpError
+from wfuwp.errors import SiteNotFoundError, UsageError, WfuwpError
 from wfuwp.mysql.connection import Database
 from wfuwp.ops.media import CopyResult, media_location, sync_media
 from wfuwp.ops.migrate import migrate_site
@@ -57,11 +57,24 @@ def plan_site(
     *,
     extra: Sequence[tuple[str, str]] = (),
     lookup: Database | None = None,
+    require_site: bool = False,
 ) -> Plan:
     """The replacement plan from the configuration; the site's path (for the URLs shown) from `lookup`'s
-    wp_blogs when it can be read. Raises ConfigError for an unknown environment, before any connection."""
+    wp_blogs when it can be read. Raises ConfigError for an unknown environment, before any connection.
+
+    `require_site`: the site must be found in `lookup` (SiteNotFoundError, exit code 3, when the network
+    has no such site; DatabaseError when `lookup` cannot be reached), rather than the plan showing the
+    network's root URL as the site's.
+    """
     plan = plan_for(config, from_env, to_env, extra=extra)
-    path = site_path(lookup, site_id) if lookup is not None else None
+    try:
+        path = site_path(lookup, site_id, strict=require_site) if lookup is not None else None
+    except SiteNotFoundError:
+        assert lookup is not None
+        raise SiteNotFoundError(
+            f"site {site_id} is not in {from_env}'s network ({lookup.table_prefix}blogs of {lookup} has no "
+            "row for it): check the site id and --from"
+        ) from None
     return plan_for(config, from_env, to_env, extra=extra, site_path=path) if path else plan
 
 

@@ -128,12 +128,24 @@ class SiteCheck:
         return data
 
 
-def site_path(db: Database, site_id: int) -> str | None:
-    """The site's path on its network ("/biology/") from wp_blogs, or None when it cannot be read."""
+def site_path(db: Database, site_id: int, *, strict: bool = False) -> str | None:
+    """The site's path on its network ("/biology/") from wp_blogs, or None when it cannot be read.
+
+    `strict` raises instead: SiteNotFoundError when the network has no such site, DatabaseError when
+    `db` cannot be reached or read.
+    """
     try:
         with closing(db.connect()) as conn:
             return site_address(conn, db.database, db.table_prefix, site_id, str(db))[1]
-    except (WfuwpError, mysql.connector.Error):
+    except WfuwpError:
+        if strict:
+            raise
+        return None
+    except mysql.connector.Error as exc:
+        if strict:
+            raise database_error(
+                exc, f"cannot read site {site_id}'s row in {db.table_prefix}blogs of {db}"
+            ) from None
         return None
 
 
