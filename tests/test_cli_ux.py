@@ -87,3 +87,38 @@ def test_plan_of_a_site_that_does_not_exist_or_an_unreachable_source_fails(
     assert (code, out) == (1, "")
     assert err.count("\n") == 1 and err.startswith("error: cannot connect to prod root@")
     assert "check the host and port" in err
+
+
+# -- typos ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "group", "nearest"),
+    [
+        (["migrate", "lsit"], "wfuwp migrate", "list"),
+        (["migrate", "stauts", "x"], "wfuwp migrate", "status"),
+        (["migrat", "list"], "wfuwp", "migrate"),
+        (["config", "show"], "wfuwp config", "list"),
+        (["config", "env", "prod", "lst"], "wfuwp config env prod", "list"),
+        (["config", "s3", "gte", "bucket"], "wfuwp config s3", "get"),
+    ],
+)
+def test_a_mistyped_command_names_the_nearest_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], group: str, nearest: str
+) -> None:
+    code, out, err = run(capsys, "--config", str(tmp_path / "none.json"), *args)
+    typed = args[len(group.split()) - 1]
+    expected = f"error: `{group}` has no command {typed!r}: did you mean `{group} {nearest}`?\n"
+    assert (code, out, err) == (2, "", expected)
+
+
+def test_a_word_far_from_every_command_is_still_a_site_id_or_listed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _out, err = run(capsys, "migrate", "biology", "--from", "prod", "--to", "pprd")
+    assert code == 2 and err.startswith("error: site id must be a whole number")
+    code, _out, err = run(capsys, "config", "xyzzy")
+    assert code == 2 and err == (
+        "error: `wfuwp config` has no command 'xyzzy': its commands are env, get, list, migration, s3, set, "
+        "unset, upgrade, wizard (`wfuwp config --help` says what each does)\n"
+    )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,7 +14,7 @@ import orjson
 from click.core import ParameterSource
 
 from wfuwp.config.settings import CONFIG_ENV_VAR, Config, config_path
-from wfuwp.errors import ConfigError
+from wfuwp.errors import ConfigError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,6 +51,49 @@ class State:
                     )
             self._config = Config.load(path)
         return self._config
+
+
+# Words people type for a command that has another name here.
+_SYNONYMS = {
+    "show": "list", "ls": "list", "view": "list", "print": "get", "rm": "unset", "remove": "unset",
+    "delete": "unset", "del": "unset", "init": "wizard", "setup": "wizard", "info": "status",
+    "undo": "rollback", "check": "verify", "dump": "export", "load": "import", "cleanup": "clean",
+}  # fmt: skip
+
+
+def nearest_command(word: str, commands: Iterable[str]) -> str | None:
+    """The command a mistyped `word` most likely meant (`lsit` -> `list`, `show` -> `list`), or None."""
+    names = sorted(commands)
+    alias = _SYNONYMS.get(word.lower())
+    if alias in names:
+        return alias
+    close = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def unknown_command(ctx: click.Context, word: str, commands: Iterable[str]) -> UsageError:
+    """One line for a command `ctx`'s group does not have: the nearest one, or the list of them."""
+    args = [str(ctx.params[p.name]) for p in ctx.command.params if isinstance(p, click.Argument) and p.name]
+    path = " ".join([ctx.command_path, *args])
+    shown = word if word.isprintable() else repr(word)
+    nearest = nearest_command(word, commands)
+    if nearest is not None:
+        return UsageError(f"`{path}` has no command {shown!r}: did you mean `{path} {nearest}`?")
+    return UsageError(
+        f"`{path}` has no command {shown!r}: its commands are {', '.join(sorted(commands))} "
+        f"(`{path} --help` says what each does)"
+    )
+
+
+class Group(click.Group):
+    """A command group whose unknown command is one line that names the nearest command."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            raise unknown_command(ctx, args[0], self.list_commands(ctx))
+        return super().resolve_command(ctx, args)
 
 
 def current_state() -> State:
@@ -120,4 +164,14 @@ def emit_json(data: object) -> None:
     sys.stdout.flush()
 
 
-__all__ = ["CONTEXT", "State", "current_state", "emit_json", "global_options", "json_option"]
+__all__ = [
+    "CONTEXT",
+    "Group",
+    "State",
+    "current_state",
+    "emit_json",
+    "global_options",
+    "json_option",
+    "nearest_command",
+    "unknown_command",
+]

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import orjson
 
-from wfuwp.cli.common import CONTEXT, current_state, emit_json, global_options, json_option
+from wfuwp.cli.common import CONTEXT, Group, current_state, emit_json, global_options, json_option
 from wfuwp.cli.ui import Ui
 from wfuwp.config.settings import (
     Config,
@@ -25,7 +25,7 @@ from wfuwp.config.settings import (
 from wfuwp.errors import ConfigError, UsageError, WfuwpError
 
 
-@click.group("config", context_settings=CONTEXT)
+@click.group("config", cls=Group, context_settings=CONTEXT)
 @global_options
 def config_group() -> None:
     """Read and change the configuration: environments, the migration database, S3.
@@ -134,7 +134,7 @@ def config_list(as_json: bool) -> None:
     _list(config, "", False)
 
 
-@config_group.group("env", context_settings=CONTEXT)
+@config_group.group("env", cls=Group, context_settings=CONTEXT)
 @click.argument("env_name", metavar="ENV")
 @global_options
 @click.pass_context
@@ -176,7 +176,7 @@ def config_env_list(as_json: bool) -> None:
 
 
 def _section_group(section: str, what: str) -> None:
-    @config_group.group(section, context_settings=CONTEXT, help=f"Read and change {what}.")
+    @config_group.group(section, cls=Group, context_settings=CONTEXT, help=f"Read and change {what}.")
     @global_options
     def group() -> None:
         pass

@@ -19,7 +19,17 @@ from typing import Any, TypeVar
 import click
 
 from wfuwp._version import __version__
-from wfuwp.cli.common import CONTEXT, State, current_state, emit_json, global_options, json_option
+from wfuwp.cli.common import (
+    CONTEXT,
+    Group,
+    State,
+    current_state,
+    emit_json,
+    global_options,
+    json_option,
+    nearest_command,
+    unknown_command,
+)
 from wfuwp.cli.config_commands import config_group
 from wfuwp.cli.ui import Ui
 from wfuwp.config.plan import Plan
@@ -87,7 +97,7 @@ def _fail(state: State, exc: BaseException, code: int, message: str | None = Non
 # -- the groups ----------------------------------------------------------------------------------------
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="wfuwp")
 @global_options
 def cli() -> None:
@@ -97,7 +107,7 @@ def cli() -> None:
     """
 
 
-class _MigrateGroup(click.Group):
+class _MigrateGroup(Group):
     """`wfuwp migrate SITE_ID ...` runs `wfuwp migrate run SITE_ID ...`: the group's default command."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -111,6 +121,8 @@ class _MigrateGroup(click.Group):
             else:
                 break
         if i < len(args) and args[i] not in self.commands and args[i] not in ctx.help_option_names:
+            if not args[i].isdigit() and nearest_command(args[i], self.commands) is not None:
+                raise unknown_command(ctx, args[i], self.commands)  # `lsit` is a typo, not a site id
             args.insert(i, "run")
         return super().parse_args(ctx, args)
 
