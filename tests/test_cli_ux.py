@@ -6,14 +6,22 @@ In-process (`main([...])`) unless the point is what a real process prints withou
 
 from __future__ import annotations
 
+import io
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from devtools.sandbox import free_port
-from tests.wpsite import Env, clean_environment, env
+from tests.wpsite import Env, clean_environment, env, execute
 from wfuwp.cli.main import main
+from wfuwp.cli.ui import _Lines
 from wfuwp.config.settings import Config
+from wfuwp.progress import ProgressEvent
 
 __all__ = ["clean_environment", "env"]  # fixtures
 
@@ -122,3 +130,83 @@ def test_a_word_far_from_every_command_is_still_a_site_id_or_listed(
         "error: `wfuwp config` has no command 'xyzzy': its commands are env, get, list, migration, s3, set, "
         "unset, upgrade, wizard (`wfuwp config --help` says what each does)\n"
     )
+
+
+# -- no terminal: plain progress lines -------------------------------------------------------------------
+
+
+def test_without_a_terminal_progress_is_plain_lines(env: Env) -> None:
+    """A real process with stdin, stdout and stderr not terminals (a pipe, cron) prints progress lines."""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "wfuwp", "--config", str(env.config), "migrate", "43", "--from", "prod",
+         "--to", "pprd", "--skip-backup"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "WFUWP_PROGRESS_SECONDS": "0"},
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    stamped = [line for line in lines if re.match(r"\d\d:\d\d:\d\d ", line)]
+    texts = [line[9:] for line in stamped]
+    for step in ("connect", "discover", "stage", "copy"):
+        assert f"{step}: started" in texts
+        assert any(re.fullmatch(rf"{step}: done in \d+\.\d s", t) for t in texts), step
+    # Each table: lines with its percent and ETA while it is copied, then one when it is done.
+    posts = [t for t in texts if t.startswith("copy wp_43_posts: ")]
+    assert re.fullmatch(r"copy wp_43_posts:\s+\d+%, 3/3 rows, [\d.]+/[\d.]+ MB, .*ETA \d+:\d\d", posts[0]), (
+        posts
+    )
+    assert re.fullmatch(r"copy wp_43_posts: 100%, 3/3 rows, [\d.]+/[\d.]+ MB, done in \d+\.\d s", posts[-1])
+    assert texts.index("copy: started") < texts.index(posts[-1]) < texts.index("swap: started")
+    assert "Migration " in result.stdout  # the summary still goes to stdout
+
+
+def test_plain_progress_lines_keep_a_steady_pace() -> None:
+    out = io.StringIO()
+    now = [0.0]
+    lines = _Lines(Console(file=out, width=200), interval=5.0, clock=lambda: now[0])
+    lines(ProgressEvent("step-start", "copy"))
+    lines(ProgressEvent("table-start", "copy", table="wp_43_posts", rows_total=1000, bytes_total=10_000_000))
+    for tick in range(1, 41):  # a rows event every 0.5 s for 20 s
+        now[0] = tick * 0.5
+        lines(ProgressEvent("rows", "copy", table="wp_43_posts", rows_done=tick * 25, rows_total=1000,
+                            bytes_done=tick * 250_000, bytes_total=10_000_000))  # fmt: skip
+    lines(ProgressEvent("table-end", "copy", table="wp_43_posts", rows_done=1000, rows_total=1000,
+                        bytes_done=10_000_000, bytes_total=10_000_000))  # fmt: skip
+    lines(ProgressEvent("step-end", "copy"))
+    texts = [line[9:] for line in out.getvalue().splitlines()]
+    assert texts[0] == "copy: started" and texts[-1] == "copy: done in 20.0 s"
+    progress = texts[1:-2]
+    assert len(progress) == 4  # at 5, 10, 15 and 20 s
+    assert progress[0] == "copy wp_43_posts:  25%, 250/1,000 rows, 2.5/10.0 MB, 0.5 MB/s, ETA 0:15"
+    assert texts[-2] == "copy wp_43_posts: 100%, 1,000/1,000 rows, 10.0/10.0 MB, done in 20.0 s"
+
+
+# -- narrow terminals ----------------------------------------------------------------------------------------
+
+
+def test_at_80_columns_the_summary_keeps_every_table_name_whole(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [
+        "wp_43_wc_product_attributes_lookup",
+        "wp_43_wc_product_download_directories",
+        "wp_43_wc_product_meta_lookup",
+        "wp_43_commentmeta",
+    ]
+    execute(env.server, env.prod, [f"CREATE TABLE {n}_x (id INT PRIMARY KEY)" for n in names[:1]])
+    execute(env.server, env.prod, [f"CREATE TABLE {n} (id INT PRIMARY KEY)" for n in names[1:3]])
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--skip-backup")
+    assert code == 0, err
+    assert "…" not in out
+    table_lines = [line for line in out.splitlines() if line.startswith("│")]
+    assert max(len(line) for line in table_lines) <= 80, out
+    shown = {line.split("│")[1].strip() for line in table_lines}
+    assert {names[0] + "_x", *names[1:]} <= shown
+    assert "not shown at this width: SQL, read" in out

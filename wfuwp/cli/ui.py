@@ -1,16 +1,21 @@
 """What a person sees on the command line: progress bars, tables, prompts. The CLI's only renderer.
 
 Human output goes to stdout, or to stderr under `--json` (stdout then holds one JSON document).
-The progress display draws on stderr only when stderr is a terminal; otherwise it stays quiet and
-only the engine's log lines (retries, fallbacks) are printed.
+Progress goes to stderr: bars when stderr is a terminal; otherwise (a pipe, a log file, cron) plain
+lines at a steady pace: each step's start and end, and per table its percent, rows, MB and ETA at
+most every WFUWP_PROGRESS_SECONDS (5) seconds, then its end. The engine's log lines (retries,
+fallbacks) are printed either way. Tables fit the width (COLUMNS for pipes, else 160): figures
+are left out before a name is cut, and a name too long for any width folds onto the next line.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console, RenderableType
 from rich.markup import escape
@@ -40,13 +45,73 @@ from wfuwp.ops.verify import ColumnMatches, SiteCheck
 from wfuwp.progress import ProgressCallback, ProgressEvent
 from wfuwp.report import MigrationReport
 
-# Wide enough that plan lines and summary tables do not wrap in logs and pipes.
+# Wide enough that plan lines and summary tables do not wrap in logs and pipes (unless COLUMNS says).
 _PIPE_WIDTH = 160
+# Without a terminal, a table's progress line is printed at most this often (WFUWP_PROGRESS_SECONDS).
+PLAIN_PROGRESS_SECONDS = 5.0
 
 
 def _console(stream: Any) -> Console:
     interactive = bool(getattr(stream, "isatty", lambda: False)())
-    return Console(file=stream, width=None if interactive else _PIPE_WIDTH, highlight=False, soft_wrap=False)
+    return Console(
+        file=stream, width=None if interactive else _pipe_width(), highlight=False, soft_wrap=False
+    )
+
+
+def _pipe_width() -> int:
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) >= 20 else _PIPE_WIDTH
+
+
+def _plain_interval() -> float:
+    try:
+        return max(0.0, float(os.environ.get("WFUWP_PROGRESS_SECONDS", PLAIN_PROGRESS_SECONDS)))
+    except ValueError:
+        return PLAIN_PROGRESS_SECONDS
+
+
+def _fitted(
+    console: Console,
+    title: str | None,
+    columns: Sequence[tuple[str, Literal["left", "right"]]],
+    rows: Sequence[Sequence[str]],
+    *,
+    total: Sequence[str] | None = None,
+    drop: Sequence[str] = (),
+) -> Table:
+    """A table as wide as `console` at most, whose first column (names) is never cut short.
+
+    The columns in `drop` are left out, in that order, until the table fits (a caption says which);
+    a name still too long folds onto the next line rather than ending in '…', so rows never look alike.
+    """
+    dropped: list[str] = []
+    # The width the table would take if nothing constrained it (a table measures itself within the
+    # width it is given); the names keep at least a third of the console.
+    natural = console.options.update_width(1 << 16)
+    longest = max((len(row[0]) for row in [*rows, *([total] if total else [])]), default=0)
+    for leave_out in [None, *drop]:
+        if leave_out is not None:
+            dropped.append(leave_out)
+        kept = [i for i, (name, _) in enumerate(columns) if name not in dropped]
+        table = Table(title=title, title_justify="left", caption_justify="left")
+        for i in kept:
+            name, justify = columns[i]
+            if i == 0:
+                table.add_column(
+                    name, justify=justify, overflow="fold", min_width=min(longest, console.width // 3)
+                )
+            else:
+                table.add_column(name, justify=justify)
+        for row in rows:
+            table.add_row(*(row[i] for i in kept))
+        if total is not None:
+            table.add_section()
+            table.add_row(*(total[i] for i in kept))
+        if console.measure(table, options=natural).maximum <= console.width:
+            break
+    if dropped:
+        table.caption = f"not shown at this width: {', '.join(dropped)} (--json has every figure)"
+    return table
 
 
 class Ui:
@@ -76,8 +141,12 @@ class Ui:
 
     @contextmanager
     def progress(self) -> Iterator[ProgressCallback]:
-        """A ProgressEvent callback that draws bars per step and table while the block runs."""
-        view = _ProgressView(self.err, enabled=self.interactive and not self.json_mode)
+        """A ProgressEvent callback for the block: bars on a terminal, plain lines on a pipe or a file."""
+        if not self.interactive:
+            mode: Literal["bars", "lines", "quiet"] = "lines"
+        else:
+            mode = "quiet" if self.json_mode else "bars"
+        view = _ProgressView(self.err, mode=mode)
         with view:
             yield view
 
@@ -107,53 +176,62 @@ class Ui:
     def matches(self, matches: Sequence[ColumnMatches]) -> None:
         """Replacements a migration would make, per table and column (columns with none are left out)."""
         found = [m for m in matches if m.replacements]
-        table = Table(title="Replacements a migration would make (nothing was written)", title_justify="left")
-        for name, justify in (
-            ("table", "left"),
-            ("column", "left"),
-            ("values", "right"),
-            ("values changed", "right"),
-            ("replacements", "right"),
-        ):
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
-        for m in found:
-            table.add_row(m.table, m.column, f"{m.values:,}", f"{m.values_changed:,}", f"{m.replacements:,}")
-        table.add_section()
-        table.add_row(
-            "total",
-            f"{len(found)} of {len(matches)} text columns",
-            f"{sum(m.values for m in matches):,}",
-            f"{sum(m.values_changed for m in matches):,}",
-            f"{sum(m.replacements for m in matches):,}",
+        table = _fitted(
+            self.out,
+            "Replacements a migration would make (nothing was written)",
+            [
+                ("table", "left"),
+                ("column", "left"),
+                ("values", "right"),
+                ("values changed", "right"),
+                ("replacements", "right"),
+            ],
+            [
+                (m.table, m.column, f"{m.values:,}", f"{m.values_changed:,}", f"{m.replacements:,}")
+                for m in found
+            ],
+            total=(
+                "total",
+                f"{len(found)} of {len(matches)} text columns",
+                f"{sum(m.values for m in matches):,}",
+                f"{sum(m.values_changed for m in matches):,}",
+                f"{sum(m.replacements for m in matches):,}",
+            ),
+            drop=("values", "values changed"),
         )
         self.out.print(table)
 
     def summary(self, report: MigrationReport) -> None:
         """The end of a migration: per table rows, replacements and sizes, totals, time, archives."""
-        table = Table(title=f"Migration {report.migration_id}: {report.status}", title_justify="left")
-        for name in ("table", "action", "rows", "replacements", "values changed", "read", "SQL", "seconds"):
-            table.add_column(name, justify="left" if name in ("table", "action") else "right")
-        for t in sorted(report.tables, key=lambda t: t.name):
-            table.add_row(
-                t.name,
-                t.action,
-                f"{t.rows:,}",
-                f"{t.replacements:,}",
-                f"{t.values_changed:,}",
-                _mb(t.bytes_read),
-                _mb(t.sql_bytes),
-                f"{t.seconds:.1f}",
-            )
-        table.add_section()
-        table.add_row(
-            f"{len(report.tables)} tables",
-            "",
-            f"{report.rows:,}",
-            f"{report.replacements:,}",
-            f"{report.values_changed:,}",
-            _mb(report.bytes_read),
-            _mb(sum(t.sql_bytes for t in report.tables)),
-            f"{report.timings.get('total', 0.0):.1f}",
+        names = ("table", "action", "rows", "replacements", "values changed", "read", "SQL", "seconds")
+        table = _fitted(
+            self.out,
+            f"Migration {report.migration_id}: {report.status}",
+            [(name, "left" if name in ("table", "action") else "right") for name in names],
+            [
+                (
+                    t.name,
+                    t.action,
+                    f"{t.rows:,}",
+                    f"{t.replacements:,}",
+                    f"{t.values_changed:,}",
+                    _mb(t.bytes_read),
+                    _mb(t.sql_bytes),
+                    f"{t.seconds:.1f}",
+                )
+                for t in sorted(report.tables, key=lambda t: t.name)
+            ],
+            total=(
+                f"{len(report.tables)} tables",
+                "",
+                f"{report.rows:,}",
+                f"{report.replacements:,}",
+                f"{report.values_changed:,}",
+                _mb(report.bytes_read),
+                _mb(sum(t.sql_bytes for t in report.tables)),
+                f"{report.timings.get('total', 0.0):.1f}",
+            ),
+            drop=("SQL", "read", "values changed", "seconds", "action"),
         )
         self.out.print(table)
         if report.swapped_back:
@@ -185,11 +263,12 @@ class Ui:
 
     def load_report(self, report: LoadReport, *, verb: str) -> None:
         """restore/import: the tables now live, verification, what was removed and archived."""
-        table = Table(title=f"{verb} into {report.target}", title_justify="left")
-        table.add_column("table")
-        table.add_column("rows", justify="right")
-        for name, rows in sorted(report.tables.items()):
-            table.add_row(name, f"{rows:,}")
+        table = _fitted(
+            self.out,
+            f"{verb} into {report.target}",
+            [("table", "left"), ("rows", "right")],
+            [(name, f"{rows:,}") for name, rows in sorted(report.tables.items())],
+        )
         self.out.print(table)
         self.line(
             f"from {report.source}: {report.statements:,} statements, {report.seconds:.1f} s"
@@ -204,19 +283,21 @@ class Ui:
 
     def site_check(self, check: SiteCheck) -> None:
         """verify: tables with engines and row counts, then problems and warnings."""
-        table = Table(
-            title=f"Site {check.site_id} in {check.database} ({check.address or 'no wp_blogs row'})",
-            title_justify="left",
+        table = _fitted(
+            self.out,
+            f"Site {check.site_id} in {check.database} ({check.address or 'no wp_blogs row'})",
+            [("table", "left"), ("engine", "left"), ("rows", "right"), ("state", "left")],
+            [
+                (
+                    t.name,
+                    t.engine,
+                    "" if t.rows is None else f"{t.rows:,}",
+                    "readable" if t.readable else "UNREADABLE",
+                )
+                for t in check.tables
+            ],
+            drop=("engine",),
         )
-        for name in ("table", "engine", "rows", "state"):
-            table.add_column(name, justify="right" if name == "rows" else "left")
-        for t in check.tables:
-            table.add_row(
-                t.name,
-                t.engine,
-                "" if t.rows is None else f"{t.rows:,}",
-                "readable" if t.readable else "UNREADABLE",
-            )
         self.out.print(table)
         for text in check.problems:
             self.out.print(f"[red]problem:[/] {escape(text)}", soft_wrap=True)
@@ -241,19 +322,25 @@ class Ui:
 
     def migrations(self, where: str, found: Sequence[MigrationInfo]) -> None:
         """list: one row per migration folder."""
-        table = Table(title=f"Migrations in {where}", title_justify="left")
-        for name in ("id", "site", "from -> to", "status", "SQL", "stored", "objects"):
-            table.add_column(name, justify="right" if name in ("SQL", "stored", "objects") else "left")
-        for info in found:
-            table.add_row(
-                info.id,
-                f"{info.site_id} {info.site_name or ''}".strip(),
-                f"{info.from_env} -> {info.to_env}",
-                info.status,
-                "" if info.bytes is None else _mb(info.bytes),
-                _mb(info.compressed_bytes),
-                str(info.objects),
-            )
+        names = ("id", "site", "from -> to", "status", "SQL", "stored", "objects")
+        table = _fitted(
+            self.out,
+            f"Migrations in {where}",
+            [(name, "right" if name in ("SQL", "stored", "objects") else "left") for name in names],
+            [
+                (
+                    info.id,
+                    f"{info.site_id} {info.site_name or ''}".strip(),
+                    f"{info.from_env} -> {info.to_env}",
+                    info.status,
+                    "" if info.bytes is None else _mb(info.bytes),
+                    _mb(info.compressed_bytes),
+                    str(info.objects),
+                )
+                for info in found
+            ],
+            drop=("objects", "SQL", "stored", "from -> to"),
+        )
         self.out.print(table)
         if not found:
             self.line("no migrations found")
@@ -274,11 +361,13 @@ class Ui:
         if manifest.cleanup_error:
             self.out.print(f"[red]clean-up failed:[/] {escape(manifest.cleanup_error)}", soft_wrap=True)
         if manifest.tables:
-            table = Table(title_justify="left")
-            for name in ("table", "rows", "replacements", "seconds"):
-                table.add_column(name, justify="left" if name == "table" else "right")
-            for t in manifest.tables:
-                table.add_row(t.name, f"{t.rows:,}", f"{t.replacements:,}", f"{t.seconds:.1f}")
+            table = _fitted(
+                self.out,
+                None,
+                [("table", "left"), ("rows", "right"), ("replacements", "right"), ("seconds", "right")],
+                [(t.name, f"{t.rows:,}", f"{t.replacements:,}", f"{t.seconds:.1f}") for t in manifest.tables],
+                drop=("seconds",),
+            )
             self.out.print(table)
         self.line(
             f"{len(manifest.objects)} objects, {_mb(manifest.bytes)} of SQL, "
@@ -305,21 +394,24 @@ class _TablesOnly(ProgressColumn):
 
 
 class _ProgressView:
-    """A rich progress display fed by ProgressEvents: a bar per step, and one per table while it is copied.
+    """The ProgressEvent callback of one command, in one of three modes.
 
-    Steps show their elapsed time; tables their rows, MB, throughput and ETA, and disappear when done
-    (the summary lists them all).
+    "bars": a rich display on a terminal, a bar per step (with its elapsed time) and one per table
+    while it is copied (rows, MB, throughput, ETA), gone when done (the summary lists them all).
+    "lines": plain lines for pipes, log files and cron (see `_Lines`). "quiet": the engine's log lines
+    only. Every mode prints the engine's log lines (retries, fallbacks).
     """
 
-    def __init__(self, console: Console, *, enabled: bool) -> None:
+    def __init__(self, console: Console, *, mode: Literal["bars", "lines", "quiet"]) -> None:
         self.console = console
-        self.enabled = enabled
+        self.mode = mode
         self.bars: Progress | None = None
+        self.lines = _Lines(console, interval=_plain_interval()) if mode == "lines" else None
         self.steps: dict[str, TaskID] = {}
         self.tables: dict[tuple[str, str], TaskID] = {}
 
     def __enter__(self) -> _ProgressView:
-        if self.enabled:
+        if self.mode == "bars":
             self.bars = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(bar_width=30),
@@ -339,6 +431,9 @@ class _ProgressView:
     def __call__(self, event: ProgressEvent) -> None:
         if event.kind == "log":
             self.console.print(f"[dim]{escape(event.step)}: {escape(event.message)}[/]", soft_wrap=True)
+            return
+        if self.lines is not None:
+            self.lines(event)
             return
         bars = self.bars
         if bars is None:
@@ -368,6 +463,73 @@ class _ProgressView:
                 rows=rows,
                 visible=event.kind != "table-end",
             )
+
+
+class _Lines:
+    """Progress as plain, timestamped lines at a steady pace, for a pipe, a log file or cron.
+
+    A line when a step starts and ends; for a table, a line with its percent, rows, MB and ETA once it
+    has run `interval` seconds and then at most every `interval` seconds, and one when it is done (a
+    small table gets only that one).
+    """
+
+    def __init__(
+        self, console: Console, *, interval: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.console = console
+        self.interval = interval
+        self.clock = clock
+        self.steps: dict[str, float] = {}
+        self.tables: dict[tuple[str, str], list[float]] = {}  # (step, table) -> [started, last line]
+
+    def __call__(self, event: ProgressEvent) -> None:
+        now = self.clock()
+        if event.kind == "step-start":
+            self.steps[event.step] = now
+            self._line(f"{event.step}: started")
+        elif event.kind == "step-end":
+            seconds = now - self.steps.pop(event.step, now)
+            self._line(f"{event.step}: done in {seconds:.1f} s")
+        elif event.kind == "state" and event.message:
+            self._line(f"{event.step}: {event.message}")
+        elif event.kind in ("table-start", "rows", "table-end") and event.table:
+            key = (event.step, event.table)
+            started, last = self.tables.setdefault(key, [now, now])
+            if event.kind == "table-end":
+                del self.tables[key]
+                self._line(f"{event.step} {event.table}: {self._figures(event, now - started)}")
+            elif event.kind == "rows" and now - last >= self.interval:
+                self.tables[key][1] = now
+                self._line(f"{event.step} {event.table}: {self._figures(event, now - started)}")
+
+    @staticmethod
+    def _figures(event: ProgressEvent, seconds: float) -> str:
+        done, total = (
+            (event.bytes_done, event.bytes_total)
+            if event.bytes_total
+            else (event.rows_done, event.rows_total)
+        )
+        percent = 100 if event.kind == "table-end" else min(99, int(100 * done / total)) if total else 0
+        parts = [f"{percent:3d}%"]
+        if event.rows_done:
+            parts.append(f"{event.rows_done:,}/{event.rows_total:,} rows")
+        elif event.rows_total:
+            parts.append(f"~{event.rows_total:,} rows")
+        parts.append(f"{event.bytes_done / 1e6:,.1f}/{event.bytes_total / 1e6:,.1f} MB")
+        if event.kind == "table-end":
+            parts.append(f"done in {seconds:.1f} s")
+        elif done and total and seconds > 0:
+            left = (total - done) * seconds / done
+            parts.append(f"{done / seconds / 1e6:,.1f} MB/s" if event.bytes_total else "")
+            parts.append(f"ETA {int(left) // 60}:{int(left) % 60:02d}")
+        else:
+            parts.append("ETA ?")
+        return ", ".join(p for p in parts if p)
+
+    def _line(self, text: str) -> None:
+        self.console.print(
+            f"{time.strftime('%H:%M:%S')} {text}", markup=False, highlight=False, soft_wrap=True
+        )
 
 
 def _mb(size: int) -> str:
