@@ -11,7 +11,9 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -210,3 +212,63 @@ def test_at_80_columns_the_summary_keeps_every_table_name_whole(
     shown = {line.split("│")[1].strip() for line in table_lines}
     assert {names[0] + "_x", *names[1:]} <= shown
     assert "not shown at this width: SQL, read" in out
+
+
+# -- messages that say what they mean and what to do ---------------------------------------------------
+
+
+def test_a_custom_serialized_value_is_explained(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    payload = "https://www.wfu.edu/biology/"
+    value = f'C:11:"ArrayObject":{len(payload)}:{{{payload}}}'
+    execute(env.server, env.prod, [f"INSERT INTO wp_43_options VALUES (9, 'plugin_state', '{value}', 'no')"])
+    code, _out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--skip-backup")
+    assert code == 0, err
+    assert (
+        "WARNING: wp_43_options: 1 value(s) hold PHP objects in a format of their own (C:, custom "
+        "serialization) and were copied unchanged: a source URL inside one stays as it is; WordPress itself "
+        "writes none, so this matters only if the plugin that stored them uses such a URL"
+        in " ".join(err.split())
+    )
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Dummy credentials and no AWS config of the machine: requests are signed, and go nowhere real."""
+    for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+
+
+def test_an_s3_endpoint_that_is_down_says_so_and_fails_fast(
+    env: Env, capsys: pytest.CaptureFixture[str], aws_credentials: None
+) -> None:
+    config = Config.load(env.config)
+    config.set("s3.bucket", "wfuwp-archive")
+    config.set("s3.endpoint_url", f"http://127.0.0.1:{free_port()}")  # a local server that is gone
+    config.save()
+    for args in (["migrate", "list"], ["migrate", "43", "--from", "prod", "--to", "pprd", "--dry-run"]):
+        started = time.monotonic()
+        code, _out, err = env.run(capsys, *args)
+        assert time.monotonic() - started < 5, args  # not half a minute of retries
+        assert code in (1, 5), err
+        last = err.splitlines()[-1]
+        assert "cannot reach the S3 endpoint" in last
+        assert "nothing answered there: check that the S3 endpoint (s3.endpoint_url, or AWS) is up" in last
+        assert "bucket name" not in last and "credentials" not in last
+
+
+def test_an_s3_bucket_that_does_not_exist_is_named(
+    env: Env, capsys: pytest.CaptureFixture[str], s3_server: Any
+) -> None:
+    config = Config.load(env.config)
+    config.set("s3.bucket", "no-such-bucket-here")
+    config.set("s3.endpoint_url", s3_server.endpoint_url)
+    config.save()
+    code, _out, err = env.run(capsys, "migrate", "list")
+    assert code == 1
+    assert err.startswith("error: listing s3://no-such-bucket-here") and "NoSuchBucket" in err
+    assert err.endswith("check the bucket name (s3.bucket, or the URL given)\n")

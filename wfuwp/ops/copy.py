@@ -139,9 +139,18 @@ class TableCopier:
         result.too_deep = stats.too_deep
         notes = []
         if stats.too_deep:
-            notes.append(f"{table.name}: {stats.too_deep} values nested too deep, copied unchanged")
+            notes.append(
+                f"{table.name}: {stats.too_deep} value(s) nest serialized data more than 64 levels deep and "
+                "were copied unchanged: a source URL inside one still points at the source (search the "
+                "table for the source host to find them)"
+            )
         if stats.skipped_custom:
-            notes.append(f"{table.name}: {stats.skipped_custom} C: custom payloads left as they were")
+            notes.append(
+                f"{table.name}: {stats.skipped_custom} value(s) hold PHP objects in a format of their own "
+                "(C:, custom serialization) and were copied unchanged: a source URL inside one stays as "
+                "it is; WordPress itself writes none, so this matters only if the plugin that stored them "
+                "uses such a URL (search the table for the source host to check)"
+            )
         result.seconds = round(time.monotonic() - started, 3)
         return Copied(result, notes)
 

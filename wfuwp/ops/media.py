@@ -58,7 +58,7 @@ def _list(client: S3Client, bucket: str, prefix: str) -> dict[str, tuple[int, st
     except _s3.ERRORS as exc:
         raise ArchiveError(
             f"listing s3://{bucket}/{prefix} failed: {_s3.describe_error(exc)}; "
-            "check the bucket name and credentials"
+            + _s3.advice(exc, "check the bucket name and credentials")
         ) from exc
     return out
 

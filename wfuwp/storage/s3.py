@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
 import queue
 import threading
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any, BinaryIO, cast
 
@@ -43,6 +45,23 @@ MAX_COPY_OBJECT_SIZE = 5 * 1024**3
 # jitter; 8 attempts ride out a blip of roughly half a minute. ("adaptive" adds client-side rate limiting,
 # which only helps when many processes share one account's request rate.)
 DEFAULT_MAX_ATTEMPTS = 8
+# An S3 server on this machine (moto, MinIO) that refuses connections is down, and backing off does not
+# bring it back: requests to one make at most LOCAL_MAX_ATTEMPTS attempts, each connect bounded by
+# LOCAL_CONNECT_TIMEOUT_S seconds, and fail in about a second instead of riding out AWS-sized blips.
+LOCAL_MAX_ATTEMPTS = 2
+LOCAL_CONNECT_TIMEOUT_S = 2
+CONNECT_TIMEOUT_S = 10
+
+
+def is_local_endpoint(endpoint_url: str | None) -> bool:
+    """Whether `endpoint_url` is on this machine (localhost or a loopback address)."""
+    host = urllib.parse.urlsplit(endpoint_url or "").hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def make_client(
@@ -55,12 +74,17 @@ def make_client(
     """Return a boto3 S3 client with retries configured.
 
     With no `endpoint_url`/`region`, boto3's own chain applies (AWS_PROFILE, AWS_REGION,
-    AWS_ENDPOINT_URL_S3, ~/.aws/config, instance roles, ...).
+    AWS_ENDPOINT_URL_S3, ~/.aws/config, instance roles, ...). An endpoint on this machine gets few
+    attempts and a short connect timeout (see LOCAL_MAX_ATTEMPTS).
     """
+    local = is_local_endpoint(endpoint_url)
     config = botocore.config.Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={
+            "mode": "standard",
+            "max_attempts": min(max_attempts, LOCAL_MAX_ATTEMPTS) if local else max_attempts,
+        },
         max_pool_connections=max_pool_connections,
-        connect_timeout=10,
+        connect_timeout=LOCAL_CONNECT_TIMEOUT_S if local else CONNECT_TIMEOUT_S,
         read_timeout=120,
     )
     session = boto3.session.Session(region_name=region)
@@ -96,11 +120,55 @@ def describe_error(exc: BaseException) -> str:
         msg = err.get("Message", "")
         return f"{code}: {msg}" if msg else str(code)
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+        return "no AWS credentials found"
     if isinstance(exc, botocore.exceptions.EndpointConnectionError):
         return f"cannot reach the S3 endpoint ({exc})"
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# What S3's error codes mean for the person who has to act on them.
+_CREDENTIAL_CODES = frozenset(
+    {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
+)
+_BUCKET_CODES = frozenset({"404", "NoSuchBucket", "NotFound", "InvalidBucketName"})
+_REGION_CODES = frozenset(
+    {"301", "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
+)
+_BUSY_CODES = frozenset({"500", "503", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"})
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether an error means nothing answered (connection refused or timed out, endpoint unknown), as
+    opposed to an S3 server that answered and refused (credentials, bucket, region)."""
+    return isinstance(
+        exc, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
+    ) and not isinstance(exc, botocore.exceptions.SSLError)
+
+
+def advice(exc: BaseException, otherwise: str) -> str:
+    """What to do about a failed S3 request: reach the endpoint, fix the credentials, the bucket name or
+    the region, or wait; `otherwise` when the error says none of these."""
+    if is_unreachable(exc):
+        return (
+            "nothing answered there: check that the S3 endpoint (s3.endpoint_url, or AWS) is up and "
+            "reachable from this machine, then run again"
+        )
+    if isinstance(exc, botocore.exceptions.SSLError):
+        return "the S3 endpoint's TLS certificate was refused: check s3.endpoint_url and the CA bundle"
+    if isinstance(exc, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)):
+        return "set AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _CREDENTIAL_CODES:
+            return "check the AWS credentials and what they may do on this bucket (docs/s3-permissions.md)"
+        if code in _BUCKET_CODES:
+            return "check the bucket name (s3.bucket, or the URL given)"
+        if code in _REGION_CODES:
+            return "check the region (s3.region): the bucket is in another one"
+        if code in _BUSY_CODES:
+            return "S3 is busy or failing: run again in a while"
+    return otherwise
 
 
 def is_not_found(exc: BaseException) -> bool:
@@ -160,7 +228,7 @@ class S3Sink:
             cause = exc.__cause__ if isinstance(exc, ValueError) and exc.__cause__ else exc
             raise ArchiveError(
                 f"cannot start an upload to {self.url}: {describe_error(cause)}; "
-                "check the bucket name, credentials and region"
+                + advice(cause, "check the bucket name, credentials and region")
             ) from exc
         # Bounded queue of `queue_chunks` writes: the caller blocks once that much waits for the upload.
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(2, queue_chunks))
@@ -213,7 +281,7 @@ class S3Sink:
     def _upload_error(self, exc: BaseException) -> ArchiveError:
         return ArchiveError(
             f"uploading {self.url} failed: {describe_error(exc)}; the upload was aborted and nothing was "
-            "stored; check the network and credentials and run again"
+            "stored; " + advice(exc, "check the network and credentials and run again")
         )
 
     def write(self, data: bytes) -> None:
@@ -277,7 +345,7 @@ class S3Backend:
     def _fail(self, what: str, key: str, exc: BaseException) -> ArchiveError:
         return ArchiveError(
             f"{what} {self.url_of(key)} failed: {describe_error(exc)}; "
-            "check the network, credentials and bucket"
+            + advice(exc, "check the network, credentials and bucket")
         )
 
     def open_sink(self, key: str) -> S3Sink:
@@ -363,8 +431,8 @@ class S3Backend:
             self.client.head_bucket(Bucket=self.bucket)
         except ERRORS as exc:
             raise ArchiveError(
-                f"cannot use the archive bucket {self.bucket}: {describe_error(exc)}; check the bucket name, "
-                "region and credentials"
+                f"cannot use the archive bucket {self.bucket}: {describe_error(exc)}; "
+                + advice(exc, "check the bucket name, region and credentials")
             ) from exc
 
 
@@ -385,7 +453,8 @@ def open_object(
         if is_not_found(exc) or is_not_found(cause) or "NoSuchKey" in str(exc):
             raise error(f"no object {url}; {hint}") from exc
         raise error(
-            f"opening {url} failed: {describe_error(cause)}; check the network and credentials"
+            f"opening {url} failed: {describe_error(cause)}; "
+            + advice(cause, "check the network and credentials")
         ) from exc
     return cast("BinaryIO", ReadErrors(cast("BinaryIO", raw), url, error))
 
@@ -408,7 +477,8 @@ class ReadErrors(io.RawIOBase):
             data = self._raw.read(len(buffer))
         except _READ_ERRORS as exc:
             raise self._error(
-                f"reading {self._url} failed: {describe_error(exc)}; check the network and try again"
+                f"reading {self._url} failed: {describe_error(exc)}; "
+                + advice(exc, "check the network and try again")
             ) from exc
         buffer[: len(data)] = data
         return len(data)
