@@ -8,6 +8,9 @@ www.example.edu, pprd at pprd.example.edu) and a sandbox config in .demo/config.
     wfuwp migrate 43 --from prod --to pprd --yes
     wfuwp migrate list
     wfuwp migrate status <the migration's id>
+
+and ends by saying how to keep using the sandbox. Its S3 server lives only as long as the script, so
+the sandbox config is then switched to local archives (`finish`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 import wfuwp  # noqa: F401
 from devtools.netgen import generate_network
 from devtools.s3server import S3Server
-from devtools.sandbox import shared_or_private
+from devtools.sandbox import MariaDBServer, shared_or_private
 from wfuwp.config.settings import Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +94,42 @@ def main() -> int:
         wfuwp_cli("migrate", "status", newest, env=env)
     finally:
         s3.stop()
+    print(finish(DEMO / "config.json", server), flush=True)
     return 0
+
+
+def finish(config_path: Path, server: MariaDBServer) -> str:
+    """Switch the sandbox config to local archives (its S3 server has stopped); say how to keep using it."""
+    config = Config.load(config_path)
+    for key in ("bucket", "prefix", "region", "endpoint_url"):
+        config.unset(f"s3.{key}")
+    config.save(config_path)
+    cli = Path(sys.executable).parent / "wfuwp"
+    shown = os.path.relpath(cli) if cli.is_relative_to(Path.cwd()) else str(cli)
+    if server.process is not None:
+        where = (
+            f"a private MariaDB server on {server.host}:{server.port} (data in {server.datadir}), which "
+            f"keeps running: `kill {server.process.pid}` stops it"
+        )
+    else:
+        where = f"the MariaDB server on {server.host}:{server.port}"
+    return "\n".join(
+        [
+            "",
+            "The demo is over; its sandbox stays for you to try more commands:",
+            "",
+            f"    export WFUWP_CONFIG={config_path.resolve()}",
+            f"    {shown} migrate plan 43 --from prod --to pprd",
+            f"    {shown} migrate 43 --from pprd --to prod --dry-run",
+            f"    {shown} migrate verify 43 --env pprd",
+            f"    {shown} config list",
+            "",
+            f"Its databases ({', '.join(f'wfuwp_demo_{name}' for name in ENVIRONMENTS)}) are on {where}.",
+            "Its S3 server (moto, in memory) stopped with this script, and the archives listed above went",
+            "with it: the sandbox config now keeps archives on disk instead (the per-user data directory,",
+            "or --work-dir), so `migrate list` starts empty. `make demo` sets everything up again.",
+        ]
+    )
 
 
 if __name__ == "__main__":

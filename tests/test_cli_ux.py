@@ -272,3 +272,30 @@ def test_an_s3_bucket_that_does_not_exist_is_named(
     assert code == 1
     assert err.startswith("error: listing s3://no-such-bucket-here") and "NoSuchBucket" in err
     assert err.endswith("check the bucket name (s3.bucket, or the URL given)\n")
+
+
+# -- the demo's ending -------------------------------------------------------------------------------------
+
+
+def test_the_demo_ends_saying_how_to_keep_using_its_sandbox(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mariadb: Any
+) -> None:
+    from scripts.demo import finish
+
+    path = tmp_path / ".demo" / "config.json"
+    config = Config()
+    config.set("env.prod.host", mariadb.host)
+    for key, value in {"bucket": "wfuwp-demo", "prefix": "wordpress/sql", "region": "us-east-1",
+                       "endpoint_url": f"http://127.0.0.1:{free_port()}"}.items():  # fmt: skip
+        config.set(f"s3.{key}", value)
+    config.save(path)
+    text = finish(path, mariadb)
+    assert f"    export WFUWP_CONFIG={path}\n" in text
+    assert "wfuwp migrate 43 --from pprd --to prod --dry-run" in text
+    assert "Its S3 server (moto, in memory) stopped with this script" in text
+    # The sandbox keeps working: its archives are local now, not on the server that is gone.
+    assert Config.load(path).s3.archive_url() is None
+    monkeypatch.setenv("WFUWP_CONFIG", str(path))
+    code, out, err = run(capsys, "migrate", "list")
+    assert code == 0, err
+    assert "no migrations found" in out
