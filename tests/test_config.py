@@ -402,9 +402,24 @@ def test_as_database_gives_the_engine_its_database(monkeypatch: pytest.MonkeyPat
         "wp_migration",
         "from-env",
     )
-    config.set("env.prod.ssl_cert", "/etc/client.pem")
-    with pytest.raises(ConfigError, match=r"^env\.prod\.ssl_cert is set but migrations cannot use it yet"):
-        config.env("prod").as_database()
+    # Every TLS option reaches the engine (and the driver), none is refused.
+    for key, value in (("ssl_cert", "/etc/client.pem"), ("ssl_key", "/etc/client.key"),
+                       ("ssl_verify_cert", "true"), ("ssl_disabled", "false")):  # fmt: skip
+        config.set(f"env.prod.{key}", value)
+    db = config.env("prod").as_database()
+    assert (db.ssl_cert, db.ssl_key, db.ssl_verify_cert, db.ssl_disabled) == (
+        "/etc/client.pem",
+        "/etc/client.key",
+        True,
+        False,
+    )
+    kwargs = db.connect_kwargs()
+    assert (kwargs["ssl_cert"], kwargs["ssl_key"], kwargs["ssl_verify_cert"], kwargs["ssl_disabled"]) == (
+        "/etc/client.pem",
+        "/etc/client.key",
+        True,
+        False,
+    )
 
 
 def test_secret_equality_and_masking() -> None:

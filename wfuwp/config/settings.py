@@ -125,21 +125,12 @@ class DbConfig:
     def as_database(self) -> Database:
         """Return this section as the engine's `wfuwp.mysql.connection.Database`.
 
-        The password is resolved, and kept out of the Database's repr.
+        The password is resolved, and kept out of the Database's repr; every TLS option goes along
+        (ssl_ca, ssl_cert, ssl_key, ssl_verify_cert, ssl_verify_identity, ssl_disabled).
 
-        Raise ConfigError when host, user or database is missing, or when a TLS option is set that
-        `Database` does not carry (ssl_cert, ssl_key, ssl_verify_cert, ssl_disabled): better to stop
-        than to connect with weaker TLS than configured.
+        Raise ConfigError when host, user or database is missing.
         """
         kwargs = self.connect_kwargs()
-        unsupported = [
-            name for name in ("ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_disabled") if name in kwargs
-        ]
-        if unsupported:
-            raise ConfigError(
-                f"{self.key}.{unsupported[0]} is set but migrations cannot use it yet: unset it with "
-                f"`wfuwp config set {self.key}.{unsupported[0]} ''`"
-            )
         return Database(
             host=kwargs["host"],
             database=kwargs["database"],
@@ -148,7 +139,11 @@ class DbConfig:
             port=kwargs["port"],
             table_prefix=getattr(self, "table_prefix", "wp_"),
             ssl_ca=self.ssl_ca,
+            ssl_cert=self.ssl_cert,
+            ssl_key=self.ssl_key,
+            ssl_verify_cert=self.ssl_verify_cert,
             ssl_verify_identity=bool(self.ssl_verify_identity),
+            ssl_disabled=self.ssl_disabled,
             name=self.key.removeprefix("env."),
         )
 

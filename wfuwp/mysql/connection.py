@@ -62,7 +62,13 @@ COPY_SESSION_SQL = (
 
 @dataclass(frozen=True)
 class Database:
-    """Where one WordPress database lives and how to log in; the password never shows in repr or str."""
+    """Where one WordPress database lives and how to log in; the password never shows in repr or str.
+
+    TLS: `ssl_ca` (the CA file that signed the server's certificate), `ssl_cert`/`ssl_key` (a client
+    certificate and its key, for users created `REQUIRE X509`), `ssl_verify_cert` and
+    `ssl_verify_identity` (check the server's certificate, and that it names `host`), `ssl_disabled`.
+    Unset ones (None) keep the MySQL connector's defaults.
+    """
 
     host: str
     database: str
@@ -74,10 +80,18 @@ class Database:
     ssl_verify_identity: bool = False
     name: str = ""  # the environment's name (prod, pprd, ...), for file names and messages
     connect_timeout: int = CONNECT_TIMEOUT_S  # seconds (see CONNECT_TIMEOUT_S)
+    ssl_cert: str | None = None
+    ssl_key: str | None = None
+    ssl_verify_cert: bool | None = None
+    ssl_disabled: bool | None = None
 
     @classmethod
     def from_dsn(cls, dsn: str, **overrides: Any) -> Database:
-        """Parse `mysql://user:pass@host:port/database?prefix=wp_&ssl_ca=/path&connect_timeout=10`."""
+        """Parse `mysql://user:pass@host:port/database?prefix=wp_&ssl_ca=/path&connect_timeout=10`.
+
+        TLS options are query parameters too: ssl_ca, ssl_cert, ssl_key (paths), ssl_verify_cert,
+        ssl_verify_identity, ssl_disabled (1/true or 0/false).
+        """
         parts = urlsplit(dsn)
         if parts.scheme not in ("mysql", "mariadb"):
             raise UsageError(f"database URL must start with mysql://, got {parts.scheme or 'no scheme'}://")
@@ -100,7 +114,11 @@ class Database:
             database=database,
             table_prefix=query.get("prefix", "wp_"),
             ssl_ca=query.get("ssl_ca"),
+            ssl_cert=query.get("ssl_cert"),
+            ssl_key=query.get("ssl_key"),
+            ssl_verify_cert=_flag(query.get("ssl_verify_cert")),
             ssl_verify_identity=query.get("ssl_verify_identity", "") in ("1", "true"),
+            ssl_disabled=_flag(query.get("ssl_disabled")),
             connect_timeout=int(timeout),
         )
         return replace(db, **overrides) if overrides else db
@@ -124,6 +142,11 @@ class Database:
         if self.ssl_ca:
             kwargs["ssl_ca"] = self.ssl_ca
             kwargs["ssl_verify_identity"] = self.ssl_verify_identity
+        elif self.ssl_verify_identity:
+            kwargs["ssl_verify_identity"] = True
+        for name in ("ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_disabled"):
+            if getattr(self, name) is not None:
+                kwargs[name] = getattr(self, name)
         return kwargs
 
     def connect(self, *, database: bool = True) -> Any:
@@ -135,6 +158,17 @@ class Database:
             return mysql.connector.connect(**kwargs)
         except mysql.connector.Error as exc:
             raise database_error(exc, f"cannot connect to {self}", connecting=self.connect_timeout) from None
+
+
+def _flag(value: str | None) -> bool | None:
+    """A true/false query parameter of a database URL; None when absent."""
+    if value is None:
+        return None
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise UsageError(f"database URL has {value!r} for a true/false option: give 1/true or 0/false")
 
 
 # Errors of a connection attempt that mean "nothing usable answered there": lost while waiting for the
