@@ -207,7 +207,7 @@ def test_plan_output(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     assert any("'www.wfu.edu' -> 'pprd.wfu.edu'  (site host" in line for line in lines)
     assert "'Biology Dept' -> 'Biology Department'  (--replace; anywhere)" in lines[-1]
     numbered = [line for line in lines if line[:3].strip().rstrip(".").isdigit()]
-    assert len(numbered) == 9
+    assert len(numbered) == 10
 
     code, out, err = env.run(capsys, "migrate", "plan", str(SITE), "--from", "prod", "--to", "pprd", "--json")
     plan = orjson.loads(out)

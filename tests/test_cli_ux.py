@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -299,3 +300,37 @@ def test_the_demo_ends_saying_how_to_keep_using_its_sandbox(
     code, out, err = run(capsys, "migrate", "list")
     assert code == 0, err
     assert "no migrations found" in out
+
+
+# -- the WFU example's media buckets ---------------------------------------------------------------------
+
+
+def test_sync_media_with_the_wfu_example_copies_sites_id_of_the_real_buckets(
+    env: Env, capsys: pytest.CaptureFixture[str], s3_server: Any, s3_client: Any
+) -> None:
+    example = Config.load(Path(__file__).resolve().parent.parent / "docs" / "examples" / "wfu-config.json")
+    buckets = {name: example.env(name).media_bucket for name in ("prod", "pprd")}
+    assert buckets == {"prod": "wfu-cer-wordpress-prod-us-east-1", "pprd": "wfu-cer-wordpress-pprd-us-east-1"}
+    config = Config.load(env.config)  # the test environments carry WFU's named values, as the example
+    assert {name: config.env(name).media_bucket for name in buckets} == buckets
+    config.set("s3.endpoint_url", s3_server.endpoint_url)
+    config.save()
+    for bucket in buckets.values():
+        s3_client.create_bucket(Bucket=bucket)
+    mine = f"sites/43/{uuid.uuid4().hex}/"
+    keys = [f"{mine}a.jpg", f"{mine}b.pdf", f"sites/430/{uuid.uuid4().hex}.jpg"]
+    for key in keys:
+        s3_client.put_object(Bucket=buckets["prod"], Key=key, Body=b"x" * 10)
+    try:
+        code, out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--sync-media")
+        assert code == 0, err
+        assert (
+            "media s3://wfu-cer-wordpress-prod-us-east-1/sites/43/ -> "
+            "s3://wfu-cer-wordpress-pprd-us-east-1/sites/43/: copied 2 objects" in out
+        )
+        copied = s3_client.list_objects_v2(Bucket=buckets["pprd"], Prefix="sites/")
+        assert sorted(o["Key"] for o in copied["Contents"]) == sorted(keys[:2])  # site 430's stay
+    finally:
+        for bucket in buckets.values():
+            for item in s3_client.list_objects_v2(Bucket=bucket).get("Contents", []):
+                s3_client.delete_object(Bucket=bucket, Key=item["Key"])

@@ -469,8 +469,11 @@ def test_wfu_example_loads_and_holds_wfu_named_values() -> None:
     assert sorted(config.environments) == ["dev", "pprd", "prod", "uat"]
     for name, env in config.environments.items():
         for key, value in wfu_named_values(name).items():
-            assert getattr(env, key) == value, (name, key)
+            assert config.get(f"env.{name}.{key}") == value, (name, key)
         assert env.password is None
+    # The bucket the predecessor copied media from, not the name media URLs hold.
+    assert config.env("pprd").media_bucket == "wfu-cer-wordpress-pprd-us-east-1"
+    assert config.env("pprd").extra_pairs == {"media_name": "wordpress-pprd-us"}
     assert config.env("prod").bare_host == "wfu.edu"
     assert config.env("pprd").bare_host is None
     assert all(

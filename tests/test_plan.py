@@ -156,8 +156,9 @@ def test_prod_to_pprd_order_and_reasons() -> None:
             b"wfu-cer-wordpress-prod-us-east-1.s3.amazonaws.com",
             b"wfu-cer-wordpress-pprd-us-east-1.s3.amazonaws.com",
         ),
-        ("media bucket", b"wordpress-prod-us", b"wordpress-pprd-us"),
+        ("media bucket", b"wfu-cer-wordpress-prod-us-east-1", b"wfu-cer-wordpress-pprd-us-east-1"),
         ("CDN", b"prod.wp.cdn.aws.wfu.edu", b"pprd.wp.cdn.aws.wfu.edu"),
+        ("extra_pairs.media_name", b"wordpress-prod-us", b"wordpress-pprd-us"),
         ("site host", b"www.wfu.edu", b"pprd.wfu.edu"),
         ("bare host, in URLs", b"//wfu.edu", b"//pprd.wfu.edu"),
         ("site host, URL-encoded", b"%2F%2Fwww.wfu.edu", b"%2F%2Fpprd.wfu.edu"),
@@ -165,7 +166,8 @@ def test_prod_to_pprd_order_and_reasons() -> None:
         ("subdomains", b".wfu.edu", b".pprd.wfu.edu"),
         ("--replace", b"Wake Forest Test", b"Wake Forest PPRD"),
     ]
-    site, subdomains, extra = plan.entries[3].rule, plan.entries[7].rule, plan.entries[8].rule
+    site, subdomains, extra = plan.entries[4].rule, plan.entries[8].rule, plan.entries[9].rule
+    assert not (plan.entries[3].rule.host_start or plan.entries[3].rule.host_end)  # a named value: plain
     assert site.host_start and site.host_end and not site.subdomain
     assert subdomains.subdomain and subdomains.host_end
     for kept in (
@@ -184,9 +186,10 @@ def test_prod_to_pprd_order_and_reasons() -> None:
 def test_describe_is_readable_lines() -> None:
     lines = plan_for(wfu(), "prod", "uat", site_path="/news").describe()
     assert lines[0] == "prod -> uat: https://www.wfu.edu/news/ -> https://uat.wfu.edu/news/"
-    assert lines[4] == " 4. 'www.wfu.edu' -> 'uat.wfu.edu'  (site host; whole host only, not e-mail)"
+    assert lines[4] == " 4. 'wordpress-prod-us' -> 'wordpress-uat-us'  (extra_pairs.media_name; anywhere)"
+    assert lines[5] == " 5. 'www.wfu.edu' -> 'uat.wfu.edu'  (site host; whole host only, not e-mail)"
     assert lines[-1].startswith(
-        " 8. '.wfu.edu' -> '.uat.wfu.edu'  (subdomains; subdomains, not e-mail; except "
+        " 9. '.wfu.edu' -> '.uat.wfu.edu'  (subdomains; subdomains, not e-mail; except "
     )
     assert "2F" not in lines[-1]
 
@@ -236,8 +239,9 @@ def test_target_without_cdn_or_subdomains_keeps_them() -> None:
     assert plan.notes == (
         "media bucket host: local has none, so 'wfu-cer-wordpress-prod-us-east-1.s3.amazonaws.com' is left "
         "as it is",
-        "media bucket: local has none, so 'wordpress-prod-us' is left as it is",
+        "media bucket: local has none, so 'wfu-cer-wordpress-prod-us-east-1' is left as it is",
         "CDN: local has none, so 'prod.wp.cdn.aws.wfu.edu' is left as it is",
+        "extra_pairs.media_name: local has none, so 'wordpress-prod-us' is left as it is",
         "subdomains: local has no subdomain_base, so *.wfu.edu hosts are left as they are",
     )
 
@@ -254,10 +258,10 @@ def test_source_value_kept_is_protected_from_the_subdomain_rule() -> None:
 
 def test_same_values_are_dropped_with_a_note() -> None:
     config = wfu()
-    config.set("env.uat.media_bucket", "wordpress-dev-us")
+    config.set("env.uat.media_bucket", "wfu-cer-wordpress-dev-us-east-1")
     plan = plan_for(config, "dev", "uat")
     assert "media bucket" not in [e.reason for e in plan.entries]
-    assert "media bucket: 'wordpress-dev-us' is the same in both; skipped" in plan.notes
+    assert "media bucket: 'wfu-cer-wordpress-dev-us-east-1' is the same in both; skipped" in plan.notes
 
 
 @pytest.mark.parametrize(

@@ -768,10 +768,13 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def wfu_named_values(env_name: str) -> dict[str, str]:
-    """Return WFU's named values for dev, uat, pprd or prod (empty for any other name).
+    """Return WFU's named values for dev, uat, pprd or prod (empty for any other name), by key under
+    `env.<name>.` (`extra_pairs.media_name` among them).
 
     These are what the predecessor hard-coded; `upgrade_predecessor` fills them in, and
-    docs/examples/wfu-config.json holds the same.
+    docs/examples/wfu-config.json holds the same. The media bucket is the one the predecessor copied a
+    site's media from (`s3://wfu-cer-wordpress-<env>-us-east-1/sites/<id>/`); `wordpress-<env>-us`,
+    which media URLs and plugin settings hold, is not a bucket: it is a named value the plan maps.
     """
     if env_name == "prod":
         hosts = {"site_host": "www.wfu.edu", "bare_host": "wfu.edu", "subdomain_base": "wfu.edu"}
@@ -781,9 +784,10 @@ def wfu_named_values(env_name: str) -> dict[str, str]:
         return {}
     return {
         **hosts,
-        "media_bucket": f"wordpress-{env_name}-us",
+        "media_bucket": f"wfu-cer-wordpress-{env_name}-us-east-1",
         "media_bucket_host": f"wfu-cer-wordpress-{env_name}-us-east-1.s3.amazonaws.com",
         "cdn_host": f"{env_name}.wp.cdn.aws.wfu.edu",
+        "extra_pairs.media_name": f"wordpress-{env_name}-us",
     }
 
 
@@ -811,10 +815,10 @@ def upgrade_predecessor(
     except _Invalid as exc:
         raise ConfigError(f"predecessor config {source}: {exc}: {fix}") from None
     if wfu_defaults:
-        for name, env in config.environments.items():
+        for name in config.environments:
             for key, value in wfu_named_values(name).items():
-                if getattr(env, key) is None:
-                    setattr(env, key, value)
+                if config.get(f"env.{name}.{key}") is None:
+                    config.set(f"env.{name}.{key}", value)
     return config
 
 
