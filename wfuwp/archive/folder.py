@@ -6,6 +6,7 @@ site-<site id>/<migration id>/
     migrated/<site name>-<site id>-<to>-migrated-export-<table>.sql.zst
     state.json       while running (MigrationState)
     manifest.json    written last (Manifest)
+    log.jsonl        what the run did, one JSON record a line (wfuwp.runlog), once it ends
 
 <migration id> = <UTC YYYYmmddTHHMMSSZ>-<from>-to-<to>-<6 hex digits>, e.g.
                  20261125T101500Z-prod-to-pprd-3fa2c1
@@ -19,13 +20,16 @@ import secrets
 import threading
 import urllib.parse
 from datetime import datetime, timezone
+from typing import Any
 
+from wfuwp import runlog
 from wfuwp.archive.manifest import ROLES, ArchiveObject, Kind, Manifest, MigrationState, Role, Status
 from wfuwp.errors import ArchiveError, UsageError
 from wfuwp.storage.compress import ArchiveStream, open_decompressed
 from wfuwp.storage.objects import Backend
 
 __all__ = [
+    "LOG_NAME",
     "MANIFEST_NAME",
     "STATE_NAME",
     "SUFFIX",
@@ -37,6 +41,8 @@ __all__ = [
 MANIFEST_NAME = "manifest.json"
 # What a running migration has finished so far, so an interrupted one can be resumed.
 STATE_NAME = "state.json"
+# The log of the migration (JSON lines); a resumed run appends its own.
+LOG_NAME = "log.jsonl"
 SUFFIX = ".sql.zst"
 
 # Role -> (export kind in the file name, which environment the tables came from).
@@ -151,8 +157,10 @@ class MigrationArchive:
     def open_stream(self, relative_name: str) -> ArchiveStream:
         """Open a compressing stream for `relative_name` in this folder (see ArchiveStream)."""
         name = check_relative(relative_name)
-        if name in (MANIFEST_NAME, STATE_NAME):
-            raise UsageError(f"{name} is written with write_manifest()/write_state(), not as a stream")
+        if name in (MANIFEST_NAME, STATE_NAME, LOG_NAME):
+            raise UsageError(
+                f"{name} is written with write_manifest()/write_state()/append_log(), not as a stream"
+            )
         with self._lock:
             if name in self._open:
                 raise UsageError(f"{name} is already open for writing in migration {self.id}")
@@ -250,6 +258,19 @@ class MigrationArchive:
         key = f"{self.folder}/{STATE_NAME}"
         blob = self.backend.get_bytes(key)
         return None if blob is None else MigrationState.from_json(blob, self.backend.url_of(key))
+
+    def append_log(self, lines: bytes) -> None:
+        """Add JSON lines to log.jsonl (created by the first run, extended by a resumed one)."""
+        key = f"{self.folder}/{LOG_NAME}"
+        earlier = self.backend.get_bytes(key) or b""
+        self.backend.put_bytes(key, earlier + lines)
+
+    def read_log(self) -> list[dict[str, Any]] | None:
+        """Return the records of log.jsonl, or None when the migration wrote none (it is still running,
+        was killed, or ran before migrations kept logs). Raises ArchiveError if it is damaged."""
+        key = f"{self.folder}/{LOG_NAME}"
+        data = self.backend.get_bytes(key)
+        return None if data is None else runlog.parse(data, self.backend.url_of(key))
 
     def adopt(self, objects: list[ArchiveObject]) -> None:
         """Count objects committed by an earlier attempt of this migration as committed.

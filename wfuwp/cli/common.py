@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -67,7 +69,9 @@ def nearest_command(word: str, commands: Iterable[str]) -> str | None:
     alias = _SYNONYMS.get(word.lower())
     if alias in names:
         return alias
-    close = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.6)
+    # A typo keeps about the length of the word: `biology` (a site's name) is no typo of `log`.
+    similar = [name for name in names if abs(len(name) - len(word)) <= 2]
+    close = difflib.get_close_matches(word.lower(), similar, n=1, cutoff=0.6)
     return close[0] if close else None
 
 
@@ -113,7 +117,14 @@ def _set_config_path(ctx: click.Context, param: click.Parameter, value: Path | N
 
 def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
-        ctx.find_root().obj.debug = True
+        root = ctx.find_root()
+        root.obj.debug = True
+        # A migration's log then keeps wfuwp's debug records and the MySQL driver's own messages. No
+        # handler is added, so nothing more is printed; the levels are put back when the command ends.
+        for name in ("wfuwp", "mysql.connector"):
+            logger = logging.getLogger(name)
+            root.call_on_close(functools.partial(logger.setLevel, logger.level))
+            logger.setLevel(logging.DEBUG)
 
 
 def global_options(f: F) -> F:
@@ -124,7 +135,7 @@ def global_options(f: F) -> F:
         expose_value=False,
         is_eager=True,
         callback=_set_debug,
-        help="On an error, print the full traceback too.",
+        help="On an error, print the traceback too; a migration's log gets debug records.",
     )(f)
     f = click.option(
         "--config",

@@ -34,7 +34,7 @@ from wfuwp.cli.config_commands import config_group
 from wfuwp.cli.ui import Ui
 from wfuwp.config.plan import Plan
 from wfuwp.config.settings import Config
-from wfuwp.errors import UsageError, WfuwpError
+from wfuwp.errors import ArchiveError, UsageError, WfuwpError
 from wfuwp.mysql.schema import validate_site_id
 from wfuwp.ops.backup import backup_site
 from wfuwp.ops.clean import plan_clean, run_clean
@@ -593,6 +593,35 @@ def status(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json: boo
         emit_json(manifest.to_dict() if manifest else {"id": migration_id, "status": "incomplete"})
     else:
         ui.manifest(migration_id, manifest)
+    return 0
+
+
+@migrate.command("log", context_settings=CONTEXT)
+@click.argument("migration_id", metavar="MIGRATION_ID")
+@_archive_options
+@json_option
+@global_options
+def log_command(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json: bool) -> int:
+    """Print a migration's log: its steps, tables, retries, warnings and error, each with its time.
+
+    The log is log.jsonl beside the manifest, one JSON record a line, written when the migration
+    ends (a resumed one adds its own); --json prints the records as one JSON array. A migration
+    run with --debug also logged wfuwp's debug records and the MySQL driver's own messages.
+    MIGRATION_ID is what `wfuwp migrate list` shows.
+    """
+    ui = Ui(json_mode=as_json)
+    location = current_state().config().archive_location(work_dir, local=skip_s3)
+    records = location.migration(migration_id).read_log()
+    if records is None:
+        raise ArchiveError(
+            f"migration {migration_id} has no log: it is still running, was killed before it could "
+            "write one, or ran before migrations kept logs; "
+            f"`wfuwp migrate status {migration_id}` shows its manifest"
+        )
+    if as_json:
+        emit_json(records)
+    else:
+        ui.log_records(records)
     return 0
 
 

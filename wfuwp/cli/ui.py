@@ -374,6 +374,29 @@ class Ui:
             f"{_mb(manifest.compressed_bytes)} stored"
         )
 
+    def log_records(self, records: Sequence[dict[str, Any]]) -> None:
+        """migrate log: one line per record (time, level, step and table, message), an error's context
+        and traceback under its line."""
+        marks = {"warning": "[yellow]warn [/]", "error": "[red]ERROR[/]", "debug": "[dim]debug[/]"}
+        for record in records:
+            where = " ".join(str(record[k]) for k in ("step", "table") if record.get(k))
+            mark = marks.get(str(record.get("level", "")), "info ")
+            time_, message = escape(str(record.get("time", ""))), escape(str(record.get("message", "")))
+            self.out.print(f"{time_} {mark} {escape(where)}: {message}", soft_wrap=True)
+            error = record.get("error")
+            if isinstance(error, dict):
+                causes = "; ".join(f"{c.get('type')}: {c.get('message')}" for c in error.get("causes") or [])
+                self.line(
+                    f"    {error.get('type')}: {error.get('message')}"
+                    + (f" (caused by {causes})" if causes else "")
+                )
+                for frame in error.get("traceback") or []:
+                    for line in str(frame).rstrip("\n").splitlines():
+                        self.line(f"    | {line}", style="dim")
+            if record.get("event") == "end" and record.get("warnings"):
+                for warning in record["warnings"]:
+                    self.line(f"    warning: {warning}")
+
     def key_values(self, items: Iterable[tuple[str, str]]) -> None:
         """`key = value` lines (config list)."""
         for key, value in items:

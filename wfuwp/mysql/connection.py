@@ -8,6 +8,7 @@ it still cannot load, `DRIVER` says "pure" and a warning says why.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import warnings
@@ -27,9 +28,11 @@ except ImportError as exc:  # pragma: no cover - depends on import order in the 
 import mysql.connector
 from mysql.connector import errorcode
 
+from wfuwp import runlog
 from wfuwp.errors import DatabaseError, UsageError
 
 DRIVER = "c" if mysql.connector.HAVE_CEXT else "pure"
+_log = logging.getLogger(__name__)
 if DRIVER == "pure":  # pragma: no cover
     warnings.warn(
         "mysql-connector-python's C extension did not load"
@@ -154,6 +157,12 @@ class Database:
         kwargs = self.connect_kwargs()
         if database:
             kwargs["database"] = self.database
+        tls = (
+            "TLS off"
+            if self.ssl_disabled
+            else f"TLS {'with' if self.ssl_cert else 'without'} a client certificate"
+        )
+        runlog.event(_log, logging.DEBUG, "connect", f"connecting to {self} ({tls}, {DRIVER} driver)")
         try:
             return mysql.connector.connect(**kwargs)
         except mysql.connector.Error as exc:
@@ -252,9 +261,11 @@ def with_retries(
                     raise
                 raise database_error(exc, what) from None
             delay = random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1)))
+            why = _one_line(str(exc.msg if isinstance(exc, mysql.connector.Error) else exc))
+            message = f"{what}: {why} (error {exc.errno}); retry {attempt}/{attempts - 1} in {delay:.1f} s"
+            runlog.event(_log, logging.WARNING, "retry", message, retries=attempt, what=what, errno=exc.errno)
             if log:
-                why = _one_line(str(exc.msg if isinstance(exc, mysql.connector.Error) else exc))
-                log(f"{what}: {why} (error {exc.errno}); retry {attempt}/{attempts - 1} in {delay:.1f} s")
+                log(message)
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 

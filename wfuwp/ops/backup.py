@@ -12,6 +12,7 @@ are about to replace) and `backup_site` (a backup on demand, listed and restored
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import socket
 import threading
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from wfuwp import runlog
 from wfuwp._version import __version__
 from wfuwp.archive.folder import MigrationArchive
 from wfuwp.archive.location import ArchiveLocation
@@ -45,6 +47,7 @@ __all__ = [
 # INSERT statements of about 1 MiB: what the engine sends too. A row larger than this gets a statement
 # of its own, so loading the file needs a max_allowed_packet above the largest row (as mysqldump does).
 DEFAULT_STATEMENT_BYTES = 1 << 20
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -159,6 +162,8 @@ def dump_with_progress(
     def finished(name: str, rows: int, checksum: int) -> None:
         sink = sinks[name]
         done.append(TableDump(name, rows, checksum, sink.bytes, round(time.monotonic() - sink.started, 3)))
+        runlog.event(_log, logging.INFO, "table-end", f"archived {rows:,} rows", step=step, table=name,
+                     rows=rows, checksum=checksum, bytes=sink.bytes, seconds=done[-1].seconds)  # fmt: skip
         progress.emit(
             "table-end",
             step,
@@ -195,6 +200,8 @@ def back_up(
     Each object is durable on return.
     """
     progress.emit("step-start", "backup")
+    runlog.event(_log, logging.INFO, "step-start", f"backing up {len(names)} tables of the target into "
+                 f"{folder.url}", step="backup", tables=len(names))  # fmt: skip
     dumped = dump_with_progress(
         db,
         names,
@@ -205,6 +212,7 @@ def back_up(
         cancel=cancel,
     )
     progress.emit("step-end", "backup")
+    runlog.event(_log, logging.INFO, "step-end", f"backed up {len(dumped)} tables", step="backup")
     return dumped
 
 

@@ -9,6 +9,7 @@ Tables are taken from one shared queue, biggest first, by one worker per snapsho
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 
 import mysql.connector
 
+from wfuwp import runlog
 from wfuwp.archive.folder import MigrationArchive
 from wfuwp.archive.manifest import Role, TableSum
 from wfuwp.errors import Cancelled, MigrationError, WfuwpError
@@ -32,6 +34,8 @@ from wfuwp.report import TableReport
 from wfuwp.storage.compress import ArchiveStream
 
 __all__ = ["Copied", "TableCopier"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ class TableCopier:
             rows_total=table.rows_estimate,
             bytes_total=table.data_bytes,
         )
+        runlog.event(_log, logging.INFO, "table-start", f"copying about {table.rows_estimate:,} rows",
+                     step="copy", table=table.name, rows_estimate=table.rows_estimate)  # fmt: skip
         exports: dict[str, ArchiveStream] = {}
         replacer.reset_stats()
         try:
@@ -152,6 +158,24 @@ class TableCopier:
                 "uses such a URL (search the table for the source host to check)"
             )
         result.seconds = round(time.monotonic() - started, 3)
+        runlog.event(
+            _log,
+            logging.INFO,
+            "table-end",
+            f"copied and verified {result.rows:,} rows, {result.replacements:,} replacements",
+            step="copy",
+            table=table.name,
+            rows=result.rows,
+            checksum=result.checksum,
+            bytes_read=result.bytes_read,
+            sql_bytes=result.sql_bytes,
+            replacements=result.replacements,
+            values_changed=result.values_changed,
+            malformed_serialized=result.malformed_serialized,
+            seconds=result.seconds,
+        )
+        for note in notes:
+            runlog.event(_log, logging.WARNING, "warning", note, step="copy", table=table.name)
         return Copied(result, notes)
 
     def _stream(

@@ -13,6 +13,7 @@ and table.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import threading
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 
 import mysql.connector
 
+from wfuwp import runlog
 from wfuwp._version import __version__
 from wfuwp.archive.folder import MigrationArchive, new_migration_id
 from wfuwp.archive.location import ArchiveLocation
@@ -53,6 +55,7 @@ from wfuwp.report import MigrationReport
 __all__ = ["DEFAULT_STATEMENT_BYTES", "migrate_site"]
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 # Multi-row INSERTs of about 1 MiB loaded fastest here; never more than the target's max_allowed_packet.
 DEFAULT_STATEMENT_BYTES = 1 << 20
@@ -183,6 +186,15 @@ class _Migration:
     # -- the steps, in order ---------------------------------------------------------------------------
 
     def run(self) -> MigrationReport:
+        """Run the steps, keeping their log beside the manifest (log.jsonl, see wfuwp.runlog)."""
+        with runlog.capture(
+            self.report,
+            lambda: self.archive.append_log if self.owned and self.archive is not None else None,
+            secrets=(self.source.password, self.target.password),
+        ):
+            return self._run()
+
+    def _run(self) -> MigrationReport:
         started = time.monotonic()
         try:
             self._open_archive()
@@ -346,7 +358,9 @@ class _Migration:
             self.report.snapshot = snap.info.__dict__
             readers = len(snap.connections)
             futures: list[Future[None]] = []
-            with ThreadPoolExecutor(max_workers=readers + 2, thread_name_prefix="wfuwp") as pool:
+            with ThreadPoolExecutor(
+                max_workers=readers + 2, thread_name_prefix="wfuwp", initializer=runlog.inherit()
+            ) as pool:
                 if self.archive is not None and target_tables and not self._backup_done_earlier():
                     futures.append(pool.submit(self._backup, target_tables))
                 myisam = [t for t in pending if not t.transactional]
@@ -502,10 +516,15 @@ class _Migration:
     @contextmanager
     def _step(self, name: str, *, emit: bool = True) -> Iterator[None]:
         self.step = name
+        runlog.event(_log, logging.INFO, "step-start", f"{name} started", step=name)
         if emit:
             self.progress.emit("step-start", name)
         started = time.monotonic()
         yield
         self.report.timings[name] = round(time.monotonic() - started, 3)
+        seconds = self.report.timings[name]
+        runlog.event(
+            _log, logging.INFO, "step-end", f"{name} done in {seconds:.1f} s", step=name, seconds=seconds
+        )
         if emit:
             self.progress.emit("step-end", name)
