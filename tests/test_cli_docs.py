@@ -74,7 +74,7 @@ def test_workflow_and_troubleshooting_exist() -> None:
 def test_progress_view_draws_steps_and_tables_on_a_terminal() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=120)
-    with _ProgressView(console, enabled=True) as view:
+    with _ProgressView(console, mode="bars") as view:
         assert view.bars is not None
         view(ProgressEvent("step-start", "copy"))
         view(ProgressEvent("table-start", "copy", table="wp_43_posts", rows_total=10, bytes_total=2_000_000))
@@ -113,10 +113,13 @@ def test_progress_view_draws_steps_and_tables_on_a_terminal() -> None:
     assert "copy: retrying" in out.getvalue()
 
 
-def test_progress_view_is_quiet_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_view_quiet_prints_only_log_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    # --json on a terminal: no bars (they would mix with the document), the engine's log lines only.
     out = io.StringIO()
-    with _ProgressView(Console(file=out, force_terminal=False), enabled=False) as view:
+    with _ProgressView(Console(file=out, force_terminal=False), mode="quiet") as view:
         view(ProgressEvent("table-start", "copy", table="wp_43_posts", rows_total=10, bytes_total=100))
         view(ProgressEvent("rows", "copy", table="wp_43_posts", rows_done=10, rows_total=10, bytes_done=100))
-    assert out.getvalue() == ""
+        assert out.getvalue() == ""
+        view(ProgressEvent("log", "copy", message="retrying"))
+    assert out.getvalue() == "copy: retrying\n"
     assert sys.stdout is not None
