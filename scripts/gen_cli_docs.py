@@ -17,6 +17,7 @@ import click
 
 from wfuwp.cli.common import State
 from wfuwp.cli.main import cli
+from wfuwp.errors import EXIT_CODES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,11 +39,11 @@ Three ways in, all the same program:
 - `python -m wfuwp ...`
 
 `--config PATH` (or `WFUWP_CONFIG`) and `--debug` are accepted by every command, before or after its
-arguments. Exit codes: 0 success; 1 a step failed (the target was left as it was); 2 a usage or
-configuration mistake; 3 the site was not found; 4 another migration holds the site's lock;
-5 a pre-flight check failed; 130 interrupted.
+arguments.
 
-"""
+| exit code | meaning |
+|---|---|
+""" + "".join(f"| {code} | {meaning} |\n" for code, meaning in EXIT_CODES.items()) + "\n"
 
 
 def walk(

@@ -20,9 +20,11 @@ from wfuwp.ops.restore import rollback
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# A migration in its own process that sends itself `signal` once `after` tables are loaded.
+# A migration in its own process that sends itself `signal` once `after` tables are loaded. SIGINT is
+# reset first: a runner started with SIGINT ignored (`nohup make test &`) passes that on to its children.
 CHILD = """
 import json, os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import wfuwp
 args = json.loads(sys.argv[1])
 done = []

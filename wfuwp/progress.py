@@ -11,7 +11,9 @@ from dataclasses import dataclass
 class ProgressEvent:
     """One thing that happened.
 
-    `kind` is one of "step-start", "step-end", "table-start", "table-end", "rows", "log".
+    `kind` is one of "step-start", "step-end", "table-start", "table-end", "rows", "log", "state".
+    "state" marks a boundary of the cut-over (`message`: "swapping", "renamed", "swapped",
+    "old-dropped", "finished"), announced once that state is durable.
     `step` names the step ("connect", "discover", "stage", "copy", "backup", "verify", "swap", "clean").
     For "rows", the counts are cumulative for `table` and the totals are known up front from the
     source's estimates (refined to exact counts at "table-end"), so a UI can show percent and ETA.

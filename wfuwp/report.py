@@ -38,6 +38,11 @@ class MigrationReport:
     status: str = "running"
     swapped_back: bool = False
     cleanup_error: str | None = None
+    # How far the cut-over got (wfuwp.archive.manifest.Cutover): "finished" means the migrated tables
+    # are the site now, whatever `status` says.
+    cutover: str = "staging"
+    # A Ctrl-C or SIGTERM arrived while the swap could not be stopped: the migration finished first.
+    interrupt_deferred: bool = False
     pairs: list[tuple[str, str]] = field(default_factory=list)
     pairs_origin: str = "given"
     tables: list[TableReport] = field(default_factory=list)

@@ -249,6 +249,31 @@ class MigrationArchive:
         blob = self.backend.get_bytes(key)
         return None if blob is None else Manifest.from_json(blob, self.backend.url_of(key))
 
+    def read_record(self) -> Manifest | None:
+        """What the migration did: its manifest or, for a run that died before writing one, what its
+        state.json recorded (status "interrupted", with how far its cut-over got). None: neither exists."""
+        manifest = self.read_manifest()
+        if manifest is not None:
+            return manifest
+        state = self.read_state()
+        if state is None:
+            return None
+        record = self.new_manifest(kind="migration", status="interrupted")
+        record.tables = sorted((t.report for t in state.tables.values()), key=lambda t: t.name)
+        objects = [o for t in state.tables.values() for o in t.objects]
+        if state.backup is not None:
+            record.backup_tables = dict(state.backup.tables)
+            objects += state.backup.objects
+        self.adopt(objects)
+        record.objects = self.objects
+        record.target_only_tables = list(state.retired)
+        record.target_only_dropped = bool(state.retired)
+        record.cutover = state.cutover
+        record.error = (
+            "the process stopped before it could write its manifest (killed, or the machine stopped)"
+        )
+        return record
+
     def write_state(self, state: MigrationState) -> None:
         """Replace state.json: what the running migration has finished (read back by `read_state`)."""
         self.backend.put_bytes(f"{self.folder}/{STATE_NAME}", state.to_json())

@@ -22,11 +22,13 @@ from wfuwp.replace import Rule
 from wfuwp.report import TableReport
 
 __all__ = [
+    "CUTOVER_STATES",
     "MANIFEST_FORMAT",
     "STATUSES",
     "ArchiveObject",
     "Audit",
     "BackupState",
+    "Cutover",
     "Kind",
     "Manifest",
     "MigrationState",
@@ -42,9 +44,15 @@ Role = Literal["source", "backup", "migrated"]
 # What made the folder: a migration, or a backup (`backup_site`, or what a restore/import replaced).
 Kind = Literal["migration", "backup"]
 # running: not finished (state.json only); completed: done, the target holds the result; failed and
-# interrupted: stopped, and the target holds what it held before (see Manifest.cleanup_error).
-Status = Literal["running", "completed", "failed", "interrupted"]
+# interrupted: stopped (whether the target holds the result is `cutover`'s to say); rolled-back: a
+# completed migration that `rollback` undid.
+Status = Literal["running", "completed", "failed", "interrupted", "rolled-back"]
 STATUSES: tuple[Status, ...] = get_args(Status)
+# How far the cut-over got (wfuwp.ops.cutover): staging: the target holds what it held before;
+# swapping: the RENAME may have happened (the target's own tables tell); swapped: the new tables are
+# live and the old ones kept under _wfo_ names; finished: the new tables are live for good.
+Cutover = Literal["staging", "swapping", "swapped", "finished"]
+CUTOVER_STATES: tuple[Cutover, ...] = get_args(Cutover)
 ROLES: tuple[Role, ...] = get_args(Role)
 
 
@@ -132,6 +140,8 @@ class Manifest:
     old_tables_kept: list[str] = field(default_factory=list)
     error: str | None = None
     cleanup_error: str | None = None  # set when putting the target back after a failure failed too
+    cutover: Cutover = "staging"
+    swapped_back: bool = False
     audit: Audit | None = None
     details: dict[str, Any] = field(default_factory=dict)
     format: int = MANIFEST_FORMAT
@@ -173,6 +183,8 @@ class Manifest:
             "old_tables_kept": list(self.old_tables_kept),
             "error": self.error,
             "cleanup_error": self.cleanup_error,
+            "cutover": self.cutover,
+            "swapped_back": self.swapped_back,
             "audit": asdict(self.audit) if self.audit is not None else None,
         }
         return data
@@ -201,13 +213,16 @@ class Manifest:
         """Build from manifest.json's parsed data (format 1, any version)."""
         raw = dict(_need(data, dict, "a JSON object"))
         site = _need(raw.pop("site", None) or {}, dict, "the site entry")
-        status = raw.pop("status", "completed")
+        status = _status(raw.pop("status", "completed"))
         audit = raw.pop("audit", None)
+        cutover = raw.pop("cutover", None)
+        if cutover not in CUTOVER_STATES:  # manifests before the cut-over was recorded
+            cutover = "finished" if status == "completed" else "staging"
         table_fields = {f.name for f in fields(TableReport)}
         manifest = cls(
             id=str(raw.pop("id")),
             kind="backup" if raw.pop("kind", "migration") == "backup" else "migration",
-            status=_status(status),
+            status=status,
             site_id=int(site["id"]),
             site_name=site.get("name"),
             from_env=str(raw.pop("from")),
@@ -228,6 +243,8 @@ class Manifest:
             old_tables_kept=list(raw.pop("old_tables_kept", None) or []),
             error=raw.pop("error", None),
             cleanup_error=raw.pop("cleanup_error", None),
+            cutover=cutover,
+            swapped_back=bool(raw.pop("swapped_back", False)),
             audit=Audit(**{k: str(audit.get(k, "")) for k in ("user", "host", "tool", "finished_at")})
             if isinstance(audit, dict)
             else None,
@@ -310,6 +327,9 @@ class MigrationState:
     rules: list[Rule] = field(default_factory=list)
     tables: dict[str, StagedTable] = field(default_factory=dict)
     backup: BackupState | None = None
+    cutover: Cutover = "staging"
+    retired: list[str] = field(default_factory=list)  # target-only tables the swap takes out
+    keep_old: bool = False
 
     def to_json(self) -> bytes:
         """state.json's bytes."""
@@ -333,6 +353,9 @@ class MigrationState:
                     "tables": {n: [s.rows, s.checksum] for n, s in self.backup.tables.items()},
                     "objects": [o.to_dict() for o in self.backup.objects],
                 },
+                "cutover": self.cutover,
+                "retired": self.retired,
+                "keep_old": self.keep_old,
             }
         )
 
@@ -360,6 +383,9 @@ class MigrationState:
                     {str(n): TableSum(int(v[0]), int(v[1])) for n, v in backup["tables"].items()},
                     [ArchiveObject.from_dict(o) for o in backup.get("objects") or []],
                 ),
+                cutover=data.get("cutover") if data.get("cutover") in CUTOVER_STATES else "staging",
+                retired=[str(n) for n in data.get("retired") or []],
+                keep_old=bool(data.get("keep_old", False)),
             )
         except (orjson.JSONDecodeError, ArchiveError, KeyError, TypeError, ValueError) as exc:
             raise ArchiveError(f"{url} is not a migration's state ({exc}); start a new migration") from exc

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from wfuwp import signals
 from wfuwp._version import __version__
 from wfuwp.cli.common import (
     CONTEXT,
@@ -34,7 +35,8 @@ from wfuwp.cli.config_commands import config_group
 from wfuwp.cli.ui import Ui
 from wfuwp.config.plan import Plan
 from wfuwp.config.settings import Config
-from wfuwp.errors import ArchiveError, UsageError, WfuwpError
+from wfuwp.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ArchiveError, UsageError, WfuwpError
+from wfuwp.mysql.connection import DRIVER
 from wfuwp.mysql.schema import validate_site_id
 from wfuwp.ops.backup import backup_site
 from wfuwp.ops.clean import plan_clean, run_clean
@@ -44,6 +46,7 @@ from wfuwp.ops.media import CopyResult, media_location
 from wfuwp.ops.migrate import migrate_site
 from wfuwp.ops.restore import import_sql, restore, rollback
 from wfuwp.ops.verify import verify_site
+from wfuwp.replace import IMPLEMENTATION
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,25 +66,38 @@ def migrate_main(argv: Sequence[str] | None = None) -> int:
 def _run(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> int:
     state = State()
     args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        result = command.main(args=args, prog_name=prog_name, standalone_mode=False, obj=state)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("aborted: nothing was written", err=True)
-        return 1
-    except WfuwpError as exc:
-        # migrate_site turns Ctrl-C into a MigrationError ("interrupted; the target was left as it was").
-        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
-        return _fail(state, exc, 130 if interrupted else exc.exit_code)
-    except KeyboardInterrupt as exc:
-        return _fail(state, exc, 130, "interrupted")
-    except Exception as exc:
-        return _fail(
-            state, exc, 1, f"unexpected {type(exc).__name__}: {exc}; run again with --debug and report it"
-        )
-    return result if isinstance(result, int) else 0
+    with signals.interruptible():
+        try:
+            result = command.main(args=args, prog_name=prog_name, standalone_mode=False, obj=state)
+        except click.ClickException as exc:
+            exc.show()
+            return exc.exit_code
+        except click.exceptions.Abort:
+            click.echo("aborted: nothing was written", err=True)
+            return EXIT_FAILED
+        except WfuwpError as exc:
+            # Ctrl-C or SIGTERM stopped it, whatever the error became on the way (a driver turns a
+            # KeyboardInterrupt inside a query into a lost connection).
+            interrupted = signals.was_interrupted() or isinstance(exc.__cause__, KeyboardInterrupt)
+            return _fail(state, exc, EXIT_INTERRUPTED if interrupted else exc.exit_code)
+        except KeyboardInterrupt as exc:
+            return _fail(state, exc, EXIT_INTERRUPTED, "interrupted: nothing more was done")
+        except Exception as exc:
+            if signals.was_interrupted():
+                return _fail(state, exc, EXIT_INTERRUPTED, f"interrupted ({type(exc).__name__}: {exc})")
+            return _fail(
+                state,
+                exc,
+                EXIT_FAILED,
+                f"unexpected {type(exc).__name__}: {exc}; run again with --debug and report it",
+            )
+    return result if isinstance(result, int) else EXIT_OK
+
+
+# What a Ctrl-C or SIGTERM that arrived during a swap (which is never cut in half) did.
+_LATE_INTERRUPT = (
+    "interrupted during the swap, which cannot be cut: it finished first, and the new tables are live"
+)
 
 
 def _fail(state: State, exc: BaseException, code: int, message: str | None = None) -> int:
@@ -98,7 +114,13 @@ def _fail(state: State, exc: BaseException, code: int, message: str | None = Non
 
 
 @click.group(cls=Group, context_settings=CONTEXT)
-@click.version_option(__version__, "--version", prog_name="wfuwp")
+@click.version_option(
+    __version__,
+    "--version",
+    prog_name="wfuwp",
+    # Which core and which MySQL driver loaded: the slow fallbacks are 4-6x slower each.
+    message=f"%(prog)s %(version)s (core {IMPLEMENTATION}, MySQL driver {DRIVER})",
+)
 @global_options
 def cli() -> None:
     """Migrate one site of a WordPress multisite network between environments.
@@ -317,6 +339,11 @@ def run(
     assert result.report is not None
     if not as_json:
         ui.summary(result.report)
+    if result.report.interrupt_deferred:
+        ui.warn(
+            _LATE_INTERRUPT
+            + f"; `wfuwp migrate rollback {result.report.migration_id} --env {to_env}` undoes it"
+        )
     _media_line(ui, media)
     if as_json:
         emit_json({**result.report.to_dict(), "media": media})
@@ -645,7 +672,11 @@ def rollback_command(
     _refuse_without_terminal(config, env, yes)
     target = config.env(env).as_database()
     location = config.archive_location(work_dir, local=skip_s3)
-    manifest = location.read_manifest(migration_id)
+    manifest = location.migration(migration_id).read_record()
+    if manifest is None:
+        raise UsageError(
+            f"migration {migration_id} recorded nothing (it never started): nothing to roll back"
+        )
     if manifest.to_env != env:
         raise UsageError(
             f"{migration_id} migrated into {manifest.to_env}, not {env}: roll it back with --env "
@@ -658,6 +689,8 @@ def rollback_command(
         emit_json(report.to_dict())
     else:
         ui.load_report(report, verb="rolled back")
+    if report.interrupt_deferred:
+        ui.warn(_LATE_INTERRUPT)
     return 0
 
 
@@ -724,6 +757,8 @@ def restore_command(
         emit_json(report.to_dict())
     else:
         ui.load_report(report, verb="restored")
+    if report.interrupt_deferred:
+        ui.warn(_LATE_INTERRUPT)
     return 0
 
 
@@ -801,6 +836,8 @@ def import_command(
         emit_json(report.to_dict())
     else:
         ui.load_report(report, verb="imported")
+    if report.interrupt_deferred:
+        ui.warn(_LATE_INTERRUPT)
     return 0
 
 

@@ -10,7 +10,11 @@ import mysql.connector
 from wfuwp.errors import LockedError
 from wfuwp.mysql.connection import Database, database_error, query
 
-__all__ = ["SiteLock"]
+__all__ = ["HOLDER_GRACE_S", "SiteLock"]
+
+# Seconds to wait for a held lock. A process killed a moment ago still holds its lock until the server
+# has noticed its connection closed, which on a busy server is not instant; a live holder keeps it.
+HOLDER_GRACE_S = 3
 
 
 class SiteLock:
@@ -29,10 +33,10 @@ class SiteLock:
         self.conn: Any = None
 
     def acquire(self) -> None:
-        """Take the lock, or raise LockedError at once when another migration holds it."""
+        """Take the lock, or raise LockedError when another migration holds it (after HOLDER_GRACE_S)."""
         self.conn = self.db.connect()
         try:
-            (got,) = query(self.conn, "SELECT GET_LOCK(%s, 0)", (self.name,))[0]
+            (got,) = query(self.conn, f"SELECT GET_LOCK(%s, {HOLDER_GRACE_S})", (self.name,))[0]
         except mysql.connector.Error as exc:
             raise database_error(exc, f"cannot lock site {self.site_id} on {self.db}") from None
         if got != 1:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wfuwp.errors import VerificationError
+import mysql.connector
+
+from wfuwp.errors import SwapBlockedError, VerificationError
 from wfuwp.mysql.connection import Database, as_text, execute, query
 from wfuwp.mysql.schema import Table, table_estimates
 from wfuwp.mysql.sql import MAX_IDENTIFIER, checksum_query, create_table_as, quote_identifier
@@ -111,25 +114,48 @@ class TargetSite:
         execute(conn, f"DROP TABLE IF EXISTS {quote_identifier(staging)}")
         execute(conn, create_table_as(table.create_sql, staging))
 
-    def verify(self, conn: Any, name: str, columns: Sequence[str], rows: int, checksum: int) -> None:
-        """Compare a staging table's row count and checksum (over `columns`) with what was sent."""
+    def verify(
+        self,
+        conn: Any,
+        name: str,
+        columns: Sequence[str],
+        rows: int,
+        checksum: int,
+        *,
+        expected_from: str = "were sent; nothing was swapped, run again",
+    ) -> None:
+        """Compare a staging table's row count and checksum (over `columns`) with what was expected.
+
+        `expected_from` ends the error message: where the expected figures came from and what to do.
+        """
         got_rows, got_sum = query(conn, checksum_query(self.staging[name], columns))[0]
         if int(got_rows) != rows or int(got_sum) != checksum:
             raise VerificationError(
                 f"the target holds {got_rows} rows (checksum {got_sum})"
-                f" but {rows} rows (checksum {checksum}) "
-                "were sent; nothing was swapped, run again",
+                f" but {rows} rows (checksum {checksum}) {expected_from}",
                 step="verify",
                 table=name,
             )
 
-    def swap(self, conn: Any) -> None:
-        """Swap every staging table in and every live table out, in one atomic statement."""
-        execute(conn, self.swap_plan.rename_forward())
+    def swap(self, conn: Any, rename: Callable[[Any, str], None]) -> None:
+        """Swap every staging table in and every live table out, in one atomic statement run by `rename`."""
+        rename(conn, self.swap_plan.rename_forward())
 
-    def swap_back(self, conn: Any) -> None:
+    def swap_back(self, conn: Any, rename: Callable[[Any, str], None]) -> None:
         """Undo swap(): the old tables become live again, the migrated ones go back to staging."""
-        execute(conn, self.swap_plan.rename_back())
+        rename(conn, self.swap_plan.rename_back())
+
+    def position(self, conn: Any) -> str:
+        """Which side of the swap the target is on, read from its tables (RENAME TABLE is atomic):
+        "before" (staging tables present, no old ones), "swapped" (old tables present) or "after"
+        (neither: the old tables were dropped, or nothing was staged)."""
+        names = list(self.staging.values()) + list(self.old.values())
+        present = table_estimates(conn, self.db.database, names)
+        if any(old in present for old in self.old.values()):
+            return "swapped"
+        if any(staging in present for staging in self.staging.values()):
+            return "before"
+        return "after"
 
     def drop(self, conn: Any, which: str) -> None:
         """Drop the staging (`which="staging"`) or old (`which="old"`) tables that exist."""
@@ -137,6 +163,81 @@ class TargetSite:
         for start in range(0, len(names), 50):
             batch = names[start : start + 50]
             execute(conn, "DROP TABLE IF EXISTS " + ", ".join(quote_identifier(n) for n in batch))
+
+
+# MariaDB and MySQL answer a lock wait timeout, metadata locks included, with error 1205.
+LOCK_WAIT_TIMEOUT = 1205
+
+
+def rename_within(
+    conn: Any,
+    statement: str,
+    *,
+    lock_wait_s: int,
+    attempts: int,
+    backoff_s: float,
+    stop: Callable[[], bool],
+    log: Callable[[str], None] = lambda _m: None,
+) -> None:
+    """Run a RENAME TABLE that waits at most `lock_wait_s` seconds per try for the tables' metadata locks.
+
+    A RENAME waiting for a lock makes every later query of those tables wait behind it, so it waits
+    briefly and tries again (the pattern of gh-ost and pt-online-schema-change): readers are held up
+    for at most `lock_wait_s` seconds at a time. Between tries it sleeps `backoff_s`, doubling, and
+    gives up early (KeyboardInterrupt) when `stop()` says so. After `attempts` tries it raises
+    SwapBlockedError naming the connections whose open transactions hold the locks. The tables
+    are unchanged unless it returns.
+    """
+    execute(conn, f"SET SESSION lock_wait_timeout = {int(lock_wait_s)}")
+    delay = backoff_s
+    for attempt in range(1, attempts + 1):
+        try:
+            execute(conn, statement)
+            return
+        except mysql.connector.Error as exc:
+            if exc.errno != LOCK_WAIT_TIMEOUT:
+                raise
+        if attempt == attempts:
+            break
+        log(f"the swap waited {lock_wait_s} s for other connections' locks (try {attempt} of {attempts})")
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline:
+            if stop():
+                raise KeyboardInterrupt
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        if stop():
+            raise KeyboardInterrupt
+        delay *= 2
+    raise SwapBlockedError(
+        f"the tables could not be swapped: {attempts} tries of {lock_wait_s} s each waited for "
+        f"{lock_holders(conn)}; the target was left as it was: end that transaction (or wait for it) "
+        "and run again"
+    )
+
+
+def lock_holders(conn: Any) -> str:
+    """Who is likely holding metadata locks: the oldest open transactions of other connections."""
+    try:
+        rows = query(
+            conn,
+            "SELECT p.ID, p.USER, p.HOST, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), LEFT(p.INFO, 60) "
+            "FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p "
+            "ON p.ID = t.trx_mysql_thread_id WHERE p.ID <> CONNECTION_ID() ORDER BY t.trx_started LIMIT 3",
+        )
+    except mysql.connector.Error:
+        rows = []
+    if not rows:
+        return (
+            "a lock another connection holds on the site's tables (SHOW PROCESSLIST, with the PROCESS "
+            "privilege, shows which)"
+        )
+    described = []
+    for thread, user, host, seconds, info in rows:
+        doing = f", running {as_text(info)!r}" if info else ", idle"
+        described.append(
+            f"connection {thread} ({as_text(user)}@{as_text(host)}, transaction open {seconds} s{doing})"
+        )
+    return "locks held by " + "; ".join(described)
 
 
 def leftover_tables(conn: Any, database: str) -> list[str]:

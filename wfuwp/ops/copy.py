@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import mysql.connector
 
@@ -93,7 +93,10 @@ class TableCopier:
                 copied = self._copy(snap.connection_for(table, reader), loader, table, replacer)
                 # Recorded (state.json) before it is announced: a run killed after "table-end" resumes
                 # without copying the table again.
-                self.on_copied(copied)
+                try:
+                    self.on_copied(copied)
+                except BaseException as exc:
+                    _raise_in_table(exc, table.name)
                 done = copied.report
                 self.progress.emit(
                     "table-end",
@@ -132,11 +135,7 @@ class TableCopier:
         except BaseException as exc:
             for stream in exports.values():
                 stream.abort()
-            error = _in_table(exc, table.name)
-            if error is exc:
-                raise
-            # A driver error or an interruption says all in the new message; an archive error is the cause.
-            raise error from (exc if isinstance(exc, WfuwpError) else None)
+            _raise_in_table(exc, table.name)
         stats = replacer.stats
         result.values_changed = stats.values_changed
         result.replacements = stats.replacements
@@ -244,6 +243,15 @@ class TableCopier:
             stream = self.archive.open_table_stream(kind, table.name)
             exports[kind] = stream
             stream.write(DUMP_HEADER + table_preamble(table.name, table.create_sql) + b"START TRANSACTION;\n")
+
+
+def _raise_in_table(exc: BaseException, table: str) -> NoReturn:
+    """Raise `exc`, or an error for it that names `table` (call it from an except block)."""
+    error = _in_table(exc, table)
+    if error is exc:
+        raise exc
+    # A driver error or an interruption says all in the new message; an archive error is the cause.
+    raise error from (exc if isinstance(exc, WfuwpError) else None)
 
 
 def _in_table(exc: BaseException, table: str) -> BaseException:

@@ -7,38 +7,55 @@ this sequence, so it exists once:
       .add(name) / .create_staging(conn, table)     staging tables `_wfs_<run>_<table>`
       ... the caller loads them (and archives a backup of what they replace) ...
       .verify(conn, name, columns, expected)        row count and checksum of one staging table
-      .swap(conn, existing=..., retire=..., after_swap=..., keep_old=...)
-            one RENAME TABLE: live -> `_wfo_<run>_*`, staging -> live (all or nothing)
-            after_swap() may raise to have the swap undone
-            then the old tables are dropped, or kept for an instant `rollback`
-      .undo()            after a failure: swap back if swapped, drop the staging tables
+      .swap(conn, ...)                              the critical section, signals held:
+            record("swapping")   the RENAME may happen from here on
+            one RENAME TABLE: live -> `_wfo_<run>_*`, staging -> live (all or nothing), waiting at
+                 most `swap_lock_wait_s` per try for other connections' locks
+            record("swapped")    the new tables are live, the old ones kept under `_wfo_` names
+            after_swap()         may raise to have the swap undone
+            drop the old tables, or keep them for an instant `rollback`
+            record("finished")
+      .undo()            after a failure: swap back if swapped and not finished, drop the staging tables
       .close()           releases the lock
 
-Until `swap` the target's live tables are untouched. `swap_back_kept` undoes a completed swap
-whose old tables were kept.
+Until the RENAME the target's live tables are untouched. Which side of it a target is on can always
+be read from the target itself (`position`): the RENAME is atomic, so a run killed at any instant
+leaves either its staging tables (before) or its old tables (swapped) or neither (finished).
+Ctrl-C and SIGTERM are held from "swapping" to "finished": a swap is never cut in half, and a signal
+that arrived meanwhile is reported in `interrupted` for the caller to act on once the site is whole.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
+from wfuwp import signals
 from wfuwp.archive.manifest import TableSum
 from wfuwp.mysql.connection import Database, closing, with_retries
 from wfuwp.mysql.lock import SiteLock
 from wfuwp.mysql.schema import Table
-from wfuwp.mysql.target import TargetSite
+from wfuwp.mysql.target import TargetSite, rename_within
 from wfuwp.progress import Progress
 
-__all__ = ["CutOver", "swap_back_kept"]
+__all__ = ["SWAP_ATTEMPTS", "SWAP_LOCK_WAIT_S", "CutOver", "Position", "swap_back_kept"]
+
+# Seconds one RENAME try may wait for other connections' metadata locks. Every query of the site's
+# tables that starts meanwhile waits behind the RENAME, so this bounds how long a page view can stall.
+SWAP_LOCK_WAIT_S = 1
+# Tries before giving up (about 15 s in all, with the pauses between them).
+SWAP_ATTEMPTS = 8
+_SWAP_BACKOFF_S = 0.25
+
+Position = Literal["before", "swapped", "after"]
 
 
 class CutOver:
     """One run's staging tables in `target`, the swap that puts them live, and its undo.
 
     Use as a context manager (or call open()/close()): leaving the block on an exception undoes
-    whatever was done (see `undo`) and releases the lock; the exception propagates.
+    whatever can be undone (see `undo`) and releases the lock; the exception propagates.
     """
 
     def __init__(
@@ -50,17 +67,24 @@ class CutOver:
         progress: Progress | None = None,
         names: Sequence[str] = (),
         existing: Sequence[str] = (),
+        swap_lock_wait_s: int = SWAP_LOCK_WAIT_S,
+        swap_attempts: int = SWAP_ATTEMPTS,
     ) -> None:
         """`run_id`: 6 hex digits naming this run's work tables; `lock_site`: the site to lock (None:
         no lock, for tables of no one site); `names`: tables to swap in; `existing`: those of the site
-        that the target holds now."""
+        that the target holds now. `swap_lock_wait_s`/`swap_attempts`: the bound on the swap's wait
+        for other connections' locks (see wfuwp.mysql.target.rename_within)."""
         self.target = target
         self.site = TargetSite(target, run_id, names, existing)
         self.lock = SiteLock(target, lock_site) if lock_site is not None else None
         self.progress = progress or Progress(None)
-        self.swapped = False
+        self.swap_lock_wait_s = max(1, swap_lock_wait_s)
+        self.swap_attempts = max(1, swap_attempts)
+        self.swapped = False  # the RENAME happened (and was not undone)
+        self.finished = False  # the swap's critical section completed: the new tables stay
         self.swapped_back = False
         self.cleanup_error: str | None = None  # why undo() could not put the target back, if it could not
+        self.interrupted: list[int] = []  # Ctrl-C/SIGTERM that arrived while the swap could not stop
 
     # -- lifetime ------------------------------------------------------------------------------------------
 
@@ -106,23 +130,57 @@ class CutOver:
         """Say which of the site's tables the target holds now (the swap moves them to old names)."""
         self.site.set_existing(names)
 
+    def retire(self, names: Sequence[str]) -> None:
+        """Have the swap also take these target-only tables out of the site (to old names)."""
+        self.site.retire(list(names))
+
     def staging_name(self, name: str) -> str:
         """The staging name of a table included in the swap."""
         return self.site.staging[name]
 
     def create_staging(self, conn: Any, table: Table) -> None:
-        """Create table's empty staging twin from the SOURCE's definition.
-
-        A leftover of that name is replaced.
-        """
+        """Create a table's empty staging twin from the SOURCE's definition (replacing a leftover)."""
         self.site.add(table.name)
         self.site.create_staging(conn, table)
 
-    def verify(self, conn: Any, name: str, columns: Sequence[str], expected: TableSum) -> None:
-        """Raise VerificationError unless the staging table holds `expected` rows and checksum."""
-        self.site.verify(conn, name, columns, expected.rows, expected.checksum)
+    def verify(
+        self,
+        conn: Any,
+        name: str,
+        columns: Sequence[str],
+        expected: TableSum,
+        *,
+        expected_from: str | None = None,
+    ) -> None:
+        """Raise VerificationError unless the staging table holds `expected` rows and checksum.
+
+        `expected_from` ends the message: where the figures came from and what to do (default: they
+        were sent by this run, which may simply be run again).
+        """
+        if expected_from is None:
+            self.site.verify(conn, name, columns, expected.rows, expected.checksum)
+        else:
+            self.site.verify(
+                conn, name, columns, expected.rows, expected.checksum, expected_from=expected_from
+            )
+
+    def position(self) -> Position:
+        """Which side of the swap the target is on, read from the target's own tables."""
+        with closing(self.target.connect()) as conn:
+            return self.site.position(conn)  # type: ignore[return-value]
 
     # -- the swap ------------------------------------------------------------------------------------------
+
+    def _rename(self, conn: Any, statement: str) -> None:
+        rename_within(
+            conn,
+            statement,
+            lock_wait_s=self.swap_lock_wait_s,
+            attempts=self.swap_attempts,
+            backoff_s=_SWAP_BACKOFF_S,
+            stop=signals.pending,
+            log=lambda message: self.progress.log("swap", message),
+        )
 
     def swap(
         self,
@@ -132,26 +190,47 @@ class CutOver:
         retire: Sequence[str] = (),
         after_swap: Callable[[], None] | None = None,
         keep_old: bool = False,
+        record: Callable[[str], None] | None = None,
     ) -> list[str]:
         """Put every staging table live in one RENAME TABLE; return the old tables kept (with `keep_old`).
 
         `existing`: which of the swapped tables the target holds now (they move to old names; default:
-        as given when constructed); `retire`: target-only tables to take out of the site at the same
-        moment. `after_swap` may raise to have the swap undone (by the context manager or `undo`).
+        as said before); `retire`: target-only tables to take out of the site at the same moment.
+        `record(state)` is called at each boundary ("swapping", "swapped", "finished") and should make
+        the state durable before it returns. `after_swap` may raise to have the swap undone (by the
+        context manager or `undo`). SwapBlockedError when other connections' locks kept the RENAME
+        from happening within the bound; the target is then untouched.
         """
         if existing is not None:
             self.site.set_existing(existing)
-        self.site.retire(list(retire))
+        if retire:
+            self.site.retire(list(retire))
+        note = record or (lambda _state: None)
         self.progress.emit("step-start", "swap")
-        self.site.swap(conn)
-        self.swapped = True
-        if after_swap is not None:
-            after_swap()
-        kept = self.site.swap_plan.old_names() if keep_old else []
-        if not keep_old:
-            self.site.drop(conn, "old")
+        with signals.deferred() as held:
+            note("swapping")
+            self._state("swapping")
+            self.site.swap(conn, self._rename)
+            self.swapped = True
+            self._state("renamed")
+            note("swapped")
+            self._state("swapped")
+            if after_swap is not None:
+                after_swap()
+            kept = self.site.swap_plan.old_names() if keep_old else []
+            if not keep_old:
+                self.site.drop(conn, "old")
+                self._state("old-dropped")
+            self.finished = True
+            note("finished")
+            self._state("finished")
+        self.interrupted = list(held)
         self.progress.emit("step-end", "swap")
         return kept
+
+    def _state(self, state: str) -> None:
+        """Announce a boundary of the cut-over (a "state" event; tests stop a run exactly there)."""
+        self.progress.emit("state", "swap", message=state)
 
     @property
     def replaced(self) -> frozenset[str]:
@@ -159,8 +238,9 @@ class CutOver:
         return self.site.swap_plan.existing
 
     def undo(self) -> None:
-        """Put the target back as it was: swap back if swapped, drop the staging tables.
+        """Put the target back as it was: swap back if swapped (and not finished), drop the staging tables.
 
+        A finished swap stays: the new tables are the site now, and `rollback` is how to go back.
         Retries transient server errors (the target may just have restarted). Never raises: a failure
         is kept in `cleanup_error` for the caller's report.
         """
@@ -168,8 +248,9 @@ class CutOver:
 
         def put_back() -> None:
             with closing(self.target.connect()) as conn:
-                if self.swapped:
-                    site.swap_back(conn)
+                if self.swapped and not self.finished:
+                    with signals.deferred():
+                        site.swap_back(conn, self._rename)
                     self.swapped = False
                     self.swapped_back = True
                 site.drop(conn, "staging")
@@ -188,14 +269,16 @@ def swap_back_kept(
     names: Sequence[str],
     replaced: Sequence[str],
     retired: Sequence[str],
+    progress: Progress | None = None,
 ) -> None:
-    """Undo a completed swap whose old tables (`_wfo_<run_id>_*`) were kept: one RENAME TABLE.
+    """Undo a swap whose old tables (`_wfo_<run_id>_*`) are still there: one RENAME TABLE back.
 
     `names`: the tables that swap put live; `replaced`: those of them that had replaced a table;
-    `retired`: target-only tables it took out. The tables it put live are dropped.
+    `retired`: target-only tables it took out. The tables it put live are dropped. Ctrl-C waits for
+    the RENAME; other connections' locks are waited for within the same bound as the swap.
     """
-    with CutOver(target, run_id, lock_site=site_id, names=names, existing=replaced) as cut:
-        cut.site.retire(list(retired))
-        with closing(target.connect()) as conn:
-            cut.site.swap_back(conn)
+    with CutOver(target, run_id, lock_site=site_id, names=names, existing=replaced, progress=progress) as cut:
+        cut.retire(retired)
+        with closing(target.connect()) as conn, signals.deferred():
+            cut.site.swap_back(conn, cut._rename)
             cut.site.drop(conn, "staging")

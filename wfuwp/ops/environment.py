@@ -155,6 +155,6 @@ def migrate_between(
         keep_old=keep_old,
         resume=resume,
     )
-    if media:
+    if media and not result.report.interrupt_deferred:  # a Ctrl-C during the swap stops what follows it
         result.media = sync_media(config, site_id, from_env, to_env)
     return result

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,7 +25,7 @@ from typing import Any, TypeVar
 
 import mysql.connector
 
-from wfuwp import runlog
+from wfuwp import runlog, signals
 from wfuwp._version import __version__
 from wfuwp.archive.folder import MigrationArchive, new_migration_id
 from wfuwp.archive.location import ArchiveLocation
@@ -47,7 +46,7 @@ from wfuwp.mysql.schema import Table, describe_tables, require_site_tables, site
 from wfuwp.mysql.source import Snapshot
 from wfuwp.ops.backup import audit, back_up
 from wfuwp.ops.copy import Copied, TableCopier
-from wfuwp.ops.cutover import CutOver
+from wfuwp.ops.cutover import SWAP_ATTEMPTS, CutOver
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.replace import IMPLEMENTATION, PairLike, Replacer, Rule, as_rule
 from wfuwp.report import MigrationReport
@@ -72,6 +71,7 @@ class Options:
     statement_bytes: int = DEFAULT_STATEMENT_BYTES
     drop_target_only: bool = False
     keep_old: bool = False
+    swap_attempts: int = SWAP_ATTEMPTS
 
 
 def _as_database(value: str | Database, role: str) -> Database:
@@ -97,6 +97,7 @@ def migrate_site(
     keep_old: bool = False,
     verify_after_swap: Callable[[MigrationReport], None] | None = None,
     resume: str | None = None,
+    swap_attempts: int = SWAP_ATTEMPTS,
 ) -> MigrationReport:
     """Migrate site `site_id` from `source` into `target` and return what was done.
 
@@ -110,8 +111,11 @@ def migrate_site(
     target connections. `keep_old` keeps the replaced tables (`_wfo_*`) after the swap.
     `verify_after_swap` may raise to have the swap undone. `resume`: the id of a migration whose
     process died (state.json in its archive folder); tables it had loaded and verified are checked
-    again and kept, the rest are copied, with the rules it started with. Raises a `WfuwpError`
-    subclass; the target is then as it was before.
+    again and kept, the rest are copied, with the rules it started with; a run killed after its
+    swap's RENAME is finished instead. `swap_attempts`: how often the swap tries, waiting at most
+    SWAP_LOCK_WAIT_S seconds each time, for other connections' locks on the site's tables before
+    SwapBlockedError. Raises a `WfuwpError` subclass whose message says what the target holds: as it
+    was (or swapped back), or, when the swap had finished, the migrated site.
     """
     run = _Migration(
         validate_site_id(site_id),
@@ -120,29 +124,19 @@ def migrate_site(
         [as_rule(p) for p in replacements] if replacements is not None else None,
         archive,
         Progress(progress),
-        Options(max(1, workers), max(1, load_connections), statement_bytes, drop_target_only, keep_old),
+        Options(
+            max(1, workers),
+            max(1, load_connections),
+            statement_bytes,
+            drop_target_only,
+            keep_old,
+            swap_attempts,
+        ),
         verify_after_swap,
         resume,
     )
-    with _sigterm_as_interrupt():
+    with signals.interruptible():
         return run.run()
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Within the main thread, make SIGTERM clean up like Ctrl-C does."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class _Migration:
@@ -203,6 +197,7 @@ class _Migration:
                 self.report.migration_id.rsplit("-", 1)[-1],
                 lock_site=self.site_id,
                 progress=self.progress,
+                swap_attempts=self.options.swap_attempts,
             )
             with self._step("connect"):
                 self.cut.open(retry=self._retry)
@@ -211,6 +206,8 @@ class _Migration:
             # From here on the archive folder is this run's: a failure is recorded in it. Before,
             # it may belong to a run that holds the lock, or to one that finished.
             self.owned = True
+            if self.state.cutover != "staging" and self._finish_after_swap():
+                return self._completed(started)
             with self._step("discover"):
                 tables, target_tables = self._retry(self._discover, "reading the site's tables")
             self.cut.set_existing(target_tables)
@@ -224,20 +221,38 @@ class _Migration:
             self._save_state()
             with self._step("copy"):
                 self._copy_all(to_copy, target_tables)
-            # The cut-over reports the swap step's start and end itself.
-            with self._step("swap", emit=False), closing(self.target.connect()) as conn:
-                self._swap(conn)
-            self.report.status = "completed"
-            self._save_state(status="completed")
+            # Signals are held from the swap until the manifest says so: a run is never reported
+            # as stopped while the migrated site is live, nor cut between the RENAME and its record.
+            with signals.deferred():
+                # The cut-over reports the swap step's start and end itself.
+                with self._step("swap", emit=False), closing(self.target.connect()) as conn:
+                    self._swap(conn)
+                return self._completed(started)
         except BaseException as exc:
             self._fail(exc)
+            self.report.timings["total"] = round(time.monotonic() - started, 3)
+            if self.owned:
+                self._write_manifest()
             raise self._as_error(exc) from exc
         finally:
             if self.cut is not None:
                 self.cut.close()
-            self.report.timings["total"] = round(time.monotonic() - started, 3)
-            if self.owned:
-                self._write_manifest()
+
+    def _completed(self, started: float) -> MigrationReport:
+        """Record a finished migration: state.json, then the manifest (the migrated site is live)."""
+        self.report.status = "completed"
+        self.report.cutover = "finished"
+        self.report.interrupt_deferred = self.report.interrupt_deferred or signals.pending()
+        self.report.timings["total"] = round(time.monotonic() - started, 3)
+        self._save_state(status="completed", cutover="finished")
+        try:
+            self._write_manifest()
+        except WfuwpError as exc:
+            raise MigrationError(
+                f"the site was migrated (it is live), but its manifest could not be written ({exc}); "
+                "fix the archive location, then `wfuwp migrate rollback` can find it",
+                step="manifest",
+            ) from exc
         return self.report
 
     def _open_archive(self) -> None:
@@ -436,14 +451,54 @@ class _Migration:
         assert self.cut is not None
         retire = self.report.target_only_tables if self.options.drop_target_only else []
         verify = self.verify_after_swap
+        self.report.target_only_dropped = bool(retire)
+        self._save_state(retired=list(retire), keep_old=self.options.keep_old)
         kept = self.cut.swap(
             conn,
             retire=retire,
             after_swap=(lambda: verify(self.report)) if verify is not None else None,
             keep_old=self.options.keep_old,
+            record=self._record_cutover,
         )
-        self.report.target_only_dropped = bool(retire)
         self.report.old_tables_kept = kept
+        self.report.interrupt_deferred = bool(self.cut.interrupted)
+
+    def _record_cutover(self, state: str) -> None:
+        """Make a cut-over state durable (state.json) before the cut-over goes on."""
+        self.report.cutover = state
+        self._save_state(cutover=state)
+
+    def _finish_after_swap(self) -> bool:
+        """On resume of a run that reached the swap: finish it if the RENAME happened; False if it did not.
+
+        The target's own tables say which (the RENAME is atomic): the run's old tables mean it
+        happened; its staging tables mean it did not (the swap is then done again, as usual).
+        """
+        assert self.cut is not None
+        state = self.state
+        for name in state.tables:
+            self.cut.add(name)
+        self.cut.set_existing([n for n, t in state.tables.items() if t.report.action == "replaced"])
+        self.cut.retire(state.retired)
+        position = self.cut.position()
+        if position == "before":
+            return False
+        self.report.tables = sorted((t.report for t in state.tables.values()), key=lambda t: t.name)
+        self.report.target_only_tables = list(state.retired)
+        self.report.target_only_dropped = bool(state.retired)
+        if state.backup is not None:
+            self._backup_done_earlier()
+        if self.archive is not None:
+            for staged in state.tables.values():
+                self.archive.adopt(staged.objects)
+        with signals.deferred():
+            if position == "swapped" and not state.keep_old:
+                with closing(self.target.connect()) as conn:
+                    self.cut.site.drop(conn, "old")
+            self.report.old_tables_kept = self.cut.site.swap_plan.old_names() if state.keep_old else []
+            self.cut.finished = True
+            self.progress.log("swap", f"resumed {self.resume_id} after its swap: the migrated site was live")
+        return True
 
     # -- state, manifest, failure -------------------------------------------------------------------------
 
@@ -458,29 +513,45 @@ class _Migration:
             self.archive.write_state(self.state)
 
     def _fail(self, exc: BaseException) -> None:
-        """Put the target back as it was (swap back if swapped, drop staging) and say so in the report."""
+        """Put the target back (swap back unless the swap finished, drop staging) and say what is true."""
         self.cancel.set()
         self.report.status = "interrupted" if isinstance(exc, (KeyboardInterrupt, Cancelled)) else "failed"
-        self.report.error = str(self._as_error(exc))
-        if self.owned:
-            try:
-                self._save_state(status="failed")
-            except WfuwpError:
-                pass  # the archive is what failed; the manifest will say so if it can
         if self.cut is not None:
             self.cut.undo()
             self.report.swapped_back = self.cut.swapped_back
+            if self.cut.swapped_back:
+                self.report.cutover = "staging"
             if self.cut.cleanup_error is not None:
                 self.report.cleanup_error = f"{self.cut.cleanup_error}; run `wfuwp migrate clean`"
+        self.report.error = str(self._as_error(exc))
+        if self.owned:
+            try:
+                self._save_state(status="failed", cutover=self.report.cutover)
+            except WfuwpError:
+                pass  # the archive is what failed; the manifest will say so if it can
 
     def _as_error(self, exc: BaseException) -> WfuwpError:
         if isinstance(exc, WfuwpError):
             return exc
         if isinstance(exc, (KeyboardInterrupt, Cancelled)):
-            return MigrationError("interrupted; the target was left as it was", step=self.step)
+            return MigrationError(f"interrupted; {self._target_now()}", step=self.step)
         if isinstance(exc, mysql.connector.Error):
             return MigrationError(str(database_error(exc, "database error")), step=self.step)
         return MigrationError(f"{type(exc).__name__}: {exc}", step=self.step)
+
+    def _target_now(self) -> str:
+        """What the target holds now, in words, for the error of a run that stopped."""
+        cut = self.cut
+        if cut is not None and cut.swapped and not cut.swapped_back:
+            return (
+                f"the migrated site is live; `wfuwp migrate rollback {self.report.migration_id}` "
+                "puts the old one back"
+            )
+        if cut is not None and cut.cleanup_error is not None:
+            return "the live site is as it was, but staging tables were left: run `wfuwp migrate clean`"
+        return "the target was left as it was" + (
+            ", swapped back" if cut is not None and cut.swapped_back else ""
+        )
 
     def _write_manifest(self) -> None:
         if self.archive is None:
@@ -494,11 +565,13 @@ class _Migration:
         manifest.old_tables_kept = list(report.old_tables_kept)
         manifest.error = report.error
         manifest.cleanup_error = report.cleanup_error
+        manifest.cutover = report.cutover  # type: ignore[assignment]
+        manifest.swapped_back = report.swapped_back
         manifest.audit = audit()
         details = report.to_dict()
         for typed in (
             "status", "tables", "backup_tables", "target_only_tables", "target_only_dropped",
-            "old_tables_kept", "error", "cleanup_error",
+            "old_tables_kept", "error", "cleanup_error", "cutover", "swapped_back",
         ):  # fmt: skip
             details.pop(typed)
         manifest.details = details

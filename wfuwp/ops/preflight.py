@@ -28,7 +28,15 @@ from typing import Any, Literal
 import mysql.connector
 
 from wfuwp.archive.location import ArchiveLocation
-from wfuwp.errors import ArchiveError, PreflightError, UsageError, WfuwpError
+from wfuwp.errors import (
+    EXIT_LOCKED,
+    EXIT_PREFLIGHT,
+    EXIT_SITE_NOT_FOUND,
+    ArchiveError,
+    PreflightError,
+    UsageError,
+    WfuwpError,
+)
 from wfuwp.mysql.connection import Database, as_text, error_advice, execute, max_allowed_packet, query
 from wfuwp.mysql.grants import Grants
 from wfuwp.mysql.lock import SiteLock
@@ -72,6 +80,10 @@ COMPRESSION_RATIO = 4
 _PACKET_HEADROOM = 1024
 # Privileges the target (and the migration database) needs on the database itself, always.
 TARGET_PRIVILEGES = ("SELECT", "INSERT", "CREATE", "DROP", "ALTER")
+
+
+# A fatal finding that is a missing site or a held lock exits as the migration itself would.
+_EXIT_CODE_OF_CHECK = {"source.site": EXIT_SITE_NOT_FOUND, "target.lock": EXIT_LOCKED}
 
 
 @dataclass(frozen=True)
@@ -140,7 +152,11 @@ class PreflightReport:
             else ""
         )
         fix = f"; {first.fix}" if first.fix else ""
-        return PreflightError(f"preflight {first.check}: {first.message}{fix}{tail}", problems=len(fatal))
+        return PreflightError(
+            f"preflight {first.check}: {first.message}{fix}{tail}",
+            problems=len(fatal),
+            exit_code=_EXIT_CODE_OF_CHECK.get(first.check, EXIT_PREFLIGHT),
+        )
 
     def raise_if_fatal(self) -> None:
         """Raise PreflightError when something fatal was found."""

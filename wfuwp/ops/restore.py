@@ -16,11 +16,12 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import mysql.connector
 
+from wfuwp.archive.folder import MigrationArchive
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.archive.manifest import Manifest, TableSum
 from wfuwp.errors import SqlFileError, UsageError
@@ -29,12 +30,16 @@ from wfuwp.mysql.schema import NETWORK_TABLES, describe_tables, site_pattern
 from wfuwp.mysql.sql import quote_identifier
 from wfuwp.mysql.sqlfile import check_statement, iter_statements
 from wfuwp.mysql.target import STAGING_PREFIX, table_missing, work_table_name
-from wfuwp.ops.backup import back_up_before_replacing
+from wfuwp.ops.backup import audit, back_up_before_replacing
 from wfuwp.ops.cutover import CutOver, swap_back_kept
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.storage.objects import S3Options, open_reader
 
 __all__ = ["LoadReport", "import_sql", "open_sql", "restore", "rollback"]
+
+# MySQL's client-side error numbers (lost connection, server gone, ...) start here; below are the
+# server's answers to the statement itself.
+_CLIENT_ERRORS = 2000
 
 
 @dataclass
@@ -51,6 +56,8 @@ class LoadReport:
     backup: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    # A Ctrl-C or SIGTERM arrived while the swap could not be stopped: the load finished first.
+    interrupt_deferred: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -81,9 +88,9 @@ def restore(
         raise UsageError(f"which must be 'backup' or 'migrated', not {which!r}")
     location = _location(archive)
     folder = location.migration(migration_id)
-    manifest = folder.read_manifest()
+    manifest = folder.read_record()
     if manifest is None:
-        raise UsageError(f"migration {migration_id} has no manifest: it never finished; nothing to restore")
+        raise UsageError(f"migration {migration_id} recorded nothing (it never started): nothing to restore")
     objects = manifest.objects_of("backup" if which == "backup" else "migrated")
     if which == "backup":
         expected = dict(manifest.backup_tables)
@@ -116,21 +123,54 @@ def rollback(
     archive: str | os.PathLike[str] | ArchiveLocation,
     progress: ProgressCallback | None = None,
 ) -> LoadReport:
-    """Put back the tables a completed migration replaced.
+    """Put back the tables a migration replaced, whenever its swap happened and whatever happened after.
 
     Instantly (one RENAME TABLE) while the migration's old tables are still in the target (it ran with
-    `keep_old`); otherwise from the archived backup, as `restore(which="backup")` does.
+    `keep_old`, or stopped before dropping them); otherwise from the archived backup, as
+    `restore(which="backup")` does. Works for a run that died before writing its manifest (from its
+    state.json). The migration's manifest then says "rolled-back". UsageError when its tables never
+    went live (the target holds what it held before).
     """
     location = _location(archive)
-    manifest = location.migration(migration_id).read_manifest()
-    if manifest is None or manifest.status != "completed":
-        raise UsageError(f"migration {migration_id} did not complete, so it changed nothing to roll back")
-    kept = list(manifest.old_tables_kept)
-    with closing(target.connect()) as conn:
-        instant = bool(kept) and not table_missing(conn, target.database, kept)
-    if not instant:
-        return restore(migration_id, target, archive=location, which="backup", progress=progress)
-    return _swap_back(manifest, target, Progress(progress))
+    folder = location.migration(migration_id)
+    record = folder.read_record()
+    if record is None:
+        raise UsageError(
+            f"migration {migration_id} recorded nothing (it never started): nothing to roll back"
+        )
+    if record.kind != "migration":
+        raise UsageError(
+            f"{migration_id} is a backup, not a migration: put it back with `wfuwp migrate restore`"
+        )
+    if record.status == "rolled-back":
+        raise UsageError(f"migration {migration_id} was rolled back already: nothing to roll back")
+    replaced = [t.name for t in record.tables if t.action == "replaced"]
+    retired = record.target_only_tables if record.target_only_dropped else []
+    cut = CutOver(
+        target, migration_id.rsplit("-", 1)[-1], lock_site=None, names=[t.name for t in record.tables],
+        existing=replaced,
+    )  # fmt: skip
+    cut.retire(retired)
+    position = cut.position() if record.cutover != "staging" and not record.swapped_back else "before"
+    if position == "before":
+        raise UsageError(
+            f"migration {migration_id} never put its tables live (it stopped at {record.status}, before the "
+            "swap): the target holds what it held before; nothing to roll back "
+            "(`wfuwp migrate clean` drops its staging tables)"
+        )
+    if position == "swapped":
+        report = _swap_back(record, target, Progress(progress))
+    else:
+        report = restore(migration_id, target, archive=location, which="backup", progress=progress)
+    _mark_rolled_back(folder, record)
+    return report
+
+
+def _mark_rolled_back(folder: MigrationArchive, record: Manifest) -> None:
+    """Say in the migration's manifest that it was rolled back (so `status` and `list` tell)."""
+    record.status = "rolled-back"
+    record.details["rolled_back"] = asdict(audit())
+    folder.write_manifest(record)
 
 
 def _swap_back(manifest: Manifest, target: Database, progress: Progress) -> LoadReport:
@@ -143,6 +183,7 @@ def _swap_back(manifest: Manifest, target: Database, progress: Progress) -> Load
         names=[t.name for t in manifest.tables],
         replaced=replaced,
         retired=manifest.target_only_tables if manifest.target_only_dropped else [],
+        progress=progress,
     )
     report = LoadReport(str(target), f"old tables of {manifest.id}", status="completed")
     report.tables = {name: manifest.backup_tables.get(name, TableSum(0, 0)).rows for name in replaced}
@@ -249,6 +290,7 @@ def _load(
                         progress=progress,
                     )
                 cut.swap(conn, existing=existing, retire=retire_now)
+            report.interrupt_deferred = bool(cut.interrupted)
             report.removed_tables = retire_now
             report.status = "completed"
     except BaseException as exc:
@@ -293,6 +335,8 @@ def _stage(
         try:
             execute(conn, sql)
         except mysql.connector.Error as exc:
+            if exc.errno is None or exc.errno >= _CLIENT_ERRORS:  # the connection, not the file
+                raise database_error(exc, f"loading statement {report.statements} of {source}") from None
             raise SqlFileError(
                 f"statement {report.statements} of {source} failed: {exc.msg} (error {exc.errno}); "
                 "nothing was changed"
@@ -318,7 +362,14 @@ def _verify(
         staging = cut.staging_name(name)
         if name in expected:
             columns = describe_tables(conn, target.database, [staging])[0].column_names
-            cut.verify(conn, name, columns, expected[name])
+            cut.verify(
+                conn,
+                name,
+                columns,
+                expected[name],
+                expected_from="are recorded in the archive's manifest: the archive was changed or damaged, "
+                "and nothing was swapped; restore from another migration or backup",
+            )
             report.verified_checksums = True
         (rows,) = query(conn, f"SELECT COUNT(*) FROM {quote_identifier(staging)}")[0]
         report.tables[name] = int(rows)
