@@ -25,7 +25,8 @@ DOC = ROOT / "docs" / "cli.md"
 # A fixed width, so the file does not depend on the terminal it was generated in.
 WIDTH = 100
 
-HEADER = """\
+HEADER = (
+    """\
 # Command-line reference
 
 Generated from the commands' `--help` by `scripts/gen_cli_docs.py`; do not edit by hand.
@@ -43,7 +44,10 @@ arguments.
 
 | exit code | meaning |
 |---|---|
-""" + "".join(f"| {code} | {meaning} |\n" for code, meaning in EXIT_CODES.items()) + "\n"
+"""
+    + "".join(f"| {code} | {meaning} |\n" for code, meaning in EXIT_CODES.items())
+    + "\n"
+)
 
 
 def walk(
