@@ -24,7 +24,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WFUWP_NO_KEYRING", "1")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     for name in list(os.environ):
-        if name == "WFUWP_CONFIG" or (name.startswith("WFUWP_") and name.endswith("_PASSWORD")):
+        if name in ("WFUWP_CONFIG", "WFUWP_NOTIFY_WEBHOOK") or (
+            name.startswith("WFUWP_") and name.endswith("_PASSWORD")
+        ):
             monkeypatch.delenv(name)
 
 

@@ -150,12 +150,14 @@ class Env:
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No keyring, no config or passwords from the machine, data dirs inside tmp."""
+    """No keyring, no config, passwords or webhook from the machine, data dirs inside tmp."""
     monkeypatch.setenv("WFUWP_NO_KEYRING", "1")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     for name in list(os.environ):
-        if name == "WFUWP_CONFIG" or (name.startswith("WFUWP_") and name.endswith("_PASSWORD")):
+        if name in ("WFUWP_CONFIG", "WFUWP_NOTIFY_WEBHOOK") or (
+            name.startswith("WFUWP_") and name.endswith("_PASSWORD")
+        ):
             monkeypatch.delenv(name)
 
 

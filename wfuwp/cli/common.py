@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import functools
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 import orjson
 from click.core import ParameterSource
 
-from wfuwp.config.settings import CONFIG_ENV_VAR, Config, config_path
-from wfuwp.errors import ConfigError, UsageError
+from wfuwp.config.settings import CONFIG_ENV_VAR, Config, NotifyConfig, config_path
+from wfuwp.errors import ConfigError, UsageError, WfuwpError
+from wfuwp.ops.notify import Outcome, notify, now
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +34,7 @@ class State:
         self.config_path: Path | None = None
         self.debug = False
         self.json = False
+        self.result: dict[str, Any] | None = None  # what the command printed (or would print) with --json
         self._config: Config | None = None
 
     def config(self, *, create: bool = False) -> Config:
@@ -169,6 +174,82 @@ def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
     return value
 
 
+# -- notifications ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ending:
+    """A command marked with `notifies` that ran: what the notifiers will be told once its exit code is
+    known (`send_notifications`)."""
+
+    command: str
+    params: dict[str, Any]
+    started: str
+    error: BaseException | None = None
+    result: dict[str, Any] | None = None
+    settings: NotifyConfig | None = None
+
+
+_ENDING: contextvars.ContextVar[_Ending | None] = contextvars.ContextVar("wfuwp_ending", default=None)
+
+
+def notifies(command: str) -> Callable[[F], F]:
+    """Mark a command (`migrate run`, restore, rollback, import) whose end notify.* hears about."""
+
+    def mark(f: F) -> F:
+        @functools.wraps(f)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            ending = _Ending(command, {k: _plain(v) for k, v in kwargs.items() if k != "as_json"}, now())
+            _ENDING.set(ending)
+            try:
+                return f(*args, **kwargs)
+            except BaseException as exc:
+                ending.error = exc
+                raise
+            finally:
+                ending.result = current_state().result
+                with contextlib.suppress(WfuwpError):  # a config that cannot be read notifies nobody
+                    ending.settings = current_state().config().notify
+
+        return cast("F", run)
+
+    return mark
+
+
+def send_notifications(code: int) -> int:
+    """Once a command marked with `notifies` has ended with exit code `code`, run notify.command and post
+    to notify.webhook as configured, and return `code`: a notifier that fails is reported on stderr
+    (and logged), and never changes the exit code."""
+    ending = _ENDING.get()
+    _ENDING.set(None)
+    if ending is None or ending.settings is None:
+        return code
+    error = ending.error
+    outcome = Outcome(
+        command=ending.command,
+        status="completed" if code == 0 else "interrupted" if code == 130 else "failed",
+        exit_code=code,
+        params=ending.params,
+        error=(" ".join(str(error).split()) or type(error).__name__) if error is not None else None,
+        error_type=type(error).__name__ if error is not None else None,
+        report=ending.result,
+        started=ending.started,
+        ended=now(),
+    )
+    for problem in notify(ending.settings, outcome):
+        click.echo(f"warning: {problem}; the {ending.command} itself is not affected", err=True)
+    return code
+
+
+def _plain(value: object) -> object:
+    """A command's argument as JSON takes it."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
 def emit_json(data: object) -> None:
     """Write one JSON document on stdout."""
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
@@ -184,5 +265,7 @@ __all__ = [
     "global_options",
     "json_option",
     "nearest_command",
+    "notifies",
+    "send_notifications",
     "unknown_command",
 ]

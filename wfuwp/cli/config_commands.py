@@ -30,22 +30,24 @@ from wfuwp.errors import ConfigError, UsageError, WfuwpError
 def config_group() -> None:
     """Read and change the configuration: environments, the migration database, S3.
 
-    Keys are dotted (env.prod.host, migration.database, s3.bucket, protected_envs). Passwords are
-    never taken as arguments: `set ... password` asks for it (or reads one line from stdin), or use
-    WFUWP_ENV_<NAME>_PASSWORD / WFUWP_MIGRATION_PASSWORD. See docs/configuration.md.
+    Keys are dotted (env.prod.host, migration.database, s3.bucket, notify.command, protected_envs).
+    Passwords and notify.webhook are never taken as arguments: `set ... password` asks for it (or
+    reads one line from stdin), or use WFUWP_ENV_<NAME>_PASSWORD / WFUWP_MIGRATION_PASSWORD /
+    WFUWP_NOTIFY_WEBHOOK. See docs/configuration.md.
     """
 
 
 def _is_secret(key: str) -> bool:
-    return key == "password" or key.endswith(".password")
+    return key == "password" or key.endswith(".password") or key == "notify.webhook"
 
 
 def _set(config: Config, key: str, value: str | None) -> None:
     """Set one key: a password is read from a prompt or stdin, never from the command line."""
     if _is_secret(key):
         if value is not None:
+            what = "webhook URLs (they are credentials) are" if key == "notify.webhook" else "passwords are"
             raise UsageError(
-                f"{key}: passwords are not taken as arguments (they would show in the process list and "
+                f"{key}: {what} not taken as arguments (they would show in the process list and "
                 f"shell history); run `wfuwp config set {key}` and type it, or set the environment variable"
             )
         value = _read_secret(f"{key}")
@@ -62,7 +64,8 @@ def _read_secret(label: str) -> str:
         return str(click.prompt(label, hide_input=True, confirmation_prompt=True, err=True))
     line = sys.stdin.readline()
     if not line:
-        raise UsageError(f"{label}: no password on stdin; pipe one line, or run in a terminal to be asked")
+        what = "webhook URL" if label == "notify.webhook" else "password"
+        raise UsageError(f"{label}: no {what} on stdin; pipe one line, or run in a terminal to be asked")
     return line.rstrip("\r\n")
 
 
@@ -204,6 +207,11 @@ def _section_group(section: str, what: str) -> None:
 _section_group("migration", "the migration database (host, port, user, password, database, TLS)")
 _section_group(
     "s3", "where archives go in S3 (bucket, region, prefix, endpoint_url, sse, storage_class, media_prefix)"
+)
+_section_group(
+    "notify",
+    "who hears when a migration, an import or a restore ends (command, on, webhook, timeout; "
+    "see docs/configuration.md)",
 )
 
 

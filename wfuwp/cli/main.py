@@ -29,6 +29,8 @@ from wfuwp.cli.common import (
     global_options,
     json_option,
     nearest_command,
+    notifies,
+    send_notifications,
     unknown_command,
 )
 from wfuwp.cli.config_commands import config_group
@@ -55,12 +57,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `wfuwp` with `argv` (default: sys.argv[1:]) and return the exit code."""
-    return _run(cli, argv, "wfuwp")
+    return send_notifications(_run(cli, argv, "wfuwp"))
 
 
 def migrate_main(argv: Sequence[str] | None = None) -> int:
     """Run `wfuwp-migrate`, which is exactly `wfuwp migrate`, and return the exit code."""
-    return _run(migrate, argv, "wfuwp-migrate")
+    return send_notifications(_run(migrate, argv, "wfuwp-migrate"))
 
 
 def _run(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> int:
@@ -256,6 +258,7 @@ class _RunCommand(click.Command):
 )
 @json_option
 @global_options
+@notifies("migrate run")
 def run(
     site_id: str,
     from_env: str,
@@ -320,21 +323,20 @@ def run(
     if result.matches is not None:
         ui.matches(result.matches)
         _media_line(ui, media)
+        current_state().result = {
+            "dry_run": True,
+            "site_id": site,
+            "from": from_env,
+            "to": to_env,
+            "source": str(result.source),
+            "target": str(result.target),
+            "plan": _plan_dict(result.plan),
+            "preflight": result.checks.to_dict(),
+            "matches": [m.__dict__ for m in result.matches],
+            "media": media,
+        }
         if as_json:
-            emit_json(
-                {
-                    "dry_run": True,
-                    "site_id": site,
-                    "from": from_env,
-                    "to": to_env,
-                    "source": str(result.source),
-                    "target": str(result.target),
-                    "plan": _plan_dict(result.plan),
-                    "preflight": result.checks.to_dict(),
-                    "matches": [m.__dict__ for m in result.matches],
-                    "media": media,
-                }
-            )
+            emit_json(current_state().result)
         return 0
     assert result.report is not None
     if not as_json:
@@ -345,8 +347,9 @@ def run(
             + f"; `wfuwp migrate rollback {result.report.migration_id} --env {to_env}` undoes it"
         )
     _media_line(ui, media)
+    current_state().result = {**result.report.to_dict(), "media": media}
     if as_json:
-        emit_json({**result.report.to_dict(), "media": media})
+        emit_json(current_state().result)
     return 0
 
 
@@ -659,6 +662,7 @@ def log_command(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json
 @_archive_options
 @json_option
 @global_options
+@notifies("migrate rollback")
 def rollback_command(
     migration_id: str, env: str, yes: bool, skip_s3: bool, work_dir: Path | None, as_json: bool
 ) -> int:
@@ -685,6 +689,7 @@ def rollback_command(
     _confirm(ui, config, env, manifest.site_id, yes)
     with ui.progress() as progress:
         report = rollback(migration_id, target, archive=location, progress=progress)
+    current_state().result = report.to_dict()
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -711,6 +716,7 @@ def rollback_command(
 @_archive_options
 @json_option
 @global_options
+@notifies("migrate restore")
 def restore_command(
     migration_id: str,
     env: str,
@@ -753,6 +759,7 @@ def restore_command(
             backup=not skip_backup,
             progress=progress,
         )
+    current_state().result = report.to_dict()
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -785,6 +792,7 @@ def restore_command(
 @_archive_options
 @json_option
 @global_options
+@notifies("migrate import")
 def import_command(
     source: str,
     env: str | None,
@@ -832,6 +840,7 @@ def import_command(
             s3=config.s3.options(),
             progress=progress,
         )
+    current_state().result = report.to_dict()
     if as_json:
         emit_json(report.to_dict())
     else:

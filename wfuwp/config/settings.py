@@ -9,12 +9,15 @@ Dotted keys, as `wfuwp config get/set` take them:
     env.<name>.extra_pairs.<label>      a named value the replacement plan maps between environments
     migration.<field>                   the scratch database a migration stages through
     s3.<field>                          the archive bucket and media copying
+    notify.<field>                      who hears when a migration, an import or a restore ends
     protected_envs                      environments a migration must confirm (comma-separated)
 
-Secrets (the two kinds of `password`) are encrypted at rest with a per-user key (see `wfuwp.config.secrets`).
-Each can come from an environment variable instead, which wins over the file and is never written to it:
+Secrets (the two kinds of `password`, and `notify.webhook`, whose URL is a credential) are encrypted at
+rest with a per-user key (see `wfuwp.config.secrets`). Each can come from an environment variable
+instead, which wins over the file and is never written to it:
     env.<name>.password   ->  WFUWP_ENV_<NAME>_PASSWORD   (<NAME> upper-cased, '-' turned into '_')
     migration.password    ->  WFUWP_MIGRATION_PASSWORD
+    notify.webhook        ->  WFUWP_NOTIFY_WEBHOOK
 A password is never part of a repr, an error message or `items()`/`masked()`; `connect_kwargs()` is the
 one place it comes out in clear, as the dict handed to `mysql.connector.connect`.
 """
@@ -43,6 +46,8 @@ CONFIG_ENV_VAR = "WFUWP_CONFIG"
 FILE_VERSION = 1
 PREDECESSOR_PATH = Path("~/.wfuwp/config.json")
 SSE_CHOICES = ("AES256", "aws:kms")
+NOTIFY_ON = ("failure", "always")
+WEBHOOK_ENV_VAR = "WFUWP_NOTIFY_WEBHOOK"
 
 _ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 # A host name with an optional port: no scheme, no path. The plan matches these as whole host tokens.
@@ -238,12 +243,34 @@ class S3Config:
 
 
 @dataclass
+class NotifyConfig:
+    """Who hears when a migration, an environment refresh (import) or a restore ends (wfuwp.ops.notify).
+
+    `command` is run through the shell with the outcome as JSON on stdin and WFUWP_STATUS set;
+    `webhook` gets a Slack-compatible JSON POST (`{"text": ...}`); both when the outcome is a failure,
+    or every time with `on` = "always". `timeout`: seconds each may take.
+    """
+
+    command: str | None = None
+    on: str = "failure"
+    webhook: Secret | None = None
+    timeout: int = 30
+
+    def effective_webhook(self) -> str | None:
+        """The webhook URL: WFUWP_NOTIFY_WEBHOOK when set, else the decrypted stored one."""
+        if os.environ.get(WEBHOOK_ENV_VAR):
+            return os.environ[WEBHOOK_ENV_VAR]
+        return self.webhook.reveal(where="notify.webhook") if self.webhook is not None else None
+
+
+@dataclass
 class Config:
     """The whole configuration. Load with `Config.load()`, change with `set()`, write with `save()`."""
 
     environments: dict[str, EnvConfig] = field(default_factory=dict)
     migration: MigrationDbConfig = field(default_factory=MigrationDbConfig)
     s3: S3Config = field(default_factory=S3Config)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     protected_envs: list[str] = field(default_factory=lambda: ["prod"])
     # The file it was loaded from: the default destination of save().
     source: Path | None = field(default=None, compare=False)
@@ -332,6 +359,10 @@ class Config:
             if not reveal:
                 return MASK if (value is not None or _env_secret_set(section)) else None
             return section.effective_password()
+        if isinstance(section, NotifyConfig) and name == "webhook":
+            if not reveal:
+                return MASK if (value is not None or os.environ.get(WEBHOOK_ENV_VAR)) else None
+            return section.effective_webhook()
         return value
 
     def set(self, key: str, value: object) -> None:
@@ -392,6 +423,7 @@ class Config:
             out += _section_items(f"env.{name}", self.env(name))
         out += _section_items("migration", self.migration)
         out += _section_items("s3", self.s3)
+        out += _section_items("notify", self.notify)
         return out
 
     def masked(self) -> dict[str, object]:
@@ -416,8 +448,11 @@ class Config:
             return _locate_field(self.migration, rest, key, allow_label=False)
         if head == "s3":
             return _locate_field(self.s3, rest, key, allow_label=False)
+        if head == "notify":
+            return _locate_field(self.notify, rest, key, allow_label=False)
         raise ConfigError(
-            f"unknown config key {key!r}: keys start with env.<name>., migration., s3. or are protected_envs"
+            f"unknown config key {key!r}: keys start with env.<name>., migration., s3., notify. or are "
+            "protected_envs"
         )
 
 
@@ -506,6 +541,9 @@ def _section_items(prefix: str, section: object) -> list[tuple[str, str]]:
                 out.append((f"{prefix}.password", f"{MASK} (from ${var})"))
             elif value is not None:
                 out.append((f"{prefix}.password", MASK))
+        elif isinstance(value, Secret) or (name == "webhook" and os.environ.get(WEBHOOK_ENV_VAR)):
+            from_env = name == "webhook" and os.environ.get(WEBHOOK_ENV_VAR)
+            out.append((f"{prefix}.{name}", f"{MASK} (from ${WEBHOOK_ENV_VAR})" if from_env else MASK))
         elif isinstance(value, dict):
             out += [(f"{prefix}.{name}.{label}", text) for label, text in sorted(value.items())]
         elif value is not None:
@@ -534,7 +572,8 @@ def _coerce(type_name: object, name: str, value: object, store: KeyStore | None)
         raise AssertionError(f"no coercion for field type {type_name}")
     result = coercer(value, store)
     check = _CHECKS.get(name)
-    if check is not None and result is not None:
+    # A secret read from the file was checked when it was set; checking it again would decrypt it.
+    if check is not None and result is not None and not (isinstance(result, Secret) and store is not None):
         check(result)
     return result
 
@@ -633,6 +672,23 @@ def _check_media_prefix(value: object) -> None:
         raise _Invalid(f"may contain only the placeholder {{site_id}}, got {value!r}") from None
 
 
+def _check_notify_on(value: object) -> None:
+    if value not in NOTIFY_ON:
+        raise _Invalid(f"must be failure (notify only when it fails) or always, got {value!r}")
+
+
+def _check_webhook(value: object) -> None:
+    url = value.reveal(where="notify.webhook") if isinstance(value, Secret) else str(value)
+    if not url.startswith(("https://", "http://")) or len(url.split("/")) < 4:
+        # The URL itself is a credential: it is not echoed.
+        raise _Invalid("must be an https:// URL (a Slack-compatible incoming webhook)")
+
+
+def _check_timeout(value: object) -> None:
+    if not 1 <= int(value) <= 3600:  # type: ignore[call-overload]
+        raise _Invalid(f"must be from 1 to 3600 seconds, got {value}")
+
+
 def _check_pairs(value: object) -> None:
     for label, text in value.items():  # type: ignore[attr-defined]
         if not _ENV_NAME.match(label) or not text:
@@ -645,6 +701,9 @@ _CHECKS: dict[str, Callable[[object], None]] = {
     "table_prefix": _check_table_prefix,
     "media_prefix": _check_media_prefix,
     "extra_pairs": _check_pairs,
+    "on": _check_notify_on,
+    "webhook": _check_webhook,
+    "timeout": _check_timeout,
     **dict.fromkeys(_HOST_FIELDS, _check_host),
 }
 
@@ -682,7 +741,7 @@ def _config_from_dict(data: object, store: KeyStore) -> Config:
         raise _Invalid(
             f"version {data.get('version')!r} is not one this wfuwp reads (it reads {FILE_VERSION})"
         )
-    known = {"version", "environments", "migration", "s3", "protected_envs"}
+    known = {"version", "environments", "migration", "s3", "notify", "protected_envs"}
     for name in data:
         if name not in known and not name.startswith("_"):
             raise _Invalid(f"unknown key {name}")
@@ -699,6 +758,7 @@ def _config_from_dict(data: object, store: KeyStore) -> Config:
         environments=environments,
         migration=_read_section(MigrationDbConfig, data.get("migration", {}), "migration", store),
         s3=_read_section(S3Config, data.get("s3", {}), "s3", store),
+        notify=_read_section(NotifyConfig, data.get("notify", {}), "notify", store),
     )
     if "protected_envs" in data:
         try:
@@ -730,6 +790,7 @@ def _config_to_dict(config: Config, store: KeyStore | None) -> dict[str, object]
         "environments": {name: _section_to_dict(env, store) for name, env in config.environments.items()},
         "migration": _section_to_dict(config.migration, store),
         "s3": _section_to_dict(config.s3, store),
+        "notify": _section_to_dict(config.notify, store),
     }
 
 
@@ -882,6 +943,7 @@ __all__ = [
     "DbConfig",
     "EnvConfig",
     "MigrationDbConfig",
+    "NotifyConfig",
     "S3Config",
     "Secret",
     "config_path",

@@ -133,6 +133,7 @@ def migrate_between(
         work_dir=work_dir,
         replacements=plan.rules,
         in_place=in_place,
+        resume=resume,
     )
     if on_checks is not None:
         on_checks(checks)

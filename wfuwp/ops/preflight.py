@@ -44,7 +44,7 @@ from wfuwp.mysql.network import options_table, site_address
 from wfuwp.mysql.rowsize import column_octets, largest_row, row_bound
 from wfuwp.mysql.schema import Table, column_types, describe_tables, site_table_names, validate_site_id
 from wfuwp.mysql.sql import insert_prefix, quote_identifier
-from wfuwp.mysql.target import leftover_tables, work_table_name
+from wfuwp.mysql.target import LEFTOVER_PATTERN, leftover_tables, work_table_name
 from wfuwp.replace import PairLike, Replacer, as_rule
 
 __all__ = [
@@ -190,6 +190,7 @@ def preflight(
     connect_timeout: int = PREFLIGHT_CONNECT_TIMEOUT_S,
     exact_row_scan_bytes: int = EXACT_ROW_SCAN_BYTES,
     in_place: bool = False,
+    resume: str | None = None,
 ) -> PreflightReport:
     """Check that migrating site `site_id` from `source` into `target` can work, writing nothing.
 
@@ -200,6 +201,7 @@ def preflight(
     and privileges. `connect_timeout` (seconds) bounds each connection attempt; `exact_row_scan_bytes`
     is the largest table (DATA_LENGTH) whose largest row is measured exactly. `in_place`: source and
     target are meant to be the same database (a search-replace within it), which is otherwise fatal.
+    `resume`: the id of the migration being resumed, whose staging tables are then not leftovers.
 
     Raises UsageError for an invalid site id or replacement pair (as migrate_site does); every other
     problem is a Finding in the returned report.
@@ -213,7 +215,14 @@ def preflight(
         Replacer(rules)  # raises UsageError for an empty search string and other unusable pairs
     report = PreflightReport(site, str(src), str(tgt), None)
     check = _Checks(
-        report, site, src, tgt, derive=rules is None, archive=archive is not None, in_place=in_place
+        report,
+        site,
+        src,
+        tgt,
+        derive=rules is None,
+        archive=archive is not None,
+        in_place=in_place,
+        resume_run=resume.rsplit("-", 1)[-1] if resume else None,
     )
     with ExitStack() as stack:
         src_conn = stack.enter_context(check.connection(src, "source"))
@@ -253,8 +262,10 @@ class _Checks:
         derive: bool,
         archive: bool,
         in_place: bool = False,
+        resume_run: str | None = None,
     ) -> None:
         self.in_place = in_place
+        self.resume_run = resume_run
         self.report = report
         self.site_id = site_id
         self.src = src
@@ -451,7 +462,12 @@ class _Checks:
             wanted["LOCK TABLES"] = ("warning", "needed to back up non-transactional (MyISAM, Aria) tables")
         self.database_privileges(conn, db, "target", wanted)
         self.site_row(conn, db, "target", required=self.derive)
-        leftovers = leftover_tables(conn, db.database)
+        # A resumed run's own staging tables are its work in progress, not leftovers.
+        leftovers = [
+            n
+            for n in leftover_tables(conn, db.database)
+            if _run_of(n) != self.resume_run or not self.resume_run
+        ]
         if leftovers:
             shown = ", ".join(leftovers[:3]) + (", ..." if len(leftovers) > 3 else "")
             self.report.add(
@@ -586,7 +602,8 @@ class _Checks:
                         else "its column types allow rows above the packet limits"
                     )
                     + "; the copy stops before the swap if one is",
-                    f"pass exact_row_scan_bytes >= {table.data_bytes} to measure it",
+                    "raise max_allowed_packet on the target to be safe (SET GLOBAL max_allowed_packet = "
+                    "1073741824), or measure it with `SELECT MAX(LENGTH(...))` on its longest columns",
                 )
 
     # -- archive and disk -------------------------------------------------------------------------------
@@ -700,6 +717,12 @@ def _write_and_remove_test_object(location: ArchiveLocation) -> str | None:
     except ArchiveError as exc:
         return f"cannot remove the test object: {exc}"
     return None
+
+
+def _run_of(work_table: str) -> str | None:
+    """The run id in a staging or old table's name."""
+    found = LEFTOVER_PATTERN.match(work_table)
+    return found.group(1) if found else None
 
 
 def _transactional(engine: str) -> bool:
