@@ -35,6 +35,8 @@ class State:
         self.debug = False
         self.json = False
         self.result: dict[str, Any] | None = None  # what the command printed (or would print) with --json
+        # Pre-flight's findings were printed: a PreflightError need not repeat them.
+        self.findings_shown = False
         self._config: Config | None = None
 
     def config(self, *, create: bool = False) -> Config:

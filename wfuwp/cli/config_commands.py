@@ -184,7 +184,9 @@ def _section_group(section: str, what: str) -> None:
     def group() -> None:
         pass
 
-    @group.command("set", context_settings=CONTEXT, help=f"Set KEY of {section} (no VALUE for a password).")
+    secret = "the webhook" if section == "notify" else "a password"
+
+    @group.command("set", context_settings=CONTEXT, help=f"Set KEY of {section} (no VALUE for {secret}).")
     @click.argument("key")
     @click.argument("value", required=False)
     @global_options

@@ -37,7 +37,15 @@ from wfuwp.cli.config_commands import config_group
 from wfuwp.cli.ui import Ui
 from wfuwp.config.plan import Plan
 from wfuwp.config.settings import Config
-from wfuwp.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ArchiveError, UsageError, WfuwpError
+from wfuwp.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ArchiveError,
+    PreflightError,
+    UsageError,
+    WfuwpError,
+)
 from wfuwp.mysql.connection import DRIVER
 from wfuwp.mysql.schema import validate_site_id
 from wfuwp.ops.backup import backup_site
@@ -46,6 +54,7 @@ from wfuwp.ops.environment import migrate_between, plan_site, source_for_plan
 from wfuwp.ops.export import default_export_name, export_site
 from wfuwp.ops.media import CopyResult, media_location
 from wfuwp.ops.migrate import migrate_site
+from wfuwp.ops.preflight import PreflightReport
 from wfuwp.ops.restore import import_sql, restore, rollback
 from wfuwp.ops.verify import verify_site
 from wfuwp.replace import IMPLEMENTATION
@@ -74,7 +83,10 @@ def _run(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> 
         except click.ClickException as exc:
             exc.show()
             return exc.exit_code
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as exc:
+            # click turns a KeyboardInterrupt (and an end of input at a prompt) into Abort.
+            if signals.was_interrupted() or isinstance(exc.__context__, KeyboardInterrupt):
+                return _fail(state, exc, EXIT_INTERRUPTED, _INTERRUPTED)
             click.echo("aborted: nothing was written", err=True)
             return EXIT_FAILED
         except WfuwpError as exc:
@@ -83,7 +95,7 @@ def _run(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> 
             interrupted = signals.was_interrupted() or isinstance(exc.__cause__, KeyboardInterrupt)
             return _fail(state, exc, EXIT_INTERRUPTED if interrupted else exc.exit_code)
         except KeyboardInterrupt as exc:
-            return _fail(state, exc, EXIT_INTERRUPTED, "interrupted: nothing more was done")
+            return _fail(state, exc, EXIT_INTERRUPTED, _INTERRUPTED)
         except Exception as exc:
             if signals.was_interrupted():
                 return _fail(state, exc, EXIT_INTERRUPTED, f"interrupted ({type(exc).__name__}: {exc})")
@@ -96,13 +108,27 @@ def _run(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> 
     return result if isinstance(result, int) else EXIT_OK
 
 
+# A Ctrl-C or SIGTERM that stopped a command: what it stopped cleaned up after itself (a swap that had
+# begun is finished first, and says so instead).
+_INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) before anything was swapped or restored"
 # What a Ctrl-C or SIGTERM that arrived during a swap (which is never cut in half) did.
 _LATE_INTERRUPT = (
     "interrupted during the swap, which cannot be cut: it finished first, and the new tables are live"
 )
 
 
+def _show_checks(ui: Ui, checks: PreflightReport) -> None:
+    ui.preflight(checks)
+    current_state().findings_shown = True
+
+
 def _fail(state: State, exc: BaseException, code: int, message: str | None = None) -> int:
+    if isinstance(exc, PreflightError) and state.findings_shown and not state.json and message is None:
+        many = exc.problems > 1
+        message = (
+            f"pre-flight found {exc.problems} problem{'s' if many else ''} that would make the migration "
+            f"fail, marked FAIL above with {'their fixes' if many else 'its fix'}: nothing was written"
+        )
     text = " ".join((message or str(exc)).split())
     if state.debug:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
@@ -316,7 +342,7 @@ def run(
             media=sync_media,
             progress=progress,
             on_plan=ui.plan,
-            on_checks=ui.preflight,
+            on_checks=lambda checks: _show_checks(ui, checks),
             confirm=(lambda: _confirm(ui, config, to_env, site, yes)) if complete else None,
         )
     media = _media_dict(config, result.media, site, from_env, to_env) if result.media is not None else None
