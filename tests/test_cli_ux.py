@@ -130,8 +130,8 @@ def test_a_word_far_from_every_command_is_still_a_site_id_or_listed(
     assert code == 2 and err.startswith("error: site id must be a whole number")
     code, _out, err = run(capsys, "config", "xyzzy")
     assert code == 2 and err == (
-        "error: `wfuwp config` has no command 'xyzzy': its commands are env, get, list, migration, notify, s3, "
-        "set, unset, upgrade, wizard (`wfuwp config --help` says what each does)\n"
+        "error: `wfuwp config` has no command 'xyzzy': its commands are env, get, list, migration, notify, "
+        "s3, set, unset, upgrade, wizard (`wfuwp config --help` says what each does)\n"
     )
 
 
