@@ -7,7 +7,7 @@ a 0700 directory. docs/configuration.md describes every key; docs/examples/wfu-c
 Dotted keys, as `wfuwp config get/set` take them:
     env.<name>.<field>                  one environment; any name (dev, uat, pprd, prod, local, ...)
     env.<name>.extra_pairs.<label>      a named value the replacement plan maps between environments
-    migration.<field>                   the scratch database a migration stages through
+    migration.<field>                   the scratch database of --simple/transform (not of migrations)
     s3.<field>                          the archive bucket and media copying
     notify.<field>                      who hears when a migration, an import or a restore ends
     protected_envs                      environments a migration must confirm (comma-separated)
@@ -190,7 +190,9 @@ class EnvConfig(DbConfig):
 
 @dataclass
 class MigrationDbConfig(DbConfig):
-    """The scratch database a migration loads and rewrites before the swap."""
+    """The scratch database of the predecessor's flow: `--simple`, `transform` and `import --migration-db`
+    rewrite tables loaded into it. A migration between environments stages in its target and never
+    uses it."""
 
     database: str | None = "wp_migration"
 
