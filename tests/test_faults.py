@@ -160,3 +160,46 @@ def test_rollback_from_the_archive_once_old_tables_are_gone(network, tmp_path: P
     back = rollback(report.migration_id, db_of(server, tgt_db, "target"), archive=tmp_path)
     assert back.verified_checksums
     assert checksums(server, tgt_db) == before
+
+
+# A migration that stops itself with `signal` in the middle of its biggest table and says how long it
+# took from the signal to the error.
+TIMED_CHILD = """
+import json, os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+import wfuwp
+args = json.loads(sys.argv[1])
+sent = []
+def progress(event):
+    if event.kind == "rows" and event.table == "wp_43_postmeta" and event.rows_done > 5000 and not sent:
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), args["signal"])
+try:
+    wfuwp.migrate_site(43, source=args["source"], target=args["target"], replacements=args["pairs"],
+                       archive=args["archive"], progress=progress)
+except wfuwp.WfuwpError as exc:
+    print(json.dumps({"seconds": time.monotonic() - sent[0], "error": str(exc)}), flush=True)
+    sys.exit(exc.exit_code)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_stop_the_copy_within_a_second(network, tmp_path: Path, sig: int) -> None:
+    server, src_db, tgt_db = network
+    run_sql(
+        server, src_db,
+        "CREATE TABLE wp_43_postmeta (meta_id INT AUTO_INCREMENT PRIMARY KEY, meta_value LONGTEXT)",
+        "INSERT INTO wp_43_postmeta (meta_value) SELECT CONCAT(REPEAT(SHA2(seq, 512), 16), "
+        "'https://www.example.edu/') FROM seq_1_to_40000",
+    )  # fmt: skip
+    before = checksums(server, tgt_db)
+    args = {"source": server.dsn(src_db), "target": server.dsn(tgt_db), "pairs": PAIRS,
+            "archive": str(tmp_path), "signal": int(sig)}  # fmt: skip
+    child = subprocess.run([sys.executable, "-c", TIMED_CHILD, json.dumps(args)], capture_output=True,
+                           text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)  # fmt: skip
+    assert child.returncode == 1, child.stdout + child.stderr
+    stopped = json.loads(child.stdout.splitlines()[-1])
+    assert stopped["error"] == "copy: interrupted; the target was left as it was"
+    # Workers blocked in a fetch or an INSERT are cut short (KILL QUERY) instead of being waited for.
+    assert stopped["seconds"] < 2.0, stopped
+    assert checksums(server, tgt_db) == before

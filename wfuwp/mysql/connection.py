@@ -12,7 +12,7 @@ import logging
 import random
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -220,6 +220,17 @@ def database_error(exc: BaseException, what: str, *, connecting: int | None = No
     msg = _one_line(str(getattr(exc, "msg", None) or exc))
     advice = error_advice(errno, connecting=connecting)
     return DatabaseError(f"{what}: {msg} (error {errno}); {advice}", errno=errno)
+
+
+def kill_queries(db: Database, connections: Sequence[Any]) -> None:
+    """Cut short whatever `connections` (of `db`) are running, with KILL QUERY from a connection of
+    its own: a thread blocked in a long statement or fetch then fails out at once. Never raises."""
+    try:
+        with closing(db.connect()) as killer:
+            for conn in connections:
+                execute(killer, f"KILL QUERY {int(conn.connection_id)}")
+    except Exception:
+        pass  # the server is gone too: the blocked calls fail on their own
 
 
 def as_text(value: object) -> str:

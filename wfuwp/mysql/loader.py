@@ -15,7 +15,7 @@ import queue
 import threading
 from typing import Any
 
-from wfuwp.mysql.connection import Database, execute, prepare_copy_session
+from wfuwp.mysql.connection import Database, execute, kill_queries, prepare_copy_session
 
 # Commit every this many bytes per connection, so InnoDB's undo log stays small.
 COMMIT_EVERY_BYTES = 32 << 20
@@ -34,6 +34,7 @@ class Loader:
     """
 
     def __init__(self, db: Database, connections: int, cancel: threading.Event | None = None) -> None:
+        self._db = db
         self._cancel = cancel or threading.Event()
         self._queues: list[queue.Queue[object]] = []
         self._threads: list[threading.Thread] = []
@@ -126,18 +127,29 @@ class Loader:
             raise self._error
 
     def close(self) -> None:
-        """Stop the threads and close the connections (uncommitted work is rolled back)."""
-        # Close the connections first: a thread stuck in a statement then fails out at once.
-        for q, thread in zip(self._queues, self._threads, strict=True):
-            if thread.is_alive():
-                try:
-                    q.put_nowait(_STOP)
-                except queue.Full:
-                    self._error = self._error or InterruptedError("closed")
-        for thread in self._threads:
-            thread.join(timeout=5)
+        """Stop the threads and close the connections (uncommitted work is rolled back).
+
+        Returns within about a second even when a statement is still running: what is queued is
+        dropped, and a running statement is cut short with KILL QUERY.
+        """
+        if any(thread.is_alive() for thread in self._threads):
+            # Threads skip what is still queued once an error is set, so the stop marker gets through.
+            self._error = self._error or InterruptedError("closed")
+            self._stop_threads(0.5)
+            if any(thread.is_alive() for thread in self._threads):
+                kill_queries(self._db, self.connections)
+                self._stop_threads(5)
         for conn in self.connections:
             try:
                 conn.close()
             except Exception:
-                pass
+                pass  # a connection the server already dropped: nothing to close
+
+    def _stop_threads(self, wait_s: float) -> None:
+        for q in self._queues:
+            try:
+                q.put(_STOP, timeout=0.5)
+            except queue.Full:
+                pass  # its thread is busy in a statement; joining below waits for it
+        for thread in self._threads:
+            thread.join(timeout=wait_s)

@@ -16,7 +16,7 @@ from typing import Any
 
 import mysql.connector
 
-from wfuwp.mysql.connection import Database, database_error, execute, prepare_copy_session
+from wfuwp.mysql.connection import Database, database_error, execute, kill_queries, prepare_copy_session
 from wfuwp.mysql.schema import Table
 from wfuwp.mysql.sql import quote_identifier
 
@@ -132,6 +132,10 @@ class Snapshot:
         if not table.transactional and self.myisam_connection is not None:
             return self.myisam_connection
         return self.connections[reader % len(self.connections)]
+
+    def interrupt(self) -> None:
+        """Cut short the reads running now (from another thread), so that readers notice a cancel at once."""
+        kill_queries(self.db, [c for c in [*self.connections, self.myisam_connection] if c is not None])
 
     def close(self) -> None:
         """End every transaction and lock, and close the connections."""

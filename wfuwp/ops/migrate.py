@@ -384,7 +384,7 @@ class _Migration:
                     futures.append(pool.submit(copier.work, snap, myisam, 0, myisam=True))
                 for reader in range(readers):
                     futures.append(pool.submit(copier.work, snap, pending, reader, myisam=False))
-                self._wait(futures)
+                self._wait(futures, on_cancel=snap.interrupt)
         self.report.tables.sort(key=lambda t: t.name)
 
     def _copied(self, copied: Copied) -> None:
@@ -400,8 +400,11 @@ class _Migration:
             )
         self._save_state()
 
-    def _wait(self, futures: list[Future[None]]) -> None:
-        """Wait for workers; the first failure (or Ctrl-C) cancels the rest, then is raised."""
+    def _wait(self, futures: list[Future[None]], *, on_cancel: Callable[[], None]) -> None:
+        """Wait for workers; the first failure (or Ctrl-C) cancels the rest, then is raised.
+
+        `on_cancel` cuts short what the workers are blocked in, so that they stop within a second.
+        """
         try:
             while True:
                 done, not_done = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
@@ -413,6 +416,7 @@ class _Migration:
                     return
         except BaseException:
             self.cancel.set()
+            on_cancel()
             wait(futures)
             raise
 
