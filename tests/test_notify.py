@@ -205,3 +205,29 @@ def test_notify_settings_are_set_shown_masked_and_checked(
     monkeypatch.setenv("WFUWP_NOTIFY_WEBHOOK", "https://chat.example.edu/hooks/other")
     assert Config.load(env.config).notify.effective_webhook() == "https://chat.example.edu/hooks/other"
     assert "notify.webhook = ******** (from $WFUWP_NOTIFY_WEBHOOK)" in env.run(capsys, "config", "list")[1]
+
+
+def test_a_rollback_and_a_restore_are_notified_too(
+    env: Env, capsys: pytest.CaptureFixture[str], tmp_path: Path, webhook: Webhook
+) -> None:
+    work = ["--work-dir", str(env.work)]
+    code, out, err = env.run(
+        capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--keep-files", *work, "--json"
+    )
+    assert code == 0, err
+    migration_id = orjson.loads(out)["migration_id"]
+    received = configure(env, tmp_path, on="always", webhook=webhook.url)
+    for command in ("rollback", "restore"):
+        code, _out, err = env.run(capsys, "migrate", command, migration_id, "--env", "pprd", *work)
+        assert code == 0, err
+        got = orjson.loads(received.read_bytes())
+        assert (got["env"]["WFUWP_COMMAND"], got["env"]["WFUWP_STATUS"]) == (
+            f"migrate {command}",
+            "completed",
+        )
+        assert got["env"]["WFUWP_MIGRATION_ID"] == migration_id
+        assert got["stdin"]["report"]["target"]
+    assert [p["body"]["text"].split(" COMPLETED")[0] for p in webhook.posts] == [
+        f"wfuwp migrate rollback of {migration_id} into pprd",
+        f"wfuwp migrate restore of {migration_id} into pprd",
+    ]

@@ -68,12 +68,12 @@ class Outcome:
         what = f"wfuwp {self.command}"
         if p.get("site_id"):
             what += f" of site {p['site_id']}"
+        elif p.get("migration_id"):
+            what += f" of {p['migration_id']}"
         if p.get("from_env") and p.get("to_env"):
             what += f" from {p['from_env']} to {p['to_env']}"
         elif p.get("env"):
             what += f" into {p['env']}"
-        elif p.get("migration_id"):
-            what += f" of {p['migration_id']}"
         line = f"{what} {self.status.upper()} (exit code {self.exit_code}) on {self.host} by {self.user}"
         if self.error:
             return f"{line}: {self.error}"
