@@ -16,7 +16,7 @@ adds one record of the outcome and hands the lines to `save`. One line per recor
 A run's records are those logged from its own thread and the threads it started with `inherit()`; a
 record from any other thread goes to every capture open at the time (one, unless a host runs several
 migrations at once in one process). No record holds a password: no message carries one, and any
-given in `secrets` is replaced by ******** before a line is written.
+given in `secrets` (six characters or more) is replaced by ******** before a line is written.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ logging.getLogger("wfuwp").addHandler(logging.NullHandler())
 # At most this many records are kept per run; the outcome record says how many more there were.
 LOG_LIMIT = 100_000
 _MASK = "********"
+_MIN_SECRET = 6
 _DRIVER_LOGGER = "mysql.connector"
 
 _lock = threading.Lock()
@@ -107,6 +108,9 @@ class _DriverHandler(logging.Handler):
         _deliver(record)
 
 
+_DRIVER = _DriverHandler()
+
+
 class RunLog:
     """The records of one run, as JSON-able dicts; see `capture`."""
 
@@ -117,7 +121,9 @@ class RunLog:
         self.warnings = 0
         self.step = "start"
         self._thread = threading.get_ident()
-        self._secrets = [s for s in secrets if s]
+        # Shorter ones would blank ordinary words (`wp`, `root`) all over the log; no message holds a
+        # password in the first place, this is a second line of defence.
+        self._secrets = [s for s in secrets if len(s) >= _MIN_SECRET]
         self._lock = threading.Lock()
 
     def add(self, record: logging.LogRecord) -> None:
@@ -179,10 +185,10 @@ def capture(
     """
     run = RunLog(secrets)
     token = _current.set(run)
-    driver = _DriverHandler()
     with _lock:
         _open.append(run)
-    logging.getLogger(_DRIVER_LOGGER).addHandler(driver)
+        if len(_open) == 1:  # one handler for every open capture: a record is delivered once
+            logging.getLogger(_DRIVER_LOGGER).addHandler(_DRIVER)
     log = logging.getLogger("wfuwp.runlog")
     event(
         log,
@@ -203,9 +209,10 @@ def capture(
         raise
     finally:
         _finish(run, report, log)
-        logging.getLogger(_DRIVER_LOGGER).removeHandler(driver)
         with _lock:
             _open.remove(run)
+            if not _open:
+                logging.getLogger(_DRIVER_LOGGER).removeHandler(_DRIVER)
         _current.reset(token)
         _save(run, report, save)
 
