@@ -221,13 +221,23 @@ def test_at_80_columns_the_summary_keeps_every_table_name_whole(
 def test_a_custom_serialized_value_is_explained(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     payload = "https://www.wfu.edu/biology/"
     value = f'C:11:"ArrayObject":{len(payload)}:{{{payload}}}'
-    execute(env.server, env.prod, [f"INSERT INTO wp_43_options VALUES (9, 'plugin_state', '{value}', 'no')"])
+    execute(
+        env.server,
+        env.prod,
+        [
+            f"INSERT INTO wp_43_options VALUES (9, 'plugin_state', '{value}', 'no')",
+            f"INSERT INTO wp_43_postmeta (post_id, meta_key, meta_value) VALUES (1, '_state', '{value}'),"
+            f" (2, '_state', '{value}')",
+        ],
+    )
     code, _out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--skip-backup")
     assert code == 0, err
+    # One warning for the three values in two tables.
+    assert err.count("hold PHP objects") == 1
     assert (
-        "WARNING: wp_43_options: 1 value(s) hold PHP objects in a format of their own (C:, custom "
-        "serialization) and were copied unchanged: a source URL inside one stays as it is; WordPress itself "
-        "writes none, so this matters only if the plugin that stored them uses such a URL"
+        "WARNING: wp_43_options, wp_43_postmeta: 3 value(s) hold PHP objects in a format of their own "
+        "(C:, custom serialization) and were copied unchanged: a source URL inside one stays as it is; "
+        "WordPress itself writes none, so this matters only if the plugin that stored them uses such a URL"
         in " ".join(err.split())
     )
 

@@ -11,6 +11,7 @@ are left out before a name is cut, and a name too long for any width folds onto 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -238,7 +239,7 @@ class Ui:
             self.note("the swap was undone: the target holds the site as it was before")
         if report.cleanup_error:
             self.warn(f"putting the target back failed: {report.cleanup_error}")
-        for text in report.skipped:
+        for text in _grouped_notes(report.skipped):
             self.warn(text)
         if report.target_only_tables and not report.target_only_dropped:
             self.note(
@@ -553,6 +554,26 @@ class _Lines:
         self.console.print(
             f"{time.strftime('%H:%M:%S')} {text}", markup=False, highlight=False, soft_wrap=True
         )
+
+
+# A per-table note of the engine: "<table>: <count> value(s) <what happened to them>".
+_TABLE_NOTE = re.compile(r"(?P<table>\S+): (?P<count>\d+) (?P<what>value\(s\) .+)\Z", re.DOTALL)
+
+
+def _grouped_notes(notes: Sequence[str]) -> list[str]:
+    """The notes, one per kind: the same note about several tables is said once, naming them all."""
+    groups: dict[str, tuple[list[str], int]] = {}
+    out: list[str] = []
+    for text in notes:
+        m = _TABLE_NOTE.match(text)
+        if m is None:
+            out.append(text)
+            continue
+        tables, count = groups.setdefault(m["what"], ([], 0))
+        tables.append(m["table"])
+        groups[m["what"]] = (tables, count + int(m["count"]))
+    out += [f"{', '.join(sorted(tables))}: {count} {what}" for what, (tables, count) in groups.items()]
+    return out
 
 
 def _mb(size: int) -> str:
