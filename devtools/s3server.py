@@ -67,6 +67,13 @@ class S3Server:
         self.stop()
         raise RuntimeError(f"moto server did not answer on {self.endpoint_url} within {timeout}s")
 
+    @property
+    def pid(self) -> int:
+        """The server process's id (to freeze it with SIGSTOP: connections hang instead of failing)."""
+        if self._proc is None:
+            raise RuntimeError("the moto server is not running")
+        return self._proc.pid
+
     def stop(self) -> None:
         """Stop the server; connections are refused until `start()`. Its data is gone."""
         if self._proc is None:

@@ -39,6 +39,7 @@ from wfuwp.storage.local import LocalSink
 from wfuwp.storage.objects import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_PART_SIZE,
+    STALL_TIMEOUT_S,
     Backend,
     S3Options,
     is_bucket,
@@ -116,6 +117,7 @@ class ArchiveLocation:
         threads: int = DEFAULT_THREADS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         client: Any = None,
+        stall_timeout: float = STALL_TIMEOUT_S,
     ) -> ArchiveLocation:
         """Return the location for `s3://bucket[/prefix]` or a directory (default: `default_local_root()`).
 
@@ -125,6 +127,8 @@ class ArchiveLocation:
         `part_size` in bytes (5 MiB..5 GiB; objects can reach 10,000 parts), `max_attempts` per S3 request,
         or a ready `client`. `concurrency`: parallel S3 requests when listing and downloading.
         `level`/`threads`: zstd level (1..22) and worker threads (0 = compress in the caller's thread).
+        `stall_timeout`: seconds an S3 upload may take no byte before the run fails (and writes nothing
+        more there).
         Raises UsageError for invalid values. No network access happens here (see `check()`).
         """
         if not 1 <= level <= 22:
@@ -141,6 +145,7 @@ class ArchiveLocation:
             max_attempts=max_attempts,
             max_pool_connections=max(10, concurrency * 2),
             client=client,
+            stall_timeout_s=stall_timeout,
         )
         backend = open_backend(url_or_path if url_or_path is not None else default_local_root(), options)
         return cls(

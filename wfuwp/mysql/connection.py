@@ -53,6 +53,11 @@ PERMANENT_ERRNOS = frozenset(
 # Seconds to wait for a server to accept a connection and send its greeting (both drivers honour it for
 # the greeting too, so a host that accepts TCP but never answers fails after this long, not never).
 CONNECT_TIMEOUT_S = 10
+# Seconds one call may wait on a server that sends nothing (frozen, or a network gone quiet) before it
+# fails with a lost connection, so a stalled server fails the migration instead of hanging it. No
+# statement of a migration waits this long on a working server: reads stream, INSERTs are about 1 MiB,
+# the swap waits a second at a time; the longest, a checksum of a big table, takes a minute per ~5 GB.
+READ_TIMEOUT_S = 300
 
 # Session settings for copying rows byte for byte: raw bytes in and out (no charset conversion, so
 # latin1 tables holding UTF-8 keep their bytes), UTC timestamps, zero dates allowed, id 0 kept.
@@ -87,10 +92,13 @@ class Database:
     ssl_key: str | None = None
     ssl_verify_cert: bool | None = None
     ssl_disabled: bool | None = None
+    read_timeout: int = READ_TIMEOUT_S  # seconds a call may wait for the server (see READ_TIMEOUT_S)
 
     @classmethod
     def from_dsn(cls, dsn: str, **overrides: Any) -> Database:
         """Parse `mysql://user:pass@host:port/database?prefix=wp_&ssl_ca=/path&connect_timeout=10`.
+
+        `connect_timeout` and `read_timeout` are whole seconds (see CONNECT_TIMEOUT_S, READ_TIMEOUT_S).
 
         TLS options are query parameters too: ssl_ca, ssl_cert, ssl_key (paths), ssl_verify_cert,
         ssl_verify_identity, ssl_disabled (1/true or 0/false).
@@ -106,9 +114,12 @@ class Database:
             port = parts.port or 3306
         except ValueError:
             raise UsageError("database URL has a port that is not a number") from None
-        timeout = query.get("connect_timeout", str(CONNECT_TIMEOUT_S))
-        if not timeout.isdigit() or int(timeout) < 1:
-            raise UsageError(f"database URL has connect_timeout={timeout!r}: give whole seconds, 1 or more")
+        timeouts = {}
+        for key, default in (("connect_timeout", CONNECT_TIMEOUT_S), ("read_timeout", READ_TIMEOUT_S)):
+            value = query.get(key, str(default))
+            if not value.isdigit() or int(value) < 1:
+                raise UsageError(f"database URL has {key}={value!r}: give whole seconds, 1 or more")
+            timeouts[key] = int(value)
         db = cls(
             host=parts.hostname,
             port=port,
@@ -122,7 +133,8 @@ class Database:
             ssl_verify_cert=_flag(query.get("ssl_verify_cert")),
             ssl_verify_identity=query.get("ssl_verify_identity", "") in ("1", "true"),
             ssl_disabled=_flag(query.get("ssl_disabled")),
-            connect_timeout=int(timeout),
+            connect_timeout=timeouts["connect_timeout"],
+            read_timeout=timeouts["read_timeout"],
         )
         return replace(db, **overrides) if overrides else db
 
@@ -138,6 +150,8 @@ class Database:
             "user": self.user,
             "password": self.password,
             "connection_timeout": max(1, int(self.connect_timeout)),
+            "read_timeout": max(1, int(self.read_timeout)),
+            "write_timeout": max(1, int(self.read_timeout)),
             "use_pure": DRIVER == "pure",
             "autocommit": True,
             "allow_local_infile": False,

@@ -44,6 +44,9 @@ __all__ = [
 # queue in front of the upload thread). 8 MiB parts allow 80 GiB per object (10,000 parts, see
 # wfuwp.storage.s3), far above any one table of a site, while three streams at once stay near 50 MiB.
 DEFAULT_PART_SIZE = 8 * 1024**2
+# Seconds an S3 upload may take no byte before it fails as stalled: botocore's own timeouts and retries
+# would take many minutes against an endpoint that accepts connections and then hangs.
+STALL_TIMEOUT_S = 300.0
 # botocore's attempts per S3 request (its "standard" retry mode backs off between them).
 DEFAULT_MAX_ATTEMPTS = 8
 # S3's multipart limits: parts of 5 MiB to 5 GiB (the last part may be smaller).
@@ -89,6 +92,8 @@ class S3Options:
     `sse`: "AES256" or "aws:kms" (a `sse_kms_key_id` implies "aws:kms"). `storage_class` applies to
     table objects, not to small JSON objects. `part_size`: bytes, 5 MiB..5 GiB. `max_attempts` per
     request; `max_pool_connections` for parallel requests; or a ready boto3 `client`.
+    `stall_timeout_s`: an upload that takes no byte for this long fails, and the run writes nothing
+    more to that endpoint.
     """
 
     endpoint_url: str | None = None
@@ -100,6 +105,7 @@ class S3Options:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_pool_connections: int = 10
     client: S3Client | None = None
+    stall_timeout_s: float = STALL_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
@@ -167,6 +173,7 @@ def open_backend(url_or_path: str | os.PathLike[str], options: S3Options | None 
             queue_chunks=options.part_size // ZSTD_CHUNK,
             object_args=object_args,
             manifest_args=json_args,
+            stall_s=options.stall_timeout_s,
         )
     if "://" in text:
         raise UsageError(f"{text!r} is neither s3://bucket/prefix nor a local directory")

@@ -11,8 +11,9 @@ import io
 import ipaddress
 import queue
 import threading
+import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, BinaryIO, cast
 
 import boto3  # type: ignore[import-untyped]
@@ -21,6 +22,7 @@ import botocore.exceptions  # type: ignore[import-untyped]
 import smart_open.s3
 
 from wfuwp.errors import ArchiveError, WfuwpError
+from wfuwp.storage.objects import STALL_TIMEOUT_S
 
 # boto3 ships no type hints; boto3-stubs[s3] would give a precise type here.
 S3Client = Any
@@ -45,6 +47,8 @@ MAX_COPY_OBJECT_SIZE = 5 * 1024**3
 # jitter; 8 attempts ride out a blip of roughly half a minute. ("adaptive" adds client-side rate limiting,
 # which only helps when many processes share one account's request rate.)
 DEFAULT_MAX_ATTEMPTS = 8
+# Seconds to wait for an aborted upload's thread: its AbortMultipartUpload should take well under one.
+ABORT_WAIT_S = 10
 # An S3 server on this machine (moto, MinIO) that refuses connections is down, and backing off does not
 # bring it back: requests to one make at most LOCAL_MAX_ATTEMPTS attempts, each connect bounded by
 # LOCAL_CONNECT_TIMEOUT_S seconds, and fail in about a second instead of riding out AWS-sized blips.
@@ -202,8 +206,12 @@ class S3Sink:
         part_size: int,
         extra_args: Mapping[str, str],
         queue_chunks: int,
+        stall_s: float = STALL_TIMEOUT_S,
+        on_stall: Callable[[], None] = lambda: None,
     ) -> None:
         self.url = f"s3://{bucket}/{key}"
+        self._stall_s = stall_s
+        self._on_stall = on_stall
         self.max_bytes: int | None = min(part_size * MAX_PARTS, MAX_OBJECT_SIZE)
         args = dict(extra_args)
         try:
@@ -284,19 +292,40 @@ class S3Sink:
             "stored; " + advice(exc, "check the network and credentials and run again")
         )
 
+    def _stalled(self, doing: str, stored: str = "nothing was stored") -> ArchiveError:
+        self._on_stall()
+        return ArchiveError(
+            f"{doing} {self.url} made no progress for {self._stall_s:g} s: the S3 endpoint stopped "
+            f"answering; {stored}; check the endpoint (and the network to it) and run again"
+        )
+
     def write(self, data: bytes) -> None:
         self._raise_if_failed()
+        waited_since = time.monotonic()
         while True:
             try:
                 self._queue.put(data, timeout=1.0)
                 return
             except queue.Full:
                 self._raise_if_failed()
+                if time.monotonic() - waited_since > self._stall_s:
+                    self._error = self._error or TimeoutError("stalled")
+                    raise self._stalled("the upload of") from None
 
     def commit(self) -> None:
         self._raise_if_failed()
-        self._queue.put(_COMMIT)
-        self._thread.join()
+        try:
+            self._queue.put(_COMMIT, timeout=self._stall_s)
+        except queue.Full:
+            raise self._stalled("the upload of") from None
+        self._thread.join(timeout=self._stall_s)
+        if self._thread.is_alive():
+            # The CompleteMultipartUpload request is out and cannot be called back; if S3 wakes up it may
+            # still complete, as an object no manifest lists.
+            raise self._stalled(
+                "completing the upload of",
+                "if it wakes up the object may still appear, listed by no manifest",
+            )
         if self._error is not None:
             raise self._upload_error(self._error)
 
@@ -307,8 +336,13 @@ class S3Sink:
             with contextlib.suppress(queue.Empty):
                 while True:
                     self._queue.get_nowait()
-            self._queue.put(_ABORT)
-            self._thread.join()
+            with contextlib.suppress(queue.Full):
+                self._queue.put(_ABORT, timeout=1.0)
+            self._thread.join(timeout=min(self._stall_s, ABORT_WAIT_S))
+            if self._thread.is_alive():
+                # Its request hangs on an endpoint that stopped answering; the upload stays pending and
+                # invisible until the bucket's lifecycle rule for incomplete uploads removes it.
+                return f"the upload of {self.url} could not be aborted: the S3 endpoint does not answer"
         return self._abort_error
 
 
@@ -325,8 +359,13 @@ class S3Backend:
         queue_chunks: int,
         object_args: Mapping[str, str],
         manifest_args: Mapping[str, str],
+        stall_s: float = STALL_TIMEOUT_S,
     ) -> None:
         self.client = client
+        self.stall_s = stall_s
+        # Set once an upload stalled: later requests of this run are refused at once instead of each
+        # waiting out botocore's timeouts and retries against an endpoint that stopped answering.
+        self.stalled = False
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
@@ -348,7 +387,17 @@ class S3Backend:
             + advice(exc, "check the network, credentials and bucket")
         )
 
+    def _mark_stalled(self) -> None:
+        self.stalled = True
+
+    def _refuse_if_stalled(self, doing: str, key: str) -> None:
+        if self.stalled:
+            raise ArchiveError(
+                f"not {doing} {self.url_of(key)}: the S3 endpoint stopped answering earlier in this run"
+            )
+
     def open_sink(self, key: str) -> S3Sink:
+        self._refuse_if_stalled("writing", key)
         return S3Sink(
             self.client,
             self.bucket,
@@ -356,6 +405,8 @@ class S3Backend:
             part_size=self._part_size,
             extra_args=self._object_args,
             queue_chunks=self._queue_chunks,
+            stall_s=self.stall_s,
+            on_stall=self._mark_stalled,
         )
 
     def open_raw(
@@ -370,12 +421,14 @@ class S3Backend:
         return open_object(self.client, self.bucket, self._key(key), error=error, hint=hint)
 
     def put_bytes(self, key: str, data: bytes) -> None:
+        self._refuse_if_stalled("writing", key)
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **self._manifest_args)
         except ERRORS as exc:
             raise self._fail("writing", key, exc) from exc
 
     def get_bytes(self, key: str) -> bytes | None:
+        self._refuse_if_stalled("reading", key)
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
             return bytes(body.read())
@@ -421,6 +474,7 @@ class S3Backend:
 
     def delete(self, key: str) -> None:
         """Remove one object (absent is fine). Raises ArchiveError, e.g. without s3:DeleteObject."""
+        self._refuse_if_stalled("removing", key)
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
         except ERRORS as exc:
