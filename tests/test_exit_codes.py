@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -128,3 +129,34 @@ def test_130_ctrl_c_while_a_server_does_not_answer(
         os.kill(private_mariadb.process.pid, signal.SIGCONT)
     assert child.returncode == 130, err
     assert err.splitlines()[-1].startswith("error: interrupted")
+
+
+def test_1_not_2_when_the_server_is_lost_during_an_import(
+    mariadb, private_mariadb, make_database, tmp_path: Path
+) -> None:
+    # A dump that the server stops taking half way is a database failure (1), not a bad file (2).
+    from tests.smallsite import build_site, target_network
+    from wfuwp.errors import DatabaseError, SqlFileError
+    from wfuwp.ops.restore import import_sql
+
+    src = make_database(mariadb, "wfuwp_src")
+    build_site(mariadb, src)
+    dump = tmp_path / "site.sql"
+    with dump.open("wb") as out:
+        subprocess.run(
+            ["mariadb-dump", "-uroot", f"-h{mariadb.host}", f"-P{mariadb.port}", "--skip-triggers", src],
+            stdout=out, check=True,
+        )  # fmt: skip
+    conn = private_mariadb.connect()
+    conn.cursor().execute("CREATE DATABASE wfuwp_tgt")
+    conn.close()
+    target_network(private_mariadb, "wfuwp_tgt")
+    target = Database(host=private_mariadb.host, port=private_mariadb.port, user="root", database="wfuwp_tgt")
+
+    def lose_the_server(event: Any) -> None:
+        if event.kind == "step-start" and event.step == "load":
+            private_mariadb.kill()
+
+    with pytest.raises(DatabaseError) as lost:
+        import_sql(dump, target, site_id=43, progress=lose_the_server)
+    assert lost.value.exit_code == 1 and not isinstance(lost.value, SqlFileError)

@@ -126,3 +126,15 @@ def test_a_frozen_target_server_fails_the_migration_within_its_read_timeout(
     # The live tables are as they were; the staging tables it could not drop wait for `clean`.
     live = {k: v for k, v in checksums(private_mariadb, "wfuwp_tgt").items() if not k.startswith("_wf")}
     assert live == before
+
+
+def test_an_s3_error_names_no_python_internals() -> None:
+    # smart_open gives up on an endpoint that keeps failing with the repr of the botocore call in its
+    # message, which reached users as "<bound method ClientCreator._create_api_method...>".
+    from wfuwp.storage.s3 import describe_error
+
+    gave_up = OSError(
+        "unable to perform <bound method ClientCreator._create_api_method.<locals>._api_call of "
+        "<botocore.client.S3 object at 0x7f0123456789>> after 6 attempts"
+    )
+    assert describe_error(gave_up) == "OSError: unable to perform an S3 request after 6 attempts"

@@ -10,6 +10,7 @@ import contextlib
 import io
 import ipaddress
 import queue
+import re
 import threading
 import time
 import urllib.parse
@@ -128,7 +129,12 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, botocore.exceptions.EndpointConnectionError):
         return f"cannot reach the S3 endpoint ({exc})"
     text = str(exc).splitlines()[0] if str(exc) else ""
+    # smart_open's retry wrapper names the botocore call it gave up on by its repr; say what it was.
+    text = _BOUND_METHOD.sub("an S3 request", text)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_BOUND_METHOD = re.compile(r"<bound method [^<>]*(?:<[^<>]*(?:<[^<>]*>[^<>]*)*>[^<>]*)*>")
 
 
 # What S3's error codes mean for the person who has to act on them.
