@@ -31,6 +31,9 @@ from wfuwp.ops.cutover import SWAP_LOCK_WAIT_S
 ROOT = Path(__file__).resolve().parent.parent
 STATES = ("swapping", "renamed", "swapped", "old-dropped", "finished")
 BEFORE_THE_RENAME = ("swapping",)
+# The last state made durable before each boundary's event.
+RECORDED = {"swapping": "swapping", "renamed": "swapping", "swapped": "swapped", "old-dropped": "swapped",
+            "finished": "finished"}  # fmt: skip
 
 # A migration in its own process that sends itself `signal` at cut-over state `state`. SIGINT is reset
 # first: a runner started with SIGINT ignored (`nohup make test &`) passes that on to its children.
@@ -124,6 +127,9 @@ def test_killed_at_any_cutover_state_then_resumed(sites, tmp_path: Path, state: 
 def test_killed_at_any_cutover_state_then_rolled_back(sites, tmp_path: Path, state: str) -> None:
     server, _src_db, tgt_db, before, _migrated = sites
     migration_id = killed_at(sites, tmp_path, state)
+    # Without a manifest, `status` tells from state.json how far the cut-over got.
+    record = ArchiveLocation.parse(tmp_path).migration(migration_id).read_record()
+    assert record is not None and record.status == "running" and record.cutover == RECORDED[state]
     target = db_of(server, tgt_db, "target")
     if state in BEFORE_THE_RENAME:
         with pytest.raises(UsageError, match="never put its tables live"):

@@ -250,15 +250,16 @@ class MigrationArchive:
         return None if blob is None else Manifest.from_json(blob, self.backend.url_of(key))
 
     def read_record(self) -> Manifest | None:
-        """What the migration did: its manifest or, for a run that died before writing one, what its
-        state.json recorded (status "interrupted", with how far its cut-over got). None: neither exists."""
+        """What the migration did: its manifest or, for a run with none (still running, or died before
+        writing it), what its state.json recorded, with how far its cut-over got. None: neither exists."""
         manifest = self.read_manifest()
         if manifest is not None:
             return manifest
         state = self.read_state()
         if state is None:
             return None
-        record = self.new_manifest(kind="migration", status="interrupted")
+        # "running" in state.json: still running, or killed before it could say otherwise.
+        record = self.new_manifest(kind="migration", status=state.status)
         record.tables = sorted((t.report for t in state.tables.values()), key=lambda t: t.name)
         objects = [o for t in state.tables.values() for o in t.objects]
         if state.backup is not None:

@@ -644,7 +644,8 @@ def status(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json: boo
     """
     ui = Ui(json_mode=as_json)
     location = current_state().config().archive_location(work_dir, local=skip_s3)
-    manifest = location.migration(migration_id).read_manifest()
+    # A run that died before its manifest is told from its state.json: how far its cut-over got.
+    manifest = location.migration(migration_id).read_record()
     if as_json:
         emit_json(manifest.to_dict() if manifest else {"id": migration_id, "status": "incomplete"})
     else:

@@ -359,6 +359,8 @@ class Ui:
         )
         if manifest.error:
             self.out.print(f"[red]error:[/] {escape(manifest.error)}", soft_wrap=True)
+        if manifest.kind == "migration" and manifest.status not in ("completed", "rolled-back"):
+            self.line(_CUTOVER_MEANS.get(manifest.cutover, manifest.cutover).format(id=manifest.id))
         if manifest.cleanup_error:
             self.out.print(f"[red]clean-up failed:[/] {escape(manifest.cleanup_error)}", soft_wrap=True)
         if manifest.tables:
@@ -574,6 +576,17 @@ def _grouped_notes(notes: Sequence[str]) -> list[str]:
         groups[m["what"]] = (tables, count + int(m["count"]))
     out += [f"{', '.join(sorted(tables))}: {count} {what}" for what, (tables, count) in groups.items()]
     return out
+
+
+# What a migration that did not complete left in the target, by how far its cut-over got.
+_CUTOVER_MEANS = {
+    "staging": "it stopped before the swap: the target holds what it held before",
+    "swapping": "it stopped at the swap: `wfuwp migrate rollback {id}` undoes it if its tables went live, "
+    "`--resume {id}` finishes it",
+    "swapped": "its tables are live (the old ones kept): `wfuwp migrate rollback {id}` undoes it, "
+    "`--resume {id}` finishes it",
+    "finished": "its tables are live: `wfuwp migrate rollback {id}` undoes it",
+}
 
 
 def _mb(size: int) -> str:
