@@ -418,3 +418,17 @@ def test_stream_is_a_binary_file_for_text_wrappers(tmp_path: Path) -> None:
     with io.TextIOWrapper(stream, encoding="utf-8") as text:
         text.write("SET NAMES utf8mb4;\n€\n")
     assert archive.open_read("source/t.sql.zst").read().decode() == "SET NAMES utf8mb4;\n€\n"
+
+
+def test_manifests_of_earlier_versions_still_read() -> None:
+    from wfuwp.archive.manifest import Manifest
+
+    common = {"id": "20261101T000000Z-pprd-to-pprd-abcdef", "site": {"id": 43, "name": "bio"}, "from": "pprd",
+              "to": "pprd", "objects": []}  # fmt: skip
+    # What a restore's own backup wrote before manifests had a kind.
+    backup = Manifest.from_dict({**common, "status": "backup before restore", "backup_tables": {"t": [1, 2]}})
+    assert (backup.kind, backup.status) == ("backup", "completed")
+    # A migration whose clean-up failed after its swap: only the target can tell which side it is on.
+    failed = Manifest.from_dict({**common, "status": "failed, swapped back; clean-up failed (x)"})
+    assert (failed.status, failed.cutover) == ("failed", "swapping")
+    assert Manifest.from_dict({**common, "status": "complete"}).cutover == "finished"

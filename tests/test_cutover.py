@@ -31,9 +31,9 @@ from wfuwp.ops.cutover import SWAP_LOCK_WAIT_S
 ROOT = Path(__file__).resolve().parent.parent
 STATES = ("swapping", "renamed", "swapped", "old-dropped", "finished")
 BEFORE_THE_RENAME = ("swapping",)
-# The last state made durable before each boundary's event.
+# The last state made durable before each boundary's event ("finished" is recorded with the manifest).
 RECORDED = {"swapping": "swapping", "renamed": "swapping", "swapped": "swapped", "old-dropped": "swapped",
-            "finished": "finished"}  # fmt: skip
+            "finished": "swapped"}  # fmt: skip
 
 # A migration in its own process that sends itself `signal` at cut-over state `state`. SIGINT is reset
 # first: a runner started with SIGINT ignored (`nohup make test &`) passes that on to its children.
@@ -143,6 +143,11 @@ def test_killed_at_any_cutover_state_then_rolled_back(sites, tmp_path: Path, sta
     assert ArchiveLocation.parse(tmp_path).read_manifest(migration_id).status == "rolled-back"
     with pytest.raises(UsageError, match="rolled back already"):
         wfuwp.rollback(migration_id, target, archive=tmp_path)
+    # Nor can a resume bring the rolled-back migration back over the restored site.
+    with pytest.raises(UsageError, match="cannot be resumed"):
+        wfuwp.migrate_site(43, source=server.dsn(_src_db), target=server.dsn(tgt_db), archive=tmp_path,
+                           resume=migration_id)  # fmt: skip
+    assert live(server, tgt_db) == before
 
 
 @pytest.mark.parametrize("state", ["swapping", "swapped"])
@@ -167,7 +172,18 @@ def test_killed_at_a_cutover_state_then_cleaned(sites, tmp_path: Path, state: st
         assert live(server, tgt_db) == before
 
 
-@pytest.mark.parametrize("state", ["swapping", "renamed", "old-dropped"])
+def test_ctrl_c_just_before_the_rename_stops_the_swap(sites, tmp_path: Path) -> None:
+    server, src_db, tgt_db, before, _migrated = sites
+    child = run_child(server.dsn(src_db), server.dsn(tgt_db), tmp_path, "swapping", signal.SIGINT)
+    assert child.returncode == 1, child.stdout + child.stderr
+    assert child.stdout.splitlines()[-1] == "ERROR swap: interrupted; the target was left as it was"
+    assert checksums(server, tgt_db) == before  # no work tables either
+    (stopped,) = ArchiveLocation.parse(tmp_path).list_migrations()
+    record = ArchiveLocation.parse(tmp_path).read_manifest(stopped.id)
+    assert (record.status, record.cutover) == ("interrupted", "staging")
+
+
+@pytest.mark.parametrize("state", ["renamed", "old-dropped"])
 def test_ctrl_c_during_the_swap_waits_for_it_and_says_so(sites, tmp_path: Path, state: str) -> None:
     server, src_db, tgt_db, _before, migrated = sites
     child = run_child(server.dsn(src_db), server.dsn(tgt_db), tmp_path, state, signal.SIGINT)
@@ -230,6 +246,39 @@ def test_a_reader_holding_the_site_cannot_stall_it_behind_the_swap(sites, tmp_pa
     holder.close()
     assert live(server, tgt_db) == before
     assert not [n for n in table_names(server, tgt_db) if n.startswith("_wf")]
+    # Recorded as never swapped: there is nothing to roll back (the backup must not be laid over the site).
+    (blocked,) = ArchiveLocation.parse(tmp_path).list_migrations()
+    record = ArchiveLocation.parse(tmp_path).read_manifest(blocked.id)
+    assert (record.status, record.cutover) == ("failed", "staging")
+    with pytest.raises(UsageError, match="never put its tables live"):
+        wfuwp.rollback(blocked.id, db_of(server, tgt_db, "target"), archive=tmp_path)
     # Once the reader is gone the same migration goes through.
     wfuwp.migrate_site(43, source=server.dsn(src_db), target=server.dsn(tgt_db), replacements=PAIRS)
     assert live(server, tgt_db) == migrated
+
+
+def test_a_first_migration_into_an_empty_target_rolls_back_to_empty(
+    sites, make_database, tmp_path: Path
+) -> None:
+    server, src_db, _tgt_db, _before, _migrated = sites
+    empty = make_database(server, "wfuwp_empty")
+    report = wfuwp.migrate_site(43, source=server.dsn(src_db), target=server.dsn(empty), replacements=PAIRS,
+                                archive=tmp_path)  # fmt: skip
+    assert all(t.action == "created" for t in report.tables) and live(server, empty)
+    wfuwp.rollback(report.migration_id, db_of(server, empty, "target"), archive=tmp_path)
+    assert live(server, empty) == {}
+
+
+def test_a_run_killed_before_its_check_after_the_swap_is_checked_on_resume(sites, tmp_path: Path) -> None:
+    server, src_db, tgt_db, before, _migrated = sites
+    migration_id = killed_at(sites, tmp_path, "renamed")
+
+    def reject(_report: wfuwp.MigrationReport) -> None:
+        raise RuntimeError("the new site does not answer")
+
+    with pytest.raises(wfuwp.MigrationError, match="the new site does not answer"):
+        wfuwp.migrate_site(43, source=server.dsn(src_db), target=server.dsn(tgt_db), archive=tmp_path,
+                           resume=migration_id, verify_after_swap=reject)  # fmt: skip
+    assert live(server, tgt_db) == before  # swapped back
+    record = ArchiveLocation.parse(tmp_path).read_manifest(migration_id)
+    assert record.swapped_back and record.cutover == "staging"

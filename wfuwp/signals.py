@@ -66,7 +66,8 @@ def _hold(signum: int, _frame: FrameType | None) -> None:
 def deferred() -> Iterator[list[int]]:
     """Hold SIGINT and SIGTERM until the outermost such block ends; yield the list of those held.
 
-    Nested blocks share one list. Outside the main thread nothing is held (the list stays empty).
+    Nested blocks share one list, which is emptied when the outermost block ends: read it inside.
+    Outside the main thread nothing is held (the list stays empty).
     """
     global _depth
     if threading.current_thread() is not threading.main_thread():
@@ -86,6 +87,7 @@ def deferred() -> Iterator[list[int]]:
             if outermost:
                 for s, handler in previous.items():
                     signal.signal(s, handler)
+                _held.clear()  # what the block did not act on is over: it decided, and said so
 
 
 def _ignore_if_ignored(signum: int) -> Any:

@@ -213,15 +213,25 @@ class Manifest:
         """Build from manifest.json's parsed data (format 1, any version)."""
         raw = dict(_need(data, dict, "a JSON object"))
         site = _need(raw.pop("site", None) or {}, dict, "the site entry")
-        status = _status(raw.pop("status", "completed"))
+        said = str(raw.get("status", "completed"))
+        legacy_backup = said == "backup before restore"  # what a restore's own backup said before kinds
+        status = "completed" if legacy_backup else _status(raw.pop("status", "completed"))
+        raw.pop("status", None)
         audit = raw.pop("audit", None)
         cutover = raw.pop("cutover", None)
         if cutover not in CUTOVER_STATES:  # manifests before the cut-over was recorded
-            cutover = "finished" if status == "completed" else "staging"
+            # "clean-up failed" after a swap: whether it was swapped back only the target can tell.
+            cutover = (
+                "finished"
+                if status == "completed"
+                else "swapping"
+                if "clean-up failed" in said
+                else "staging"
+            )
         table_fields = {f.name for f in fields(TableReport)}
         manifest = cls(
             id=str(raw.pop("id")),
-            kind="backup" if raw.pop("kind", "migration") == "backup" else "migration",
+            kind="backup" if raw.pop("kind", "migration") == "backup" or legacy_backup else "migration",
             status=status,
             site_id=int(site["id"]),
             site_name=site.get("name"),

@@ -115,7 +115,13 @@ class Loader:
     def flush(self) -> None:
         """Wait until everything sent has run and is committed; raise the first error."""
         for q in self._queues:
-            q.put(_FLUSH)
+            while True:  # a connection stuck in a statement must not make a cancel wait for it
+                try:
+                    q.put(_FLUSH, timeout=0.5)
+                    break
+                except queue.Full:
+                    if self._cancel.is_set():
+                        raise InterruptedError("cancelled") from None
         for _ in self._queues:
             while not self._done.acquire(timeout=0.5):
                 if self._cancel.is_set():

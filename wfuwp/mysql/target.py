@@ -188,6 +188,8 @@ def rename_within(
     SwapBlockedError naming the connections whose open transactions hold the locks. The tables
     are unchanged unless it returns.
     """
+    if stop():
+        raise KeyboardInterrupt  # a Ctrl-C that came just before: nothing has been swapped
     execute(conn, f"SET SESSION lock_wait_timeout = {int(lock_wait_s)}")
     delay = backoff_s
     for attempt in range(1, attempts + 1):

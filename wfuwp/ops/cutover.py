@@ -85,6 +85,7 @@ class CutOver:
         self.swapped_back = False
         self.cleanup_error: str | None = None  # why undo() could not put the target back, if it could not
         self.interrupted: list[int] = []  # Ctrl-C/SIGTERM that arrived while the swap could not stop
+        self.old_left: str | None = None  # why old tables are still there after a finished swap
 
     # -- lifetime ------------------------------------------------------------------------------------------
 
@@ -171,16 +172,20 @@ class CutOver:
 
     # -- the swap ------------------------------------------------------------------------------------------
 
-    def _rename(self, conn: Any, statement: str) -> None:
+    def _rename(self, conn: Any, statement: str, *, stoppable: bool = True) -> None:
         rename_within(
             conn,
             statement,
             lock_wait_s=self.swap_lock_wait_s,
             attempts=self.swap_attempts,
             backoff_s=_SWAP_BACKOFF_S,
-            stop=signals.pending,
+            stop=signals.pending if stoppable else lambda: False,
             log=lambda message: self.progress.log("swap", message),
         )
+
+    def _rename_back(self, conn: Any, statement: str) -> None:
+        # Putting a site back is not given up for a Ctrl-C: it is what the Ctrl-C asked for.
+        self._rename(conn, statement, stoppable=False)
 
     def swap(
         self,
@@ -217,14 +222,21 @@ class CutOver:
             self._state("swapped")
             if after_swap is not None:
                 after_swap()
+            # From here the new tables stay: dropping the old ones is clean-up, and a failure of it
+            # leaves them to `clean` rather than undoing a finished swap.
+            self.finished = True
             kept = self.site.swap_plan.old_names() if keep_old else []
             if not keep_old:
-                self.site.drop(conn, "old")
+                try:
+                    self.site.drop(conn, "old")
+                except Exception as exc:
+                    self.old_left = (
+                        f"the replaced tables could not all be dropped ({exc}): run `wfuwp migrate clean`"
+                    )
                 self._state("old-dropped")
-            self.finished = True
             note("finished")
             self._state("finished")
-        self.interrupted = list(held)
+            self.interrupted = list(held)
         self.progress.emit("step-end", "swap")
         return kept
 
@@ -248,9 +260,11 @@ class CutOver:
 
         def put_back() -> None:
             with closing(self.target.connect()) as conn:
+                if not self.swapped and not self.finished and site.position(conn) == "swapped":
+                    self.swapped = True  # the RENAME was applied but its reply was lost (2013)
                 if self.swapped and not self.finished:
                     with signals.deferred():
-                        site.swap_back(conn, self._rename)
+                        site.swap_back(conn, self._rename_back)
                     self.swapped = False
                     self.swapped_back = True
                 site.drop(conn, "staging")
@@ -280,5 +294,5 @@ def swap_back_kept(
     with CutOver(target, run_id, lock_site=site_id, names=names, existing=replaced, progress=progress) as cut:
         cut.retire(retired)
         with closing(target.connect()) as conn, signals.deferred():
-            cut.site.swap_back(conn, cut._rename)
+            cut.site.swap_back(conn, cut._rename_back)
             cut.site.drop(conn, "staging")

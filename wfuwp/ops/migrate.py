@@ -229,6 +229,10 @@ class _Migration:
                     self._swap(conn)
                 return self._completed(started)
         except BaseException as exc:
+            if self.report.status == "completed" and isinstance(exc, KeyboardInterrupt):
+                # Arrived after the completed run was recorded: it stands, and says it was interrupted.
+                self.report.interrupt_deferred = True
+                return self.report
             self._fail(exc)
             self.report.timings["total"] = round(time.monotonic() - started, 3)
             if self.owned:
@@ -244,8 +248,10 @@ class _Migration:
         self.report.cutover = "finished"
         self.report.interrupt_deferred = self.report.interrupt_deferred or signals.pending()
         self.report.timings["total"] = round(time.monotonic() - started, 3)
-        self._save_state(status="completed", cutover="finished")
+        if self.cut is not None and self.cut.old_left:
+            self.report.skipped.append(self.cut.old_left)
         try:
+            self._save_state(status="completed", cutover="finished")
             self._write_manifest()
         except WfuwpError as exc:
             raise MigrationError(
@@ -281,7 +287,9 @@ class _Migration:
         """Take over the state.json of the migration being resumed: its rules and finished tables."""
         assert self.archive is not None
         state = self.archive.read_state()
-        if state is None or state.status != "running" or state.site_id != self.site_id:
+        manifest = self.archive.read_manifest()
+        ended = manifest is not None and manifest.status in ("completed", "rolled-back")
+        if state is None or state.status != "running" or state.site_id != self.site_id or ended:
             raise UsageError(
                 f"migration {self.resume_id} cannot be resumed (it finished, failed and was cleaned up, "
                 f"or is not of site {self.site_id}): start a new migration"
@@ -470,7 +478,10 @@ class _Migration:
     def _record_cutover(self, state: str) -> None:
         """Make a cut-over state durable (state.json) before the cut-over goes on."""
         self.report.cutover = state
-        self._save_state(cutover=state)
+        if state != "finished":
+            self._save_state(cutover=state)
+        # "finished" is recorded with the manifest right after (see _completed), which reports a
+        # failure to write either as a migrated site whose records are missing, not as a failed run.
 
     def _finish_after_swap(self) -> bool:
         """On resume of a run that reached the swap: finish it if the RENAME happened; False if it did not.
@@ -487,6 +498,9 @@ class _Migration:
         position = self.cut.position()
         if position == "before":
             return False
+        # The RENAME happened: the migrated tables are live, whatever happens next.
+        self.cut.swapped = True
+        self.report.cutover = "swapped" if position == "swapped" else "finished"
         self.report.tables = sorted((t.report for t in state.tables.values()), key=lambda t: t.name)
         self.report.target_only_tables = list(state.retired)
         self.report.target_only_dropped = bool(state.retired)
@@ -495,6 +509,9 @@ class _Migration:
         if self.archive is not None:
             for staged in state.tables.values():
                 self.archive.adopt(staged.objects)
+        if position == "swapped" and self.verify_after_swap is not None:
+            # The run may have died between the RENAME and its check: check now (a failure swaps back).
+            self.verify_after_swap(self.report)
         with signals.deferred():
             if position == "swapped" and not state.keep_old:
                 with closing(self.target.connect()) as conn:
@@ -523,7 +540,7 @@ class _Migration:
         if self.cut is not None:
             self.cut.undo()
             self.report.swapped_back = self.cut.swapped_back
-            if self.cut.swapped_back:
+            if not self.cut.swapped:  # never renamed, or swapped back: the target holds the old site
                 self.report.cutover = "staging"
             if self.cut.cleanup_error is not None:
                 self.report.cleanup_error = f"{self.cut.cleanup_error}; run `wfuwp migrate clean`"

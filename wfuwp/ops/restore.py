@@ -24,7 +24,7 @@ import mysql.connector
 from wfuwp.archive.folder import MigrationArchive
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.archive.manifest import Manifest, TableSum
-from wfuwp.errors import SqlFileError, UsageError
+from wfuwp.errors import SqlFileError, UsageError, WfuwpError
 from wfuwp.mysql.connection import Database, closing, database_error, execute, prepare_copy_session, query
 from wfuwp.mysql.schema import NETWORK_TABLES, describe_tables, site_pattern
 from wfuwp.mysql.sql import quote_identifier
@@ -162,15 +162,19 @@ def rollback(
         report = _swap_back(record, target, Progress(progress))
     else:
         report = restore(migration_id, target, archive=location, which="backup", progress=progress)
-    _mark_rolled_back(folder, record)
+    _mark_rolled_back(folder, record, report)
     return report
 
 
-def _mark_rolled_back(folder: MigrationArchive, record: Manifest) -> None:
-    """Say in the migration's manifest that it was rolled back (so `status` and `list` tell)."""
+def _mark_rolled_back(folder: MigrationArchive, record: Manifest, report: LoadReport) -> None:
+    """Say in the migration's manifest that it was rolled back (so `status` and `list` tell). The
+    rollback itself is done: a failure to say so is reported, not raised."""
     record.status = "rolled-back"
     record.details["rolled_back"] = asdict(audit())
-    folder.write_manifest(record)
+    try:
+        folder.write_manifest(record)
+    except WfuwpError as exc:
+        report.error = f"rolled back, but its manifest could not be marked so ({exc})"
 
 
 def _swap_back(manifest: Manifest, target: Database, progress: Progress) -> LoadReport:
@@ -271,7 +275,11 @@ def _load(
     try:
         with CutOver(target, secrets.token_hex(3), lock_site=lock_site, progress=progress) as cut:
             with closing(target.connect()) as conn:
-                created = _stage(conn, cut, statements, allowed, source, report, progress)
+                # Undoing a migration into a target that had none of the site's tables restores no
+                # table and only takes out the ones it created.
+                created = _stage(
+                    conn, cut, statements, allowed, source, report, progress, allow_none=bool(retire)
+                )
                 _verify(conn, cut, target, created, expected, report, progress)
                 existing = [n for n in created if n not in table_missing(conn, target.database, created)]
                 retire_now = [
@@ -312,6 +320,8 @@ def _stage(
     source: str,
     report: LoadReport,
     progress: Progress,
+    *,
+    allow_none: bool = False,
 ) -> list[str]:
     """Run the vetted statements against staging twins of their tables; return the tables created."""
     created: list[str] = []
@@ -342,7 +352,7 @@ def _stage(
                 "nothing was changed"
             ) from None
     progress.emit("step-end", "load")
-    if not created:
+    if not created and not allow_none:
         raise SqlFileError(f"{source} creates no tables: nothing to import")
     return created
 
