@@ -183,7 +183,7 @@ def test_ctrl_c_just_before_the_rename_stops_the_swap(sites, tmp_path: Path) -> 
     assert (record.status, record.cutover) == ("interrupted", "staging")
 
 
-@pytest.mark.parametrize("state", ["renamed", "old-dropped"])
+@pytest.mark.parametrize("state", ["renamed", "swapped", "old-dropped", "finished"])
 def test_ctrl_c_during_the_swap_waits_for_it_and_says_so(sites, tmp_path: Path, state: str) -> None:
     server, src_db, tgt_db, _before, migrated = sites
     child = run_child(server.dsn(src_db), server.dsn(tgt_db), tmp_path, state, signal.SIGINT)
