@@ -7,7 +7,7 @@ the core's renderer (`Replacer.render_rows`) or a driver parameter. Nothing is p
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from wfuwp.errors import UsageError
 
@@ -79,6 +79,43 @@ def create_table_as(create_sql: str, new_name: str) -> str:
     if not match:
         raise UsageError(f"unexpected CREATE TABLE statement: {create_sql[:60]!r}")
     return create_sql[: match.start(1)] + quote_identifier(new_name) + create_sql[match.end(1) :]
+
+
+# One foreign key of SHOW CREATE TABLE output (one line each):
+#   CONSTRAINT `name` FOREIGN KEY (`col`) REFERENCES `parent` (`col`) ON DELETE CASCADE
+_FOREIGN_KEY = re.compile(
+    r"CONSTRAINT\s+`((?:[^`]|``)+)`\s+FOREIGN\s+KEY\s*\((?:[^()]|\([^()]*\))*\)\s*REFERENCES\s+"
+    r"(?:`(?:[^`]|``)+`\.)?`((?:[^`]|``)+)`[^\n]*?(?=,?\n|,?$)",
+    re.IGNORECASE,
+)
+
+
+def _unquote(name: str) -> str:
+    return name.replace("``", "`")
+
+
+def stage_foreign_keys(
+    create_sql: str, constraint_name: Callable[[str], str], parent_name: Callable[[str], str]
+) -> tuple[str, list[tuple[str, str]]]:
+    """Rename a CREATE TABLE's foreign keys for a staging copy; return the SQL and what to restore.
+
+    InnoDB's constraint names are unique per database, so a staging table cannot reuse its live
+    twin's: each becomes `constraint_name(name)`, and each parent table `parent_name(parent)` (so
+    that staged children point at staged parents, and at the live ones once the swap renames both).
+    Returns (the new CREATE TABLE, [(staging constraint name, the original clause)]).
+    """
+    restore: list[tuple[str, str]] = []
+
+    def rename(match: re.Match[str]) -> str:
+        original = match.group(0)
+        name, parent = _unquote(match.group(1)), _unquote(match.group(2))
+        staged = constraint_name(name)
+        restore.append((staged, original))
+        clause = original[: match.start(1) - match.start(0) - 1] + quote_identifier(staged)
+        clause += original[match.end(1) - match.start(0) + 1 : match.start(2) - match.start(0) - 1]
+        return clause + quote_identifier(parent_name(parent)) + original[match.end(2) - match.start(0) + 1 :]
+
+    return _FOREIGN_KEY.sub(rename, create_sql), restore
 
 
 def table_preamble(table: str, create_sql: str) -> bytes:

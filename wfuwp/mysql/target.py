@@ -19,7 +19,13 @@ import mysql.connector
 from wfuwp.errors import SwapBlockedError, VerificationError
 from wfuwp.mysql.connection import Database, as_text, execute, query
 from wfuwp.mysql.schema import Table, table_estimates
-from wfuwp.mysql.sql import MAX_IDENTIFIER, checksum_query, create_table_as, quote_identifier
+from wfuwp.mysql.sql import (
+    MAX_IDENTIFIER,
+    checksum_query,
+    create_table_as,
+    quote_identifier,
+    stage_foreign_keys,
+)
 
 STAGING_PREFIX = "_wfs_"
 OLD_PREFIX = "_wfo_"
@@ -82,6 +88,8 @@ class TargetSite:
         self.old: dict[str, str] = {}
         self.existing = frozenset(existing)
         self.retired: tuple[tuple[str, str], ...] = ()
+        # table -> [(its foreign keys' staging names, their clauses as the source has them)]
+        self.foreign_keys: dict[str, list[tuple[str, str]]] = {}
         for name in names:
             self.add(name)
 
@@ -108,11 +116,49 @@ class TargetSite:
             tuple((n, s, self.old[n]) for n, s in self.staging.items()), self.existing, self.retired
         )
 
+    def staging_sql(self, table: Table) -> str:
+        """The CREATE TABLE of `table`'s staging twin, from the SOURCE's definition.
+
+        Its foreign keys get staging names (InnoDB's are unique per database) and point at the staged
+        parents; what they were is remembered, for `restore_foreign_key_names` after the swap.
+        """
+        sql, restore = stage_foreign_keys(
+            create_table_as(table.create_sql, self.staging[table.name]),
+            lambda name: work_table_name(STAGING_PREFIX, self.run_short_id, name),
+            lambda parent: self.staging.get(parent, parent),
+        )
+        self.foreign_keys[table.name] = restore
+        return sql
+
     def create_staging(self, conn: Any, table: Table) -> None:
-        """Create the empty staging table from the SOURCE's definition (dropping a leftover of that name)."""
+        """Create the empty staging table (dropping a leftover of that name); see staging_sql."""
         staging = self.staging[table.name]
+        sql = self.staging_sql(table)
         execute(conn, f"DROP TABLE IF EXISTS {quote_identifier(staging)}")
-        execute(conn, create_table_as(table.create_sql, staging))
+        execute(conn, sql)
+
+    def restore_foreign_key_names(self, conn: Any) -> None:
+        """Give the swapped-in tables their source's foreign key names back (once the old tables, which
+        held those names, are gone). Only names change: the keys already point at the live parents."""
+        execute(conn, "SET SESSION foreign_key_checks = 0")  # no re-check of every row: names only
+        for name, keys in self.foreign_keys.items():
+            if not keys:
+                continue
+            present = {
+                as_text(n)
+                for (n,) in query(
+                    conn,
+                    "SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS"
+                    " WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s",
+                    (self.db.database, name),
+                )
+            }
+            # InnoDB renames an auto-named key (`<table>_ibfk_<n>`) with its table: those are right already.
+            wrong = [(staged, clause) for staged, clause in keys if staged in present]
+            if wrong:
+                changes = [f"DROP FOREIGN KEY {quote_identifier(staged)}" for staged, _ in wrong]
+                changes += [f"ADD {clause}" for _, clause in wrong]
+                execute(conn, f"ALTER TABLE {quote_identifier(name)} " + ", ".join(changes))
 
     def verify(
         self,
@@ -160,6 +206,8 @@ class TargetSite:
     def drop(self, conn: Any, which: str) -> None:
         """Drop the staging (`which="staging"`) or old (`which="old"`) tables that exist."""
         names = list((self.staging if which == "staging" else self.old).values())
+        # Foreign keys between the tables dropped (or from live tables, for a moment) must not stop it.
+        execute(conn, "SET SESSION foreign_key_checks = 0")
         for start in range(0, len(names), 50):
             batch = names[start : start + 50]
             execute(conn, "DROP TABLE IF EXISTS " + ", ".join(quote_identifier(n) for n in batch))

@@ -36,7 +36,8 @@ from wfuwp.archive.manifest import TableSum
 from wfuwp.mysql.connection import Database, closing, with_retries
 from wfuwp.mysql.lock import SiteLock
 from wfuwp.mysql.schema import Table
-from wfuwp.mysql.target import TargetSite, rename_within
+from wfuwp.mysql.sql import stage_foreign_keys
+from wfuwp.mysql.target import STAGING_PREFIX, TargetSite, rename_within, work_table_name
 from wfuwp.progress import Progress
 
 __all__ = ["SWAP_ATTEMPTS", "SWAP_LOCK_WAIT_S", "CutOver", "Position", "swap_back_kept"]
@@ -144,6 +145,23 @@ class CutOver:
         self.site.add(table.name)
         self.site.create_staging(conn, table)
 
+    def stage_foreign_keys(self, name: str, original: bytes, staged: bytes) -> bytes:
+        """For a CREATE TABLE of a dump (`original`, and `staged`: redirected to staging tables), give
+        its foreign keys staging names, and remember the original ones for after the swap."""
+        # latin-1 maps every byte to one character and back: the statement's bytes pass unchanged.
+        _, clauses = stage_foreign_keys(original.decode("latin-1"), lambda n: n, lambda p: p)
+        text, keys = stage_foreign_keys(
+            staged.decode("latin-1"), lambda n: work_table_name(STAGING_PREFIX, self.run_id, n), lambda p: p
+        )
+        self.site.foreign_keys[name] = [
+            (key, clause) for (key, _), (_, clause) in zip(keys, clauses, strict=True)
+        ]
+        return text.encode("latin-1")
+
+    def remember(self, table: Table) -> None:
+        """Note a table staged by an earlier run (resumed): its foreign keys are renamed after the swap."""
+        self.site.staging_sql(table)
+
     def verify(
         self,
         conn: Any,
@@ -229,9 +247,11 @@ class CutOver:
             if not keep_old:
                 try:
                     self.site.drop(conn, "old")
+                    self.site.restore_foreign_key_names(conn)
                 except Exception as exc:
                     self.old_left = (
-                        f"the replaced tables could not all be dropped ({exc}): run `wfuwp migrate clean`"
+                        f"the replaced tables could not all be dropped, or foreign keys renamed ({exc}): "
+                        "run `wfuwp migrate clean`"
                     )
                 self._state("old-dropped")
             note("finished")

@@ -216,8 +216,11 @@ class _Migration:
                 for table in tables:
                     self.cut.add(table.name)
                 to_copy = [t for t in tables if not self._already_loaded(conn, t)]
-                for table in to_copy:
-                    self.cut.create_staging(conn, table)
+                for table in tables:
+                    if table in to_copy:
+                        self.cut.create_staging(conn, table)
+                    else:
+                        self.cut.remember(table)
             self._save_state()
             with self._step("copy"):
                 self._copy_all(to_copy, target_tables)

@@ -342,6 +342,8 @@ def _stage(
             )
         # Every table the file names becomes its staging twin; only created ones are swapped in.
         sql = statement.with_tables(lambda n: work_table_name(STAGING_PREFIX, cut.run_id, n))
+        if statement.kind == "create_table":
+            sql = cut.stage_foreign_keys(statement.table or "", statement.sql, sql)
         try:
             execute(conn, sql)
         except mysql.connector.Error as exc:
