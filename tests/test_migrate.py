@@ -232,10 +232,13 @@ def test_losing_the_source_connection_mid_stream_fails_cleanly(networks, mariadb
     def kill_reader(event: wfuwp.ProgressEvent) -> None:
         if event.kind == "rows" and event.table == "wp_43_postmeta" and not killed.is_set():
             killed.set()
+            # Every connection on the source database but this one: the snapshot's readers, whether their
+            # SELECT is in flight or between batches (matching the SELECT alone raced with the batches).
             rows = fetch(
                 mariadb,
                 src_db,
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT %wp_43_postmeta%'",
+                "SELECT ID FROM information_schema.PROCESSLIST"
+                f" WHERE DB = '{src_db}' AND ID <> CONNECTION_ID()",
             )
             run_sql(mariadb, None, *(f"KILL CONNECTION {int(r[0])}" for r in rows))
 

@@ -155,6 +155,10 @@ class Snapshot:
         self.myisam_connection = None
 
 
+# Rows in the first batch of a table at most (see stream_rows).
+FIRST_BATCH_ROWS = 256
+
+
 def stream_rows(
     conn: Any,
     database: str,
@@ -170,8 +174,12 @@ def stream_rows(
     """
     columns = ", ".join(quote_identifier(c) for c in table.column_names)
     statement = f"SELECT {columns} FROM {quote_identifier(database)}.{quote_identifier(table.name)}"
+    # The first batch is sized from the server's statistics, but never past FIRST_BATCH_ROWS: right
+    # after a bulk load they can be absent or far off (LONGTEXT stored off-page hardly counts in
+    # DATA_LENGTH), and one batch of a whole 200 MB table once came of it. Later batches follow the
+    # rows that actually arrive.
     average = table.data_bytes // table.rows_estimate if table.rows_estimate else 512
-    size = max(1, min(max_rows, batch_bytes // max(average, 64)))
+    size = max(1, min(FIRST_BATCH_ROWS, max_rows, batch_bytes // max(average, 64)))
     cursor = conn.cursor(raw=True, buffered=False)
     try:
         cursor.execute(statement)
@@ -180,9 +188,9 @@ def stream_rows(
             if not rows:
                 return
             yield rows
-            seen = sum(len(v) for v in rows[0] if v is not None) + 16
-            if seen * size > 2 * batch_bytes:
-                size = max(1, batch_bytes // seen)
+            sample = rows[:: max(1, len(rows) // 8)]
+            seen = sum(len(v) for row in sample for v in row if v is not None) // len(sample) + 16
+            size = max(1, min(max_rows, batch_bytes // seen))
     finally:
         try:
             cursor.close()
