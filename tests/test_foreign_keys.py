@@ -6,7 +6,11 @@ twin's: staging failed with errno 121 for every WooCommerce site, and so did res
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ import pytest
 import wfuwp
 from tests.dbutil import checksums, fetch, run_sql, table_names
 from tests.smallsite import PAIRS, build_site, db_of, target_network
+from wfuwp.archive.location import ArchiveLocation
 from wfuwp.ops.restore import import_sql
 
 # WooCommerce's pair (a named key) and BetterLinks' (an auto-named `_ibfk_1`), for site 43.
@@ -129,3 +134,36 @@ def test_a_dump_with_foreign_keys_imports_over_a_site_that_has_them(fk_sites, tm
     assert report.status == "completed"
     assert foreign_keys(server, tgt) == foreign_keys(server, src)
     assert checksums(server, tgt)["wp_43_wc_download_log"] == checksums(server, src)["wp_43_wc_download_log"]
+
+
+# A migration in its own process that kills itself once its swap's RENAME is recorded as done.
+KILLED_AFTER_THE_RENAME = """
+import json, os, signal, sys
+import wfuwp
+args = json.loads(sys.argv[1])
+def progress(event):
+    if event.kind == "state" and event.message == "swapped":
+        os.kill(os.getpid(), signal.SIGKILL)
+wfuwp.migrate_site(43, source=args["source"], target=args["target"], replacements=args["pairs"],
+                   archive=args["archive"], progress=progress)
+"""
+
+
+def test_a_resume_after_the_swap_gives_the_keys_their_names_back(fk_sites, tmp_path: Path) -> None:
+    server, src, tgt = fk_sites
+    keys = foreign_keys(server, src)
+    args = {"source": server.dsn(src), "target": server.dsn(tgt), "pairs": PAIRS, "archive": str(tmp_path)}
+    root = Path(__file__).resolve().parent.parent
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_THE_RENAME, json.dumps(args)],
+        env=dict(os.environ, PYTHONPATH=str(root)), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert child.returncode == -signal.SIGKILL
+    # Killed between the RENAME and the clean-up: the live tables work, under staging key names.
+    assert {(t, p) for t, _n, p in foreign_keys(server, tgt) if not t.startswith("_wf")} == {
+        (t, p) for t, _n, p in keys
+    }
+    (killed,) = ArchiveLocation.parse(tmp_path).list_migrations()
+    wfuwp.migrate_site(43, source=server.dsn(src), target=server.dsn(tgt), archive=tmp_path, resume=killed.id)
+    assert foreign_keys(server, tgt) == keys
+    assert not [n for n in table_names(server, tgt) if n.startswith("_wf")]

@@ -55,7 +55,7 @@ from wfuwp.ops.export import default_export_name, export_site
 from wfuwp.ops.media import CopyResult, media_location
 from wfuwp.ops.migrate import migrate_site
 from wfuwp.ops.preflight import PreflightReport
-from wfuwp.ops.restore import import_sql, restore, rollback
+from wfuwp.ops.restore import LoadReport, import_sql, restore, rollback
 from wfuwp.ops.verify import verify_site
 from wfuwp.replace import IMPLEMENTATION
 
@@ -115,6 +115,18 @@ _INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) before anything was swapped or r
 _LATE_INTERRUPT = (
     "interrupted during the swap, which cannot be cut: it finished first, and the new tables are live"
 )
+
+
+def _show_load(ui: Ui, report: LoadReport, *, verb: str, as_json: bool) -> int:
+    """The end of a restore, rollback or import: the report (kept for notifications), shown."""
+    current_state().result = report.to_dict()
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        ui.load_report(report, verb=verb)
+    if report.interrupt_deferred:
+        ui.warn(_LATE_INTERRUPT)
+    return 0
 
 
 def _show_checks(ui: Ui, checks: PreflightReport) -> None:
@@ -716,14 +728,7 @@ def rollback_command(
     _confirm(ui, config, env, manifest.site_id, yes)
     with ui.progress() as progress:
         report = rollback(migration_id, target, archive=location, progress=progress)
-    current_state().result = report.to_dict()
-    if as_json:
-        emit_json(report.to_dict())
-    else:
-        ui.load_report(report, verb="rolled back")
-    if report.interrupt_deferred:
-        ui.warn(_LATE_INTERRUPT)
-    return 0
+    return _show_load(ui, report, verb="rolled back", as_json=as_json)
 
 
 @migrate.command("restore", context_settings=CONTEXT)
@@ -786,14 +791,7 @@ def restore_command(
             backup=not skip_backup,
             progress=progress,
         )
-    current_state().result = report.to_dict()
-    if as_json:
-        emit_json(report.to_dict())
-    else:
-        ui.load_report(report, verb="restored")
-    if report.interrupt_deferred:
-        ui.warn(_LATE_INTERRUPT)
-    return 0
+    return _show_load(ui, report, verb="restored", as_json=as_json)
 
 
 @migrate.command("import", context_settings=CONTEXT)
@@ -867,14 +865,7 @@ def import_command(
             s3=config.s3.options(),
             progress=progress,
         )
-    current_state().result = report.to_dict()
-    if as_json:
-        emit_json(report.to_dict())
-    else:
-        ui.load_report(report, verb="imported")
-    if report.interrupt_deferred:
-        ui.warn(_LATE_INTERRUPT)
-    return 0
+    return _show_load(ui, report, verb="imported", as_json=as_json)
 
 
 @migrate.command("clean", context_settings=CONTEXT)

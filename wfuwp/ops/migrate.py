@@ -478,6 +478,21 @@ class _Migration:
         self.report.old_tables_kept = kept
         self.report.interrupt_deferred = bool(self.cut.interrupted)
 
+    def _restore_foreign_key_names(self, conn: Any) -> None:
+        """After a resumed swap: give the live tables their source's foreign key names back (the run
+        that swapped may have died first). A failure leaves staging names, which work just the same."""
+        try:
+            with closing(self.source.connect()) as src:
+                for table in describe_tables(src, self.source.database, list(self.state.tables)):
+                    if self.cut is not None:
+                        self.cut.remember(table)
+            if self.cut is not None:
+                self.cut.site.restore_foreign_key_names(conn)
+        except (WfuwpError, mysql.connector.Error) as exc:
+            self.report.skipped.append(
+                f"foreign keys keep their staging names ({exc}); they work just the same"
+            )
+
     def _record_cutover(self, state: str) -> None:
         """Make a cut-over state durable (state.json) before the cut-over goes on."""
         self.report.cutover = state
@@ -516,9 +531,11 @@ class _Migration:
             # The run may have died between the RENAME and its check: check now (a failure swaps back).
             self.verify_after_swap(self.report)
         with signals.deferred():
-            if position == "swapped" and not state.keep_old:
+            if not state.keep_old:
                 with closing(self.target.connect()) as conn:
-                    self.cut.site.drop(conn, "old")
+                    if position == "swapped":
+                        self.cut.site.drop(conn, "old")
+                    self._restore_foreign_key_names(conn)
             self.report.old_tables_kept = self.cut.site.swap_plan.old_names() if state.keep_old else []
             self.cut.finished = True
             self.progress.log("swap", f"resumed {self.resume_id} after its swap: the migrated site was live")
