@@ -175,7 +175,13 @@ def validate_site_id(site_id: object) -> int:
 
 
 def site_table_names(conn: Any, database: str, prefix: str, site_id: int) -> list[str]:
-    """Names of the site's base tables in `database`, sorted; empty when the site has none."""
+    """Names of the site's base tables in `database`, sorted; empty when the site has none.
+
+    Site N > 1: every `<prefix><N>_` table. Site 1: every other `<prefix>` table except the network's
+    own, those of another network or site sharing the database under a longer prefix, those of
+    network-wide plugins (NETWORK_PLUGIN_TABLES), and any whose blog_id/site_id/site column holds
+    other sites' ids: migrating them as site 1's would overwrite or delete the rest of the network.
+    """
     pattern = site_pattern(prefix, site_id)
     rows = query(
         conn,
@@ -183,7 +189,64 @@ def site_table_names(conn: Any, database: str, prefix: str, site_id: int) -> lis
         " WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE'",
         (database,),
     )
-    return sorted(name for (name,) in rows if pattern.fullmatch(as_text(name)))
+    everything = {as_text(name) for (name,) in rows}
+    names = sorted(name for name in everything if pattern.fullmatch(name))
+    if site_id != 1:
+        return names
+    others = _other_prefixes(prefix, everything)
+    names = [
+        n
+        for n in names
+        if not any(n.startswith(other) for other in others) and n[len(prefix) :] not in NETWORK_PLUGIN_TABLES
+    ]
+    shared = _tables_of_several_sites(conn, database, names)
+    return [n for n in names if n not in shared]
+
+
+# Tables of network-wide plugins, one for all the sites of a network: never one site's.
+NETWORK_PLUGIN_TABLES = frozenset({"cavalcade_jobs", "cavalcade_logs", "stream", "stream_meta"})
+# Columns that say which site a row belongs to (0 and 1 are the network and site 1 itself).
+_SITE_COLUMNS = ("blog_id", "site_id", "site")
+
+
+def _other_prefixes(prefix: str, tables: set[str]) -> list[str]:
+    """Longer prefixes that are a network (`<p>blogs`) or a site (`<p>options` and `<p>posts`) themselves."""
+    found = []
+    for name in tables:
+        for suffix in ("blogs", "options"):
+            longer = name[: -len(suffix)]
+            if not name.endswith(suffix) or not longer.startswith(prefix) or len(longer) <= len(prefix):
+                continue
+            middle = longer[len(prefix) :]
+            if not middle.endswith("_") or middle[:-1].isdigit():  # <prefix><N>_ is one of this network's
+                continue
+            if suffix == "blogs" or f"{longer}posts" in tables:
+                found.append(longer)
+    return sorted(set(found))
+
+
+def _tables_of_several_sites(conn: Any, database: str, names: list[str]) -> set[str]:
+    """Those of `names` with a site column that holds the id of a site other than 1."""
+    if not names:
+        return set()
+    marks = ",".join(["%s"] * len(names))
+    columns = query(
+        conn,
+        "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s"
+        f" AND TABLE_NAME IN ({marks}) AND COLUMN_NAME IN ({','.join(['%s'] * len(_SITE_COLUMNS))})",
+        (database, *names, *_SITE_COLUMNS),
+    )
+    shared = set()
+    for table, column in columns:
+        name, col = as_text(table), as_text(column)
+        found = query(
+            conn,
+            f"SELECT 1 FROM {quote_identifier(database)}.{quote_identifier(name)}"
+            f" WHERE {quote_identifier(col)} NOT IN (0, 1) LIMIT 1",
+        )
+        if found:
+            shared.add(name)
+    return shared
 
 
 def require_site_tables(conn: Any, database: str, prefix: str, site_id: int, where: str) -> list[str]:
