@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import wfuwp
-from tests.dbutil import checksums, run_sql
+from tests.dbutil import checksums, fetch, run_sql
 from wfuwp.mysql.schema import site_table_names
 
 SITE_ONE = (
@@ -72,3 +72,33 @@ def test_migrating_site_one_leaves_the_rest_of_the_network_alone(
     after = checksums(mariadb, tgt)
     untouched = [n for n in before if n not in ("wp_options", "wp_posts", "wp_yoast_indexable")]
     assert {n: after[n] for n in untouched} == {n: before[n] for n in untouched}
+
+
+def test_derived_rules_never_rewrite_what_an_earlier_rule_wrote(mariadb, make_database) -> None:
+    # The target's host contains the source's (example.test -> pprd.example.test): applied one after
+    # another, the bare-host rule used to rewrite the new URL again, into pprd.pprd.example.test.
+    src, tgt = make_database(mariadb, "wfuwp_src"), make_database(mariadb, "wfuwp_tgt")
+    for database, host in ((src, "example.test"), (tgt, "pprd.example.test")):
+        run_sql(
+            mariadb, database,
+            "CREATE TABLE wp_blogs (blog_id INT PRIMARY KEY, domain VARCHAR(200), path VARCHAR(100))",
+            f"INSERT INTO wp_blogs VALUES (1, '{host}', '/'), (43, '{host}', '/bio/')",
+            "CREATE TABLE wp_43_options (option_id INT PRIMARY KEY, option_name VARCHAR(191),"
+            " option_value TEXT)",
+            f"INSERT INTO wp_43_options VALUES (1, 'siteurl', 'http://{host}/bio'),"
+            f" (2, 'home', 'http://{host}/bio')",
+            "CREATE TABLE wp_43_posts (ID INT PRIMARY KEY, post_content TEXT)",
+        )  # fmt: skip
+    run_sql(
+        mariadb, src, "INSERT INTO wp_43_posts VALUES (1, 'see http://example.test/bio/x, "
+        "https://example.test/bio/y, //example.test/bio/z and example.test/bio/w')",
+    )  # fmt: skip
+    report = wfuwp.migrate_site(43, source=mariadb.dsn(src), target=mariadb.dsn(tgt))
+    assert report.pairs_origin.startswith("derived")
+    options = dict(fetch(mariadb, tgt, "SELECT option_name, option_value FROM wp_43_options"))
+    assert options[b"siteurl"] == options[b"home"] == b"http://pprd.example.test/bio"
+    (content,) = fetch(mariadb, tgt, "SELECT post_content FROM wp_43_posts")[0]
+    assert content == (
+        b"see http://pprd.example.test/bio/x, https://pprd.example.test/bio/y, //pprd.example.test/bio/z and "
+        b"pprd.example.test/bio/w"
+    )

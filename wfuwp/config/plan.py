@@ -286,8 +286,8 @@ __all__ = ["Plan", "PlanEntry", "plan_for"]
 
 def derive_pairs(
     source: tuple[tuple[str, str], list[str]], target: tuple[tuple[str, str], list[str]]
-) -> list[tuple[str, str]]:
-    """Pairs that move a site's own URLs from the source network's address to the target's.
+) -> list[Rule]:
+    """Rules that move a site's own URLs from the source network's address to the target's.
 
     Each side is ((domain, path), [siteurl, home]). Full URLs come first (both schemes), then the
     scheme-less `//domain/path` and `domain/path` forms, longest first so no pair pre-empts another.
@@ -312,4 +312,10 @@ def derive_pairs(
             add(f"//{host_path}", f"//{tgt_base}")
     add(f"//{src_base}", f"//{tgt_base}")
     add(src_base, tgt_base)
-    return sorted(pairs, key=lambda p: -len(p[0]))
+    # The rules apply one after another, so the bare `host/path` must not match inside a host an earlier
+    # rule wrote (`example.test` in `pprd.example.test` would become `pprd.pprd.example.test`): it
+    # matches only where a host starts. The forms with `//` cannot match inside one.
+    return [
+        Rule(search.encode("utf-8"), replacement.encode("utf-8"), host_start="//" not in search)
+        for search, replacement in sorted(pairs, key=lambda p: -len(p[0]))
+    ]

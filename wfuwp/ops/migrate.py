@@ -342,7 +342,7 @@ class _Migration:
         if not target_side[1]:
             domain, path = target_side[0]
             target_side = (target_side[0], [f"https://{domain}{path.rstrip('/')}"] * len(source_side[1]))
-        return [as_rule(p) for p in derive_pairs(source_side, target_side)]
+        return derive_pairs(source_side, target_side)
 
     def _already_loaded(self, conn: Any, table: Table) -> bool:
         """On resume: whether an earlier attempt loaded and verified this table, and it still verifies."""
