@@ -213,10 +213,9 @@ class Manifest:
         """Build from manifest.json's parsed data (format 1, any version)."""
         raw = dict(_need(data, dict, "a JSON object"))
         site = _need(raw.pop("site", None) or {}, dict, "the site entry")
-        said = str(raw.get("status", "completed"))
+        said = str(raw.pop("status", "completed"))
         legacy_backup = said == "backup before restore"  # what a restore's own backup said before kinds
-        status = "completed" if legacy_backup else _status(raw.pop("status", "completed"))
-        raw.pop("status", None)
+        status = "completed" if legacy_backup else _status(said)
         audit = raw.pop("audit", None)
         cutover = raw.pop("cutover", None)
         if cutover not in CUTOVER_STATES:  # manifests before the cut-over was recorded

@@ -168,17 +168,19 @@ class TargetSite:
         rows: int,
         checksum: int,
         *,
-        expected_from: str = "were sent; nothing was swapped, run again",
+        expected_from: str | None = None,
     ) -> None:
         """Compare a staging table's row count and checksum (over `columns`) with what was expected.
 
-        `expected_from` ends the error message: where the expected figures came from and what to do.
+        `expected_from` ends the error message: where the expected figures came from and what to do
+        (default: this run sent them, so running again may do).
         """
         got_rows, got_sum = query(conn, checksum_query(self.staging[name], columns))[0]
         if int(got_rows) != rows or int(got_sum) != checksum:
             raise VerificationError(
                 f"the target holds {got_rows} rows (checksum {got_sum})"
-                f" but {rows} rows (checksum {checksum}) {expected_from}",
+                f" but {rows} rows (checksum {checksum})"
+                f" {expected_from or 'were sent; nothing was swapped, run again'}",
                 step="verify",
                 table=name,
             )

@@ -176,12 +176,7 @@ class CutOver:
         `expected_from` ends the message: where the figures came from and what to do (default: they
         were sent by this run, which may simply be run again).
         """
-        if expected_from is None:
-            self.site.verify(conn, name, columns, expected.rows, expected.checksum)
-        else:
-            self.site.verify(
-                conn, name, columns, expected.rows, expected.checksum, expected_from=expected_from
-            )
+        self.site.verify(conn, name, columns, expected.rows, expected.checksum, expected_from=expected_from)
 
     def position(self) -> Position:
         """Which side of the swap the target is on, read from the target's own tables."""

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import time
@@ -197,7 +198,7 @@ def _swap_back(manifest: Manifest, target: Database, progress: Progress) -> Load
     return report
 
 
-def open_sql(path_or_url: str | os.PathLike[str], *, s3: S3Options | None = None) -> Any:
+def open_sql(path_or_url: str | os.PathLike[str], *, s3: S3Options | None = None) -> io.BufferedReader:
     """Open an SQL dump (a file or s3://bucket/key) and return its decompressed bytes, streaming.
 
     The extension decides: `.sql` as is, `.sql.gz` gunzipped, `.sql.zst` through zstd (a cut or
