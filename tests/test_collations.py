@@ -16,6 +16,7 @@ import pytest
 
 from tests.dbutil import fetch, run_sql
 from tests.smallsite import db_of
+from tests.wpsite import Env, clean_environment, env
 from wfuwp.errors import SqlFileError
 from wfuwp.mysql.collation import (
     collation_mapping,
@@ -28,6 +29,8 @@ from wfuwp.mysql.schema import describe_tables
 from wfuwp.mysql.target import TargetSite
 from wfuwp.ops.preflight import collation_findings
 from wfuwp.ops.restore import import_sql
+
+__all__ = ["clean_environment", "env"]  # fixtures
 
 # What MySQL 8.0's SHOW CREATE TABLE writes for a plugin table created without a collation, with
 # column-level collations of every 0900 kind (no display widths, as MySQL 8 writes integers).
@@ -340,3 +343,21 @@ def test_import_refuses_a_collation_with_nothing_near_and_changes_nothing(
     with pytest.raises(SqlFileError, match=r"utf8mb4_klingon_ci.*nothing was changed"):
         import_sql(dump, db_of(mariadb, db, "pprd"), site_id=5)
     assert fetch(mariadb, db, "SHOW TABLES") == []
+
+
+def test_the_import_command_says_which_collations_it_used(
+    env: Env, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dump = tmp_path / "site43-mysql8.sql"
+    dump.write_text(MYSQLDUMP_80.replace("wp_5_", "wp_43_"), encoding="utf-8")
+    work = ["--work-dir", str(env.work)]
+    code, out, err = env.run(capsys, "migrate", "import", str(dump), "--env", "pprd", "--site", "43", *work)
+    assert code == 0, err
+    conn = env.server.connect()
+    try:
+        nearest = collation_mapping(["utf8mb4_0900_ai_ci"], target_collations(conn))["utf8mb4_0900_ai_ci"]
+    finally:
+        conn.close()
+    said = " ".join(out.split())  # the line may be wrapped to the terminal's width
+    assert f"utf8mb4_0900_ai_ci -> {nearest}" in said
+    assert "(in wp_43_plugin_log)" in said
