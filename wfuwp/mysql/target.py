@@ -133,11 +133,14 @@ class TargetSite:
         return sql
 
     def create_staging(self, conn: Any, table: Table) -> None:
-        """Create the empty staging table (dropping a leftover of that name); see staging_sql."""
+        """Create the empty staging table (dropping a leftover of that name); see staging_sql.
+
+        Collations the target lacks (MySQL 8's utf8mb4_0900_* on MariaDB) become the nearest it has.
+        """
         staging = self.staging[table.name]
         if self.collations is None:
             self.collations = target_collations(conn)
-        sql = to_target_collations(self.staging_sql(table), self.collations)  # MySQL 8's on MariaDB
+        sql = to_target_collations(self.staging_sql(table), self.collations)
         execute(conn, f"DROP TABLE IF EXISTS {quote_identifier(staging)}")
         execute(conn, sql)
 

@@ -699,9 +699,9 @@ class _Checks:
 def collation_findings(tables: Sequence[Table], available: Collection[str], target: str) -> list[Finding]:
     """What becomes of the collations of `tables` (as the source defines them) that the target lacks.
 
-    One warning per collation the target has a near one for (MySQL 8's utf8mb4_0900_* on MariaDB: the
-    tables are created with that one instead, see wfuwp.mysql.collation), naming the tables and the
-    mapping; one fatal finding per collation with nothing near (the CREATE TABLE would fail).
+    A warning naming each collation the target has a near one for, what it becomes and the tables
+    using it (MySQL 8's utf8mb4_0900_* on MariaDB: the tables are created with the near one, see
+    wfuwp.mysql.collation); a fatal finding naming those with nothing near (CREATE TABLE would fail).
     """
     users: dict[str, list[str]] = {}
     for table in tables:
