@@ -275,6 +275,12 @@ class Ui:
             f"from {report.source}: {report.statements:,} statements, {report.seconds:.1f} s"
             + ("; rows verified against the manifest's checksums" if report.verified_checksums else "")
         )
+        if report.collations:
+            mapped = ", ".join(f"{name} -> {nearest}" for name, nearest in report.collations.items())
+            self.line(
+                f"collations {report.target} lacks became the nearest it has: {mapped} "
+                f"(in {', '.join(report.collation_tables) or 'the session settings'})"
+            )
         if report.removed_tables:
             self.line(f"removed (created by the migration): {', '.join(report.removed_tables)}")
         if report.backup:

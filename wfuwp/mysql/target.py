@@ -17,6 +17,7 @@ from typing import Any
 import mysql.connector
 
 from wfuwp.errors import SwapBlockedError, VerificationError
+from wfuwp.mysql.collation import target_collations, to_target_collations
 from wfuwp.mysql.connection import Database, as_text, execute, query
 from wfuwp.mysql.schema import Table, table_estimates
 from wfuwp.mysql.sql import (
@@ -90,6 +91,7 @@ class TargetSite:
         self.retired: tuple[tuple[str, str], ...] = ()
         # table -> [(its foreign keys' staging names, their clauses as the source has them)]
         self.foreign_keys: dict[str, list[tuple[str, str]]] = {}
+        self.collations: frozenset[str] | None = None  # the target's, read when first creating a table
         for name in names:
             self.add(name)
 
@@ -131,9 +133,14 @@ class TargetSite:
         return sql
 
     def create_staging(self, conn: Any, table: Table) -> None:
-        """Create the empty staging table (dropping a leftover of that name); see staging_sql."""
+        """Create the empty staging table (dropping a leftover of that name); see staging_sql.
+
+        Collations the target lacks (MySQL 8's utf8mb4_0900_* on MariaDB) become the nearest it has.
+        """
         staging = self.staging[table.name]
-        sql = self.staging_sql(table)
+        if self.collations is None:
+            self.collations = target_collations(conn)
+        sql = to_target_collations(self.staging_sql(table), self.collations)
         execute(conn, f"DROP TABLE IF EXISTS {quote_identifier(staging)}")
         execute(conn, sql)
 

@@ -19,7 +19,7 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -37,6 +37,7 @@ from wfuwp.errors import (
     UsageError,
     WfuwpError,
 )
+from wfuwp.mysql.collation import collation_mapping, collations_in, target_collations
 from wfuwp.mysql.connection import Database, as_text, error_advice, execute, max_allowed_packet, query
 from wfuwp.mysql.grants import Grants
 from wfuwp.mysql.lock import SiteLock
@@ -56,6 +57,7 @@ __all__ = [
     "Finding",
     "PreflightReport",
     "TableSize",
+    "collation_findings",
     "preflight",
 ]
 
@@ -510,6 +512,7 @@ class _Checks:
         for role, conn in (("source", src), ("target", tgt)):
             self.report.max_allowed_packet[role] = max_allowed_packet(conn)
         self.schema_differences(src, tgt)
+        self.report.findings += collation_findings(self.tables, target_collations(tgt), str(self.tgt))
 
     def schema_differences(self, src: Any, tgt: Any) -> None:
         """Report, as info, how the site's tables differ; the migrated site takes the source's schema."""
@@ -691,6 +694,49 @@ class _Checks:
 
 # ------------------------------------------------------------------------------------------------------
 # Helpers.
+
+
+def collation_findings(tables: Sequence[Table], available: Collection[str], target: str) -> list[Finding]:
+    """What becomes of the collations of `tables` (as the source defines them) that the target lacks.
+
+    A warning naming each collation the target has a near one for, what it becomes and the tables
+    using it (MySQL 8's utf8mb4_0900_* on MariaDB: the tables are created with the near one, see
+    wfuwp.mysql.collation); a fatal finding naming those with nothing near (CREATE TABLE would fail).
+    """
+    users: dict[str, list[str]] = {}
+    for table in tables:
+        for name in collations_in(table.create_sql):
+            users.setdefault(name, []).append(table.name)
+
+    def used_by(name: str) -> str:
+        names = users[name]
+        return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+    mapping = collation_mapping(users, available)
+    findings = []
+    missing = [name for name, nearest in mapping.items() if nearest is None]
+    if missing:
+        findings.append(
+            Finding(
+                "fatal",
+                "collation",
+                f"{target} has no collation like "
+                + "; ".join(f"{name} (used by {used_by(name)})" for name in missing),
+                "migrate to a server that has it, or ALTER those tables in the source to another collation",
+            )
+        )
+    mapped = [(name, nearest) for name, nearest in mapping.items() if nearest is not None]
+    if mapped:
+        findings.append(
+            Finding(
+                "warning",
+                "collation",
+                f"{target} lacks collations the site's tables use; they get the nearest it has: "
+                + "; ".join(f"{name} -> {nearest} ({used_by(name)})" for name, nearest in mapped),
+                "nothing to do unless sorting must match the source exactly (then use a server with them)",
+            )
+        )
+    return findings
 
 
 def _as_database(value: str | Database, role: str, timeout: int) -> Database:

@@ -26,10 +26,11 @@ from wfuwp.archive.folder import MigrationArchive
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.archive.manifest import Manifest, TableSum
 from wfuwp.errors import SqlFileError, UsageError, WfuwpError
+from wfuwp.mysql.collation import collation_mapping, collations_in, target_collations, to_target_collations
 from wfuwp.mysql.connection import Database, closing, database_error, execute, prepare_copy_session, query
 from wfuwp.mysql.schema import NETWORK_TABLES, describe_tables, site_pattern
 from wfuwp.mysql.sql import quote_identifier
-from wfuwp.mysql.sqlfile import check_statement, iter_statements
+from wfuwp.mysql.sqlfile import Statement, check_statement, iter_statements
 from wfuwp.mysql.target import STAGING_PREFIX, table_missing, work_table_name
 from wfuwp.ops.backup import audit, back_up_before_replacing
 from wfuwp.ops.cutover import CutOver, swap_back_kept
@@ -59,6 +60,10 @@ class LoadReport:
     error: str | None = None
     # A Ctrl-C or SIGTERM arrived while the swap could not be stopped: the load finished first.
     interrupt_deferred: bool = False
+    # Collations the file names that the target lacks -> the nearest it has, used instead (MySQL 8's
+    # utf8mb4_0900_* on MariaDB), and the tables created with them.
+    collations: dict[str, str] = field(default_factory=dict)
+    collation_tables: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -327,6 +332,7 @@ def _stage(
     """Run the vetted statements against staging twins of their tables; return the tables created."""
     created: list[str] = []
     prepare_copy_session(conn, reading=False)
+    collations = target_collations(conn)
     progress.emit("step-start", "load")
     for raw in statements:
         statement = check_statement(raw, allowed)
@@ -345,6 +351,8 @@ def _stage(
         sql = statement.with_tables(lambda n: work_table_name(STAGING_PREFIX, cut.run_id, n))
         if statement.kind == "create_table":
             sql = cut.stage_foreign_keys(statement.table or "", statement.sql, sql)
+        if statement.kind in ("create_table", "set"):
+            sql = _target_collations(collations, statement, sql, report, source)
         try:
             execute(conn, sql)
         except mysql.connector.Error as exc:
@@ -358,6 +366,26 @@ def _stage(
     if not created and not allow_none:
         raise SqlFileError(f"{source} creates no tables: nothing to import")
     return created
+
+
+def _target_collations(
+    available: frozenset[str], statement: Statement, sql: bytes, report: LoadReport, source: str
+) -> bytes:
+    """`sql` with the collations the target lacks replaced by the nearest it has (noted in `report`)."""
+    mapping = collation_mapping(collations_in(sql), available)
+    if not mapping:
+        return sql
+    missing = [name for name, nearest in mapping.items() if nearest is None]
+    if missing:
+        raise SqlFileError(
+            f"statement {report.statements} of {source} uses collation {missing[0]}, which {report.target} "
+            "lacks and has nothing near to: create the tables on a server that has it, or change the "
+            "collation in the file; nothing was changed"
+        )
+    report.collations.update({name: str(nearest) for name, nearest in mapping.items()})
+    if statement.table and statement.table not in report.collation_tables:
+        report.collation_tables.append(statement.table)
+    return to_target_collations(sql, available)
 
 
 def _verify(
