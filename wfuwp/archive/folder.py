@@ -15,6 +15,7 @@ site-<site id>/<migration id>/
 from __future__ import annotations
 
 import io
+import os
 import re
 import secrets
 import threading
@@ -26,7 +27,7 @@ from wfuwp import runlog
 from wfuwp.archive.manifest import ROLES, ArchiveObject, Kind, Manifest, MigrationState, Role, Status
 from wfuwp.errors import ArchiveError, UsageError
 from wfuwp.storage.compress import ArchiveStream, open_decompressed
-from wfuwp.storage.objects import Backend
+from wfuwp.storage.objects import Backend, S3Options, open_backend
 
 __all__ = [
     "LOG_NAME",
@@ -34,6 +35,7 @@ __all__ = [
     "STATE_NAME",
     "SUFFIX",
     "MigrationArchive",
+    "manifest_of_object",
     "new_migration_id",
     "parse_migration_id",
 ]
@@ -306,6 +308,35 @@ class MigrationArchive:
         with self._lock:
             for entry in objects:
                 self._objects[entry.name] = entry
+
+
+_SITE_DIR_RE = re.compile(r"site-[1-9][0-9]*")
+
+
+def manifest_of_object(
+    path_or_url: str | os.PathLike[str], *, options: S3Options | None = None
+) -> tuple[Manifest, Role] | None:
+    """The manifest of the archive folder an object belongs to, and the object's role.
+
+    For `.../site-<n>/<migration id>/<role>/<name>` (a file, or an s3:// URL reached with `options`);
+    None for anything else (a dump made elsewhere, an export) and for a folder without a manifest.
+    Raises ArchiveError when the manifest is damaged or cannot be read.
+    """
+    text = os.fspath(path_or_url)
+    if not text.startswith("s3://"):
+        text = os.path.abspath(os.path.expanduser(text)).replace(os.sep, "/")
+        options = None  # S3 options do not apply to a local folder
+    parts = text.rstrip("/").split("/")
+    if len(parts) < 5 or parts[-2] not in ROLES or not ID_RE.fullmatch(parts[-3]):
+        return None
+    if not _SITE_DIR_RE.fullmatch(parts[-4]):
+        return None
+    folder = "/".join(parts[:-2])
+    blob = open_backend(folder, options).get_bytes(MANIFEST_NAME)
+    if blob is None:
+        return None
+    role: Role = next(r for r in ROLES if r == parts[-2])
+    return Manifest.from_json(blob, f"{folder}/{MANIFEST_NAME}"), role
 
 
 def check_relative(name: str) -> str:
