@@ -27,7 +27,7 @@ from wfuwp import runlog
 from wfuwp.archive.manifest import ROLES, ArchiveObject, Kind, Manifest, MigrationState, Role, Status
 from wfuwp.errors import ArchiveError, UsageError
 from wfuwp.storage.compress import ArchiveStream, open_decompressed
-from wfuwp.storage.objects import Backend, S3Options, open_backend
+from wfuwp.storage.objects import Backend, S3Options, object_ancestors
 
 __all__ = [
     "LOG_NAME",
@@ -322,21 +322,17 @@ def manifest_of_object(
     None for anything else (a dump made elsewhere, an export) and for a folder without a manifest.
     Raises ArchiveError when the manifest is damaged or cannot be read.
     """
-    text = os.fspath(path_or_url)
-    if not text.startswith("s3://"):
-        text = os.path.abspath(os.path.expanduser(text)).replace(os.sep, "/")
-        options = None  # S3 options do not apply to a local folder
-    parts = text.rstrip("/").split("/")
-    if len(parts) < 5 or parts[-2] not in ROLES or not ID_RE.fullmatch(parts[-3]):
+    found = object_ancestors(path_or_url, 3, options)
+    if found is None:
         return None
-    if not _SITE_DIR_RE.fullmatch(parts[-4]):
+    (site_dir, migration_id, role_dir), backend = found
+    if role_dir not in ROLES or not ID_RE.fullmatch(migration_id) or not _SITE_DIR_RE.fullmatch(site_dir):
         return None
-    folder = "/".join(parts[:-2])
-    blob = open_backend(folder, options).get_bytes(MANIFEST_NAME)
+    key = f"{site_dir}/{migration_id}/{MANIFEST_NAME}"
+    blob = backend.get_bytes(key)
     if blob is None:
         return None
-    role: Role = next(r for r in ROLES if r == parts[-2])
-    return Manifest.from_json(blob, f"{folder}/{MANIFEST_NAME}"), role
+    return Manifest.from_json(blob, backend.url_of(key)), role_dir
 
 
 def check_relative(name: str) -> str:
