@@ -21,6 +21,7 @@ from wfuwp.mysql.identity import NetworkIdentity, network_id, network_of
 from wfuwp.ops.backup import backup_site
 from wfuwp.ops.export import export_site
 from wfuwp.ops.restore import import_sql, restore, rollback
+from wfuwp.storage.objects import S3Options
 
 PROD = NetworkIdentity(
     id=network_id("wfu_prod", "wp_", "www.wfu.edu", "/"),
@@ -156,6 +157,13 @@ def test_restore_refuses_another_networks_archive_unless_forced(
         restore(report.migration_id, db_of(server, other, "pprd"), archive=location, which="migrated")
     with pytest.raises(NetworkMismatchError):
         rollback(report.migration_id, db_of(server, other, "pprd"), archive=location)
+    # One object of it, imported from S3: its manifest is found beside it, and it is refused too.
+    folder = location.migration(report.migration_id)
+    [obj] = folder.objects_of("backup", "wp_43_options")
+    url = f"s3://{s3_bucket}/wordpress/sql/{folder.folder}/{obj.name}"
+    s3 = S3Options(endpoint_url=s3_server.endpoint_url)
+    with pytest.raises(NetworkMismatchError, match=r"import it to its own network"):
+        import_sql(url, db_of(server, other, "pprd"), site_id=43, s3=s3)
     assert checksums(server, other) == before
 
     forced = restore(report.migration_id, db_of(server, other, "pprd"), archive=location, force=True)
