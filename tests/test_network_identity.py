@@ -165,6 +165,15 @@ def test_restore_refuses_another_networks_archive_unless_forced(
     with pytest.raises(NetworkMismatchError, match=r"import it to its own network"):
         import_sql(url, db_of(server, other, "pprd"), site_id=43, s3=s3)
     assert checksums(server, other) == before
+    # Its source/ objects are prod's: refused in pprd, the migration's own target, as well.
+    [source_obj] = folder.objects_of("source", "wp_43_options")
+    source_url = f"s3://{s3_bucket}/wordpress/sql/{folder.folder}/{source_obj.name}"
+    pprd_before = checksums(server, names["pprd"])
+    with pytest.raises(
+        NetworkMismatchError, match=rf"\(source\) was made for network prod \(wp_ on {names['prod']}"
+    ):
+        import_sql(source_url, db_of(server, names["pprd"], "pprd"), site_id=43, s3=s3)
+    assert checksums(server, names["pprd"]) == pprd_before
 
     forced = restore(report.migration_id, db_of(server, other, "pprd"), archive=location, force=True)
     assert forced.status == "completed" and forced.verified_checksums

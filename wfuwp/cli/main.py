@@ -55,7 +55,7 @@ from wfuwp.ops.export import default_export_name, export_site
 from wfuwp.ops.media import CopyResult, media_location
 from wfuwp.ops.migrate import migrate_site
 from wfuwp.ops.preflight import PreflightReport
-from wfuwp.ops.restore import LoadReport, import_sql, restore, rollback
+from wfuwp.ops.restore import LoadReport, check_file_network, check_network, import_sql, restore, rollback
 from wfuwp.ops.verify import verify_site
 from wfuwp.replace import IMPLEMENTATION
 
@@ -750,6 +750,8 @@ def rollback_command(
             f"{migration_id} migrated into {manifest.to_env}, not {env}: roll it back with --env "
             f"{manifest.to_env} (or use `wfuwp migrate restore` to copy its backup elsewhere)"
         )
+    if not force:  # before asking: a refusal needs no confirmation
+        check_network(manifest, "backup", target, verb="roll it back")
     _confirm(ui, config, env, manifest.site_id, yes)
     with ui.progress() as progress:
         report = rollback(migration_id, target, archive=location, force=force, progress=progress)
@@ -810,6 +812,8 @@ def restore_command(
         ui.warn(
             f"--skip-backup: the tables of site {site} in {env} that this replaces are NOT archived first"
         )
+    if not force:  # before asking: a refusal needs no confirmation
+        check_network(manifest, "migrated" if migrated else "backup", target)
     _confirm(ui, config, env, site, yes)
     with ui.progress() as progress:
         report = restore(
@@ -885,6 +889,8 @@ def import_command(
         archive = None if skip_backup else config.archive_location(work_dir, local=skip_s3)
         if skip_backup:
             ui.warn(f"--skip-backup: the tables in {env} that this replaces are NOT archived first")
+        if not force:  # before asking: a refusal needs no confirmation
+            check_file_network(source, target, s3=config.s3.options())
         if site is not None:
             _confirm(ui, config, env, site, yes)
     else:

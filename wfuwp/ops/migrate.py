@@ -204,7 +204,8 @@ class _Migration:
             )
             with self._step("connect"):
                 self.cut.open(retry=self._retry)
-                self.networks = (network_or_none(self.source), network_or_none(self.target))
+                if self.archive is not None:
+                    self.networks = (network_or_none(self.source), network_or_none(self.target))
             if self.resume_id is not None:
                 self._load_resume_state()  # under the lock: no other process writes it now
             # From here on the archive folder is this run's: a failure is recorded in it. Before,

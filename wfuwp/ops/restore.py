@@ -37,7 +37,15 @@ from wfuwp.ops.cutover import CutOver, swap_back_kept
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.storage.objects import S3Options, open_reader
 
-__all__ = ["LoadReport", "check_network", "import_sql", "open_sql", "restore", "rollback"]
+__all__ = [
+    "LoadReport",
+    "check_file_network",
+    "check_network",
+    "import_sql",
+    "open_sql",
+    "restore",
+    "rollback",
+]
 
 # MySQL's client-side error numbers (lost connection, server gone, ...) start here; below are the
 # server's answers to the statement itself.
@@ -200,6 +208,16 @@ def check_network(manifest: Manifest, role: Role, target: Database, *, verb: str
         )
 
 
+def check_file_network(
+    path_or_url: str | os.PathLike[str], target: Database, *, s3: S3Options | None = None
+) -> None:
+    """Raise NetworkMismatchError when the file is an object of an archive folder made for another
+    network than `target` (see check_network); any other file records no network and passes."""
+    found = manifest_of_object(path_or_url, options=s3)
+    if found is not None:
+        check_network(found[0], found[1], target, verb="import it")
+
+
 def _mark_rolled_back(folder: MigrationArchive, record: Manifest, report: LoadReport) -> None:
     """Say in the migration's manifest that it was rolled back (so `status` and `list` tell). The
     rollback itself is done: a failure to say so is reported, not raised."""
@@ -274,9 +292,7 @@ def import_sql(
         return bool(site_pattern(prefix, site_id).fullmatch(name))
 
     if not force:
-        found = manifest_of_object(path_or_url, options=s3)
-        if found is not None:
-            check_network(found[0], found[1], target, verb="import it")
+        check_file_network(path_or_url, target, s3=s3)
     location = _location(archive) if archive is not None else None
     with open_sql(path_or_url, s3=s3) as stream:
         return _load(
