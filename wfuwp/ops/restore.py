@@ -204,7 +204,7 @@ def check_network(manifest: Manifest, role: Role, target: Database, *, verb: str
     if not recorded.same_as(actual):
         raise NetworkMismatchError(
             f"archive {manifest.id} ({role}) was made for network {recorded.describe()} but the target is "
-            f"{actual.describe()}: {verb} to its own network, or pass --force (force=True)"
+            f"{actual.describe()}: {verb} to its own network, or pass --force"
         )
 
 
