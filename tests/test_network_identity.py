@@ -15,7 +15,7 @@ from devtools.sandbox import drop_database
 from tests.dbutil import checksums, run_sql
 from tests.smallsite import PAIRS, build_site, db_of, target_network
 from wfuwp.archive.location import ArchiveLocation
-from wfuwp.archive.manifest import Manifest
+from wfuwp.archive.manifest import Manifest, MigrationState
 from wfuwp.errors import NetworkMismatchError
 from wfuwp.mysql.identity import NetworkIdentity, network_id, network_of
 from wfuwp.ops.backup import backup_site
@@ -262,3 +262,14 @@ def test_an_archive_made_before_networks_were_recorded_still_restores(networks: 
     report = restore(backup.backup_id, db_of(server, names["pprd"], "pprd"), archive=location)
     assert report.status == "completed" and report.verified_checksums
     assert checksums(server, names["pprd"]) == before
+
+
+def test_a_run_killed_before_its_manifest_keeps_its_networks_in_state_json(tmp_path: Any) -> None:
+    pprd = NetworkIdentity("0123456789ab", "wfu_pprd", "wp_", "pprd.wfu.edu", "/", True, "pprd")
+    location = ArchiveLocation.parse(tmp_path / "archives")
+    folder = location.new_migration(site_id=43, site_name="bio", from_env="prod", to_env="pprd")
+    folder.write_state(MigrationState(43, source_network=PROD, target_network=pprd))
+    record = location.migration(folder.id).read_record()
+    assert record is not None and record.status == "running"
+    # What rollback checks for a run that never wrote its manifest.
+    assert (record.source_network, record.target_network) == (PROD, pprd)

@@ -272,6 +272,7 @@ class MigrationArchive:
         record.target_only_tables = list(state.retired)
         record.target_only_dropped = bool(state.retired)
         record.cutover = state.cutover
+        record.source_network, record.target_network = state.source_network, state.target_network
         record.error = (
             "the process stopped before it could write its manifest (killed, or the machine stopped)"
         )

@@ -374,6 +374,9 @@ class MigrationState:
     cutover: Cutover = "staging"
     retired: list[str] = field(default_factory=list)  # target-only tables the swap takes out
     keep_old: bool = False
+    # As in the manifest: so a run killed before writing one is still checked by rollback.
+    source_network: NetworkIdentity | None = None
+    target_network: NetworkIdentity | None = None
 
     def to_json(self) -> bytes:
         """state.json's bytes."""
@@ -400,6 +403,8 @@ class MigrationState:
                 "cutover": self.cutover,
                 "retired": self.retired,
                 "keep_old": self.keep_old,
+                "source_network": _network_dict(self.source_network),
+                "target_network": _network_dict(self.target_network),
             }
         )
 
@@ -430,6 +435,8 @@ class MigrationState:
                 cutover=data.get("cutover") if data.get("cutover") in CUTOVER_STATES else "staging",
                 retired=[str(n) for n in data.get("retired") or []],
                 keep_old=bool(data.get("keep_old", False)),
+                source_network=_network(data.get("source_network")),
+                target_network=_network(data.get("target_network")),
             )
         except (orjson.JSONDecodeError, ArchiveError, KeyError, TypeError, ValueError) as exc:
             raise ArchiveError(f"{url} is not a migration's state ({exc}); start a new migration") from exc

@@ -556,6 +556,7 @@ class _Migration:
             for name, value in changes.items():
                 setattr(self.state, name, value)
             self.state.rules = list(self.rules or [])
+            self.state.source_network, self.state.target_network = self.networks
             self.archive.write_state(self.state)
 
     def _fail(self, exc: BaseException) -> None:
