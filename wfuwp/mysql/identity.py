@@ -33,6 +33,7 @@ import mysql.connector
 
 from wfuwp.errors import DatabaseError
 from wfuwp.mysql.connection import Database, closing, database_error, query
+from wfuwp.mysql.sql import quote_identifier
 
 __all__ = ["NetworkIdentity", "network_id", "network_of", "network_or_none", "read_network"]
 
@@ -109,18 +110,21 @@ def read_network(conn: Any, database: str, prefix: str, *, env: str | None = Non
         (database, prefix + "site", prefix + "blogs", prefix + "options"),
     )
     present = {_text(r[0]) for r in rows}
-    db = f"`{database.replace('`', '``')}`"
+
+    def table(suffix: str) -> str:
+        return f"{quote_identifier(database)}.{quote_identifier(prefix + suffix)}"
+
     found: list[tuple[Any, ...]] = []
     multisite = prefix + "blogs" in present or prefix + "site" in present
     if prefix + "site" in present:
-        found = query(conn, f"SELECT domain, path FROM {db}.`{prefix}site` ORDER BY id LIMIT 1")
+        found = query(conn, f"SELECT domain, path FROM {table('site')} ORDER BY id LIMIT 1")
     if not found and prefix + "blogs" in present:
-        found = query(conn, f"SELECT domain, path FROM {db}.`{prefix}blogs` ORDER BY blog_id LIMIT 1")
+        found = query(conn, f"SELECT domain, path FROM {table('blogs')} ORDER BY blog_id LIMIT 1")
     domain, path = (_text(found[0][0]).lower(), _path(_text(found[0][1]))) if found else ("", "/")
     if not found and prefix + "options" in present:
         urls = query(
             conn,
-            f"SELECT option_value FROM {db}.`{prefix}options` WHERE option_name = 'siteurl' LIMIT 1",
+            f"SELECT option_value FROM {table('options')} WHERE option_name = 'siteurl' LIMIT 1",
         )
         if urls:
             parts = urlsplit(_text(urls[0][0]).strip())
