@@ -27,6 +27,7 @@ from wfuwp.errors import (
     DatabaseError,
     LockedError,
     MigrationError,
+    NetworkMismatchError,
     PreflightError,
     SiteNotFoundError,
     SqlFileError,
@@ -44,6 +45,8 @@ _LAZY = {
     "Rule": "wfuwp.replace",
     "DRIVER": "wfuwp.mysql.connection",
     "Database": "wfuwp.mysql.connection",
+    "NetworkIdentity": "wfuwp.mysql.identity",
+    "network_of": "wfuwp.mysql.identity",
     "ProgressEvent": "wfuwp.progress",
     "MigrationReport": "wfuwp.report",
     "TableReport": "wfuwp.report",
@@ -94,6 +97,8 @@ __all__ = [
     "MigrationError",
     "MigrationInfo",
     "MigrationReport",
+    "NetworkIdentity",
+    "NetworkMismatchError",
     "Plan",
     "PreflightError",
     "PreflightReport",
@@ -118,6 +123,7 @@ __all__ = [
     "list_migrations",
     "migrate_between",
     "migrate_site",
+    "network_of",
     "plan_clean",
     "plan_for",
     "preflight",
@@ -147,6 +153,7 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ loads th
     from wfuwp.config.plan import Plan, plan_for
     from wfuwp.config.settings import Config
     from wfuwp.mysql.connection import DRIVER, Database
+    from wfuwp.mysql.identity import NetworkIdentity, network_of
     from wfuwp.ops.backup import BackupReport, backup_site
     from wfuwp.ops.clean import CleanPlan, plan_clean, run_clean
     from wfuwp.ops.environment import EnvironmentMigration, migrate_between

@@ -44,6 +44,10 @@ class UsageError(WfuwpError):
     exit_code = EXIT_USAGE
 
 
+class NetworkMismatchError(UsageError):
+    """An archive made for one network (or environment) was about to be loaded into another."""
+
+
 class DatabaseError(WfuwpError):
     """A database could not be reached, or refused a statement.
 

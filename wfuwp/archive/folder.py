@@ -15,6 +15,7 @@ site-<site id>/<migration id>/
 from __future__ import annotations
 
 import io
+import os
 import re
 import secrets
 import threading
@@ -26,7 +27,7 @@ from wfuwp import runlog
 from wfuwp.archive.manifest import ROLES, ArchiveObject, Kind, Manifest, MigrationState, Role, Status
 from wfuwp.errors import ArchiveError, UsageError
 from wfuwp.storage.compress import ArchiveStream, open_decompressed
-from wfuwp.storage.objects import Backend
+from wfuwp.storage.objects import Backend, S3Options, object_ancestors
 
 __all__ = [
     "LOG_NAME",
@@ -34,6 +35,7 @@ __all__ = [
     "STATE_NAME",
     "SUFFIX",
     "MigrationArchive",
+    "manifest_of_object",
     "new_migration_id",
     "parse_migration_id",
 ]
@@ -270,6 +272,7 @@ class MigrationArchive:
         record.target_only_tables = list(state.retired)
         record.target_only_dropped = bool(state.retired)
         record.cutover = state.cutover
+        record.source_network, record.target_network = state.source_network, state.target_network
         record.error = (
             "the process stopped before it could write its manifest (killed, or the machine stopped)"
         )
@@ -306,6 +309,31 @@ class MigrationArchive:
         with self._lock:
             for entry in objects:
                 self._objects[entry.name] = entry
+
+
+_SITE_DIR_RE = re.compile(r"site-[1-9][0-9]*")
+
+
+def manifest_of_object(
+    path_or_url: str | os.PathLike[str], *, options: S3Options | None = None
+) -> tuple[Manifest, Role] | None:
+    """The manifest of the archive folder an object belongs to, and the object's role.
+
+    For `.../site-<n>/<migration id>/<role>/<name>` (a file, or an s3:// URL reached with `options`);
+    None for anything else (a dump made elsewhere, an export) and for a folder without a manifest.
+    Raises ArchiveError when the manifest is damaged or cannot be read.
+    """
+    found = object_ancestors(path_or_url, 3, options)
+    if found is None:
+        return None
+    (site_dir, migration_id, role_dir), backend = found
+    if role_dir not in ROLES or not ID_RE.fullmatch(migration_id) or not _SITE_DIR_RE.fullmatch(site_dir):
+        return None
+    key = f"{site_dir}/{migration_id}/{MANIFEST_NAME}"
+    blob = backend.get_bytes(key)
+    if blob is None:
+        return None
+    return Manifest.from_json(blob, backend.url_of(key)), role_dir
 
 
 def check_relative(name: str) -> str:

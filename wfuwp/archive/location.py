@@ -34,6 +34,7 @@ from wfuwp.archive.folder import (
 )
 from wfuwp.archive.manifest import Manifest
 from wfuwp.errors import ArchiveError, UsageError
+from wfuwp.mysql.identity import NetworkIdentity
 from wfuwp.storage.compress import DEFAULT_LEVEL, DEFAULT_THREADS, open_decompressed
 from wfuwp.storage.local import LocalSink
 from wfuwp.storage.objects import (
@@ -84,6 +85,23 @@ class MigrationInfo:
     compressed_bytes: int
     objects: int
     url: str
+    # The networks the tables were read from and written to (the same for a backup); None when
+    # the manifest does not say (made before archives recorded them, or no manifest).
+    source_network: NetworkIdentity | None = None
+    target_network: NetworkIdentity | None = None
+
+    def in_network(self, network: str) -> bool:
+        """Whether either side is `network`: a network id (or its first 4+ digits), or a main domain
+        (with its path, if not "/")."""
+        wanted = network.strip().lower()
+        for side in (self.source_network, self.target_network):
+            if side is None:
+                continue
+            if wanted in (side.domain, side.address.lower()):
+                return True
+            if len(wanted) >= 4 and side.id.startswith(wanted):
+                return True
+        return False
 
 
 @dataclass
@@ -253,12 +271,20 @@ class ArchiveLocation:
         return "incomplete" if manifest is None else manifest.status
 
     def list_migrations(
-        self, site_id: int | None = None, env: str | None = None, *, limit: int | None = None
+        self,
+        site_id: int | None = None,
+        env: str | None = None,
+        *,
+        limit: int | None = None,
+        network: str | None = None,
     ) -> list[MigrationInfo]:
         """Return migrations newest first, optionally only `site_id`'s and those from or to `env`.
 
-        The folder names alone give id, site, envs and time; manifests (read in parallel) give status
-        and sizes. `limit` reads only that many of the newest. Raises ArchiveError.
+        The folder names alone give id, site, envs and time; manifests (read in parallel) give status,
+        sizes and networks. `network`: only those read from or written to that network (an id, 4 or
+        more of its first digits, or a main domain; see MigrationInfo.in_network): archives whose
+        manifest records no network are left out then. `limit` reads only that many of the newest
+        (of those in `network`). Raises ArchiveError.
         """
         if site_id is not None:
             sites = [f"site-{site_id}"]
@@ -273,6 +299,10 @@ class ArchiveLocation:
                         folders.append((name, f"{site}/{name}"))
             # Ids start with a fixed-width UTC time, so sorting the strings sorts by time.
             folders.sort(reverse=True)
+            if network is not None:
+                # Only manifests know the network: read them all, then take the newest.
+                found = [i for i in pool.map(self._info, [f for _, f in folders]) if i.in_network(network)]
+                return found[:limit] if limit is not None else found
             if limit is not None:
                 folders = folders[:limit]
             return list(pool.map(self._info, [f for _, f in folders]))
@@ -309,6 +339,8 @@ class ArchiveLocation:
             compressed_bytes=manifest.compressed_bytes,
             objects=len(manifest.objects),
             url=url,
+            source_network=manifest.source_network,
+            target_network=manifest.target_network,
         )
 
     def open_read(self, relative_name: str) -> io.BufferedReader:
@@ -387,7 +419,8 @@ def list_migrations(
     env: str | None = None,
     *,
     limit: int | None = None,
+    network: str | None = None,
 ) -> list[MigrationInfo]:
     """Return the migrations under `root` newest first (see ArchiveLocation.list_migrations)."""
     location = root if isinstance(root, ArchiveLocation) else ArchiveLocation.parse(root)
-    return location.list_migrations(site_id, env, limit=limit)
+    return location.list_migrations(site_id, env, limit=limit, network=network)

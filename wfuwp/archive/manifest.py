@@ -18,6 +18,7 @@ from typing import Any, Literal, cast, get_args
 import orjson
 
 from wfuwp.errors import ArchiveError, UsageError
+from wfuwp.mysql.identity import NetworkIdentity
 from wfuwp.replace import Rule
 from wfuwp.report import TableReport
 
@@ -145,6 +146,10 @@ class Manifest:
     audit: Audit | None = None
     details: dict[str, Any] = field(default_factory=dict)
     format: int = MANIFEST_FORMAT
+    # Which network the tables were read from (source/) and written to (backup/, migrated/); a
+    # backup's are the same. None: made before archives recorded it, or the database could not say.
+    source_network: NetworkIdentity | None = None
+    target_network: NetworkIdentity | None = None
 
     @property
     def bytes(self) -> int:
@@ -159,6 +164,11 @@ class Manifest:
     def objects_of(self, role: Role) -> list[ArchiveObject]:
         """The objects holding tables for `role`."""
         return [o for o in self.objects if o.role == role]
+
+    def network_of(self, role: Role) -> NetworkIdentity | None:
+        """The network whose tables `role` holds: the source's for source/, the target's for backup/
+        and migrated/ (what the target held before, and what the migration wrote into it)."""
+        return self.source_network if role == "source" else self.target_network
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, as written to manifest.json (details first, so typed fields win)."""
@@ -186,6 +196,8 @@ class Manifest:
             "cutover": self.cutover,
             "swapped_back": self.swapped_back,
             "audit": asdict(self.audit) if self.audit is not None else None,
+            "source_network": _network_dict(self.source_network),
+            "target_network": _network_dict(self.target_network),
         }
         return data
 
@@ -258,11 +270,34 @@ class Manifest:
             if isinstance(audit, dict)
             else None,
             format=int(raw.pop("format", MANIFEST_FORMAT)),
+            source_network=_network(raw.pop("source_network", None)),
+            target_network=_network(raw.pop("target_network", None)),
         )
         for derived in ("bytes", "compressed_bytes"):
             raw.pop(derived, None)
         manifest.details = raw
         return manifest
+
+
+def _network_dict(network: NetworkIdentity | None) -> dict[str, Any] | None:
+    return None if network is None else asdict(network)
+
+
+def _network(data: Any) -> NetworkIdentity | None:
+    """A recorded network; None for manifests written before networks were recorded."""
+    if data is None:
+        return None
+    entry = _need(data, dict, "a network entry")
+    env = entry.get("env")
+    return NetworkIdentity(
+        id=str(entry["id"]),
+        database=str(entry.get("database", "")),
+        prefix=str(entry.get("prefix", "")),
+        domain=str(entry.get("domain", "")),
+        path=str(entry.get("path", "/")),
+        multisite=bool(entry.get("multisite", True)),
+        env=None if env is None else str(env),
+    )
 
 
 def _status(value: object) -> Status:
@@ -339,6 +374,9 @@ class MigrationState:
     cutover: Cutover = "staging"
     retired: list[str] = field(default_factory=list)  # target-only tables the swap takes out
     keep_old: bool = False
+    # As in the manifest: so a run killed before writing one is still checked by rollback.
+    source_network: NetworkIdentity | None = None
+    target_network: NetworkIdentity | None = None
 
     def to_json(self) -> bytes:
         """state.json's bytes."""
@@ -365,6 +403,8 @@ class MigrationState:
                 "cutover": self.cutover,
                 "retired": self.retired,
                 "keep_old": self.keep_old,
+                "source_network": _network_dict(self.source_network),
+                "target_network": _network_dict(self.target_network),
             }
         )
 
@@ -395,6 +435,8 @@ class MigrationState:
                 cutover=data.get("cutover") if data.get("cutover") in CUTOVER_STATES else "staging",
                 retired=[str(n) for n in data.get("retired") or []],
                 keep_old=bool(data.get("keep_old", False)),
+                source_network=_network(data.get("source_network")),
+                target_network=_network(data.get("target_network")),
             )
         except (orjson.JSONDecodeError, ArchiveError, KeyError, TypeError, ValueError) as exc:
             raise ArchiveError(f"{url} is not a migration's state ({exc}); start a new migration") from exc

@@ -55,7 +55,7 @@ from wfuwp.ops.export import default_export_name, export_site
 from wfuwp.ops.media import CopyResult, media_location
 from wfuwp.ops.migrate import migrate_site
 from wfuwp.ops.preflight import PreflightReport
-from wfuwp.ops.restore import LoadReport, import_sql, restore, rollback
+from wfuwp.ops.restore import LoadReport, check_file_network, check_network, import_sql, restore, rollback
 from wfuwp.ops.verify import verify_site
 from wfuwp.replace import IMPLEMENTATION
 
@@ -599,6 +599,17 @@ def backup(site_id: str, env: str, skip_s3: bool, work_dir: Path | None, as_json
     return 0
 
 
+def _force_option(what: str) -> Callable[[F], F]:
+    def add(f: F) -> F:
+        return click.option(
+            "--force",
+            is_flag=True,
+            help=f"{what} even when the archive was made for another network or environment.",
+        )(f)
+
+    return add
+
+
 def _archive_options(f: F) -> F:
     f = click.option(
         "--work-dir",
@@ -614,6 +625,11 @@ def _archive_options(f: F) -> F:
 @click.option("--site", "site_id", metavar="N", help="Only site N's migrations and backups.")
 @click.option("--env", "env", metavar="ENV", help="Only migrations from or to ENV.")
 @click.option(
+    "--network",
+    metavar="ID|DOMAIN",
+    help="Only migrations read from or written to this network: its id (4+ first digits) or main domain.",
+)
+@click.option(
     "--limit",
     type=click.IntRange(min=0),
     default=20,
@@ -624,17 +640,25 @@ def _archive_options(f: F) -> F:
 @json_option
 @global_options
 def list_command(
-    site_id: str | None, env: str | None, limit: int, skip_s3: bool, work_dir: Path | None, as_json: bool
+    site_id: str | None,
+    env: str | None,
+    network: str | None,
+    limit: int,
+    skip_s3: bool,
+    work_dir: Path | None,
+    as_json: bool,
 ) -> int:
     """List the migrations and backups in the archive, newest first.
 
     The archive is s3://<s3.bucket>/<s3.prefix> when a bucket is configured, else the local one.
-    A migration that did not finish (no manifest) shows as incomplete.
+    A migration that did not finish (no manifest) shows as incomplete. The network column is the
+    one the archive's tables go back into (a migration's target, a backup's own): its main domain
+    and id; "unknown" for archives made before networks were recorded.
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id) if site_id is not None else None
     location = current_state().config().archive_location(work_dir, local=skip_s3)
-    found = location.list_migrations(site, env, limit=limit or None)
+    found = location.list_migrations(site, env, limit=limit or None, network=network)
     if as_json:
         emit_json([{**info.__dict__, "when": info.when.isoformat()} for info in found])
     else:
@@ -697,13 +721,14 @@ def log_command(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json
 @migrate.command("rollback", context_settings=CONTEXT)
 @click.argument("migration_id", metavar="MIGRATION_ID")
 @click.option("--env", "env", required=True, metavar="ENV", help="The environment the migration wrote into.")
+@_force_option("Roll back")
 @_yes_option
 @_archive_options
 @json_option
 @global_options
 @notifies("migrate rollback")
 def rollback_command(
-    migration_id: str, env: str, yes: bool, skip_s3: bool, work_dir: Path | None, as_json: bool
+    migration_id: str, env: str, force: bool, yes: bool, skip_s3: bool, work_dir: Path | None, as_json: bool
 ) -> int:
     """Undo a completed migration: put back the tables it replaced, remove the ones it created.
 
@@ -725,9 +750,11 @@ def rollback_command(
             f"{migration_id} migrated into {manifest.to_env}, not {env}: roll it back with --env "
             f"{manifest.to_env} (or use `wfuwp migrate restore` to copy its backup elsewhere)"
         )
+    if not force:  # before asking: a refusal needs no confirmation
+        check_network(manifest, "backup", target, verb="roll it back")
     _confirm(ui, config, env, manifest.site_id, yes)
     with ui.progress() as progress:
-        report = rollback(migration_id, target, archive=location, progress=progress)
+        report = rollback(migration_id, target, archive=location, force=force, progress=progress)
     return _show_load(ui, report, verb="rolled back", as_json=as_json)
 
 
@@ -744,6 +771,7 @@ def rollback_command(
     is_flag=True,
     help="Do not archive the tables the restore replaces first (a loud warning says so).",
 )
+@_force_option("Restore")
 @_yes_option
 @_archive_options
 @json_option
@@ -754,6 +782,7 @@ def restore_command(
     env: str,
     migrated: bool,
     skip_backup: bool,
+    force: bool,
     yes: bool,
     skip_s3: bool,
     work_dir: Path | None,
@@ -764,7 +793,8 @@ def restore_command(
     Restoring a migration's backup undoes it: the tables it replaced come back and the tables it
     created are removed. The rows are checked against the checksums in the manifest before one atomic
     swap; the tables being replaced are archived first (a new archive folder). Any failure leaves ENV
-    as it was. MIGRATION_ID is what `wfuwp migrate list` shows.
+    as it was. MIGRATION_ID is what `wfuwp migrate list` shows. An archive made for another
+    network or environment than ENV is refused, unless --force.
     """
     ui = Ui(json_mode=as_json)
     config = current_state().config()
@@ -773,7 +803,8 @@ def restore_command(
     location = config.archive_location(work_dir, local=skip_s3)
     manifest = location.read_manifest(migration_id)
     site = manifest.site_id
-    if manifest.to_env != env:
+    if manifest.to_env != env and (force or manifest.target_network is None):
+        # Refused below unless forced, or made before archives recorded their network.
         ui.warn(
             f"{migration_id} wrote into {manifest.to_env}, not {env}: its tables go into {env} all the same"
         )
@@ -781,6 +812,8 @@ def restore_command(
         ui.warn(
             f"--skip-backup: the tables of site {site} in {env} that this replaces are NOT archived first"
         )
+    if not force:  # before asking: a refusal needs no confirmation
+        check_network(manifest, "migrated" if migrated else "backup", target)
     _confirm(ui, config, env, site, yes)
     with ui.progress() as progress:
         report = restore(
@@ -789,6 +822,7 @@ def restore_command(
             archive=location,
             which="migrated" if migrated else "backup",
             backup=not skip_backup,
+            force=force,
             progress=progress,
         )
     return _show_load(ui, report, verb="restored", as_json=as_json)
@@ -813,6 +847,7 @@ def restore_command(
     is_flag=True,
     help="Do not archive the tables the import replaces first (a loud warning says so).",
 )
+@_force_option("Import a file of an archive folder")
 @_yes_option
 @_archive_options
 @json_option
@@ -824,6 +859,7 @@ def import_command(
     migration_db: bool,
     site_id: str | None,
     skip_backup: bool,
+    force: bool,
     yes: bool,
     skip_s3: bool,
     work_dir: Path | None,
@@ -834,7 +870,9 @@ def import_command(
     Takes this tool's exports and archives, and mysqldump/mariadb-dump output. Every statement is
     vetted (table dumps only: no network tables, no other database, literal values only); the tables
     are loaded into staging tables, then swapped in at once, so a truncated or refused file changes
-    nothing. The tables being replaced in ENV are archived first.
+    nothing. The tables being replaced in ENV are archived first. A file of an archive folder
+    (site-<n>/<id>/<source|backup|migrated>/) made for another network or environment is refused,
+    unless --force.
     """
     ui = Ui(json_mode=as_json)
     config = current_state().config()
@@ -851,6 +889,8 @@ def import_command(
         archive = None if skip_backup else config.archive_location(work_dir, local=skip_s3)
         if skip_backup:
             ui.warn(f"--skip-backup: the tables in {env} that this replaces are NOT archived first")
+        if not force:  # before asking: a refusal needs no confirmation
+            check_file_network(source, target, s3=config.s3.options())
         if site is not None:
             _confirm(ui, config, env, site, yes)
     else:
@@ -863,6 +903,7 @@ def import_command(
             archive=archive,
             site_id=site,
             s3=config.s3.options(),
+            force=force,
             progress=progress,
         )
     return _show_load(ui, report, verb="imported", as_json=as_json)

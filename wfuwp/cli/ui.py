@@ -38,6 +38,7 @@ from rich.text import Text
 from wfuwp.archive.location import MigrationInfo
 from wfuwp.archive.manifest import Manifest
 from wfuwp.config.plan import Plan
+from wfuwp.mysql.identity import NetworkIdentity
 from wfuwp.ops.clean import CleanPlan
 from wfuwp.ops.export import ExportReport
 from wfuwp.ops.preflight import PreflightReport
@@ -329,7 +330,7 @@ class Ui:
 
     def migrations(self, where: str, found: Sequence[MigrationInfo]) -> None:
         """list: one row per migration folder."""
-        names = ("id", "site", "from -> to", "status", "SQL", "stored", "objects")
+        names = ("id", "site", "network", "from -> to", "status", "SQL", "stored", "objects")
         table = _fitted(
             self.out,
             f"Migrations in {where}",
@@ -338,6 +339,7 @@ class Ui:
                 (
                     info.id,
                     f"{info.site_id} {info.site_name or ''}".strip(),
+                    _network(info.target_network),
                     f"{info.from_env} -> {info.to_env}",
                     info.status,
                     "" if info.bytes is None else _mb(info.bytes),
@@ -362,6 +364,12 @@ class Ui:
         self.line(
             f"site {manifest.site_id} {manifest.site_name or ''}".rstrip()
             + f", {manifest.from_env} -> {manifest.to_env}, written {manifest.written}"
+        )
+        if manifest.kind == "migration":
+            self.line(f"source network: {_network_line(manifest.source_network)}")
+        self.line(
+            f"{'target ' if manifest.kind == 'migration' else ''}network: "
+            + _network_line(manifest.target_network)
         )
         if manifest.error:
             self.out.print(f"[red]error:[/] {escape(manifest.error)}", soft_wrap=True)
@@ -597,3 +605,15 @@ _CUTOVER_MEANS = {
 
 def _mb(size: int) -> str:
     return f"{size / 1e6:,.1f} MB"
+
+
+def _network(network: NetworkIdentity | None) -> str:
+    """A list cell: the main domain and the id ("www.wfu.edu 3fa2c1d0e4b5"); "unknown" if not recorded."""
+    return "unknown" if network is None else f"{network.address} {network.id}"
+
+
+def _network_line(network: NetworkIdentity | None) -> str:
+    """status: the whole identity, or why there is none."""
+    if network is None:
+        return "unknown (the archive was made before archives recorded their network)"
+    return f"{network.describe()}, id {network.id}"

@@ -29,6 +29,7 @@ from wfuwp.archive.location import ArchiveLocation
 from wfuwp.archive.manifest import Audit, Manifest, TableSum
 from wfuwp.mysql.connection import Database, closing
 from wfuwp.mysql.dump import Sink, dump_tables
+from wfuwp.mysql.identity import network_or_none
 from wfuwp.mysql.network import site_label
 from wfuwp.mysql.schema import require_site_tables, table_estimates, validate_site_id
 from wfuwp.progress import Progress, ProgressCallback
@@ -220,6 +221,8 @@ def _write_backup_manifest(
     folder: MigrationArchive, db: Database, tables: list[TableDump], details: dict[str, Any]
 ) -> Manifest:
     manifest = folder.new_manifest(kind="backup", status="completed")
+    # A backup is of one network: restore compares the target with it.
+    manifest.source_network = manifest.target_network = network_or_none(db)
     manifest.backup_tables = {t.name: TableSum(t.rows, t.checksum) for t in tables}
     manifest.audit = audit()
     manifest.details = {"target": str(db), **details}

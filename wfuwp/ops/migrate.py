@@ -41,6 +41,7 @@ from wfuwp.mysql.connection import (
     prepare_copy_session,
     with_retries,
 )
+from wfuwp.mysql.identity import NetworkIdentity, network_or_none
 from wfuwp.mysql.network import site_address, site_label, site_urls
 from wfuwp.mysql.schema import Table, describe_tables, require_site_tables, site_table_names, validate_site_id
 from wfuwp.mysql.source import Snapshot
@@ -173,6 +174,8 @@ class _Migration:
         self.owned = False  # whether this run may write into the archive folder (see run)
         self.step = "connect"
         self.state = MigrationState(site_id)
+        # (source, target) networks for the manifest, read once connected (restore checks them).
+        self.networks: tuple[NetworkIdentity | None, NetworkIdentity | None] = (None, None)
         # Copy and backup workers record into the report and the state from their own threads.
         self.lock = threading.Lock()
         self.packet_limit = self.statement_limit = options.statement_bytes
@@ -201,6 +204,8 @@ class _Migration:
             )
             with self._step("connect"):
                 self.cut.open(retry=self._retry)
+                if self.archive is not None:
+                    self.networks = (network_or_none(self.source), network_or_none(self.target))
             if self.resume_id is not None:
                 self._load_resume_state()  # under the lock: no other process writes it now
             # From here on the archive folder is this run's: a failure is recorded in it. Before,
@@ -551,6 +556,7 @@ class _Migration:
             for name, value in changes.items():
                 setattr(self.state, name, value)
             self.state.rules = list(self.rules or [])
+            self.state.source_network, self.state.target_network = self.networks
             self.archive.write_state(self.state)
 
     def _fail(self, exc: BaseException) -> None:
@@ -609,6 +615,7 @@ class _Migration:
         manifest.cutover = report.cutover  # type: ignore[assignment]
         manifest.swapped_back = report.swapped_back
         manifest.audit = audit()
+        manifest.source_network, manifest.target_network = self.networks
         details = report.to_dict()
         for typed in (
             "status", "tables", "backup_tables", "target_only_tables", "target_only_dropped",

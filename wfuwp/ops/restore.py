@@ -22,12 +22,13 @@ from typing import Any
 
 import mysql.connector
 
-from wfuwp.archive.folder import MigrationArchive
+from wfuwp.archive.folder import MigrationArchive, manifest_of_object
 from wfuwp.archive.location import ArchiveLocation
-from wfuwp.archive.manifest import Manifest, TableSum
-from wfuwp.errors import SqlFileError, UsageError, WfuwpError
+from wfuwp.archive.manifest import Manifest, Role, TableSum
+from wfuwp.errors import NetworkMismatchError, SqlFileError, UsageError, WfuwpError
 from wfuwp.mysql.collation import collation_mapping, collations_in, target_collations, to_target_collations
 from wfuwp.mysql.connection import Database, closing, database_error, execute, prepare_copy_session, query
+from wfuwp.mysql.identity import network_of
 from wfuwp.mysql.schema import NETWORK_TABLES, describe_tables, site_pattern
 from wfuwp.mysql.sql import quote_identifier
 from wfuwp.mysql.sqlfile import Statement, check_statement, iter_statements
@@ -37,7 +38,15 @@ from wfuwp.ops.cutover import CutOver, swap_back_kept
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.storage.objects import S3Options, open_reader
 
-__all__ = ["LoadReport", "import_sql", "open_sql", "restore", "rollback"]
+__all__ = [
+    "LoadReport",
+    "check_file_network",
+    "check_network",
+    "import_sql",
+    "open_sql",
+    "restore",
+    "rollback",
+]
 
 # MySQL's client-side error numbers (lost connection, server gone, ...) start here; below are the
 # server's answers to the statement itself.
@@ -81,6 +90,7 @@ def restore(
     archive: str | os.PathLike[str] | ArchiveLocation,
     which: str = "backup",
     backup: bool = True,
+    force: bool = False,
     progress: ProgressCallback | None = None,
 ) -> LoadReport:
     """Put a migration's archived tables back into `target`, exactly as archived.
@@ -88,7 +98,9 @@ def restore(
     `which="backup"` restores what the target held before the migration (and removes the tables that
     migration created); `which="migrated"` restores the migrated site. Checksums recorded in the
     manifest are compared before the swap. With `backup`, what is replaced is archived first (a new
-    archive folder). Raises WfuwpError; the target is then unchanged.
+    archive folder). Both belong to the network the migration wrote into (a backup's: the network it
+    was made of): NetworkMismatchError when `target` is another network or environment (see
+    `check_network`), unless `force`. Raises WfuwpError; the target is then unchanged.
     """
     if which not in ("backup", "migrated"):
         raise UsageError(f"which must be 'backup' or 'migrated', not {which!r}")
@@ -97,6 +109,8 @@ def restore(
     manifest = folder.read_record()
     if manifest is None:
         raise UsageError(f"migration {migration_id} recorded nothing (it never started): nothing to restore")
+    if not force:
+        check_network(manifest, "backup" if which == "backup" else "migrated", target)
     objects = manifest.objects_of("backup" if which == "backup" else "migrated")
     if which == "backup":
         expected = dict(manifest.backup_tables)
@@ -127,6 +141,7 @@ def rollback(
     target: Database,
     *,
     archive: str | os.PathLike[str] | ArchiveLocation,
+    force: bool = False,
     progress: ProgressCallback | None = None,
 ) -> LoadReport:
     """Put back the tables a migration replaced, whenever its swap happened and whatever happened after.
@@ -135,7 +150,8 @@ def rollback(
     `keep_old`, or stopped before dropping them); otherwise from the archived backup, as
     `restore(which="backup")` does. Works for a run that died before writing its manifest (from its
     state.json). The migration's manifest then says "rolled-back". UsageError when its tables never
-    went live (the target holds what it held before).
+    went live (the target holds what it held before). NetworkMismatchError when `target` is not the
+    network the migration wrote into, unless `force`.
     """
     location = _location(archive)
     folder = location.migration(migration_id)
@@ -150,6 +166,8 @@ def rollback(
         )
     if record.status == "rolled-back":
         raise UsageError(f"migration {migration_id} was rolled back already: nothing to roll back")
+    if not force:
+        check_network(record, "backup", target, verb="roll it back")
     replaced = [t.name for t in record.tables if t.action == "replaced"]
     retired = record.target_only_tables if record.target_only_dropped else []
     cut = CutOver(
@@ -167,9 +185,42 @@ def rollback(
     if position == "swapped":
         report = _swap_back(record, target, Progress(progress))
     else:
-        report = restore(migration_id, target, archive=location, which="backup", progress=progress)
+        # Its network was checked above (or forced).
+        report = restore(
+            migration_id, target, archive=location, which="backup", force=True, progress=progress
+        )
     _mark_rolled_back(folder, record, report)
     return report
+
+
+def check_network(manifest: Manifest, role: Role, target: Database, *, verb: str = "restore it") -> None:
+    """Raise NetworkMismatchError unless `target` is the network whose tables `role` holds.
+
+    backup/ and migrated/ hold tables of the network the migration wrote into, source/ those of the
+    network it read from; a backup's are of the network it was made of. Another network id (another
+    database, table prefix or main domain: see wfuwp.mysql.identity) or, when both are named, another
+    environment is refused. A manifest written before archives recorded their network is not refused
+    (it cannot tell); nor is a target whose network cannot be read (DatabaseError is raised then).
+    """
+    recorded = manifest.network_of(role)
+    if recorded is None:
+        return
+    actual = network_of(target)
+    if not recorded.same_as(actual):
+        raise NetworkMismatchError(
+            f"archive {manifest.id} ({role}) was made for network {recorded.describe()} but the target is "
+            f"{actual.describe()}: {verb} to its own network, or pass --force"
+        )
+
+
+def check_file_network(
+    path_or_url: str | os.PathLike[str], target: Database, *, s3: S3Options | None = None
+) -> None:
+    """Raise NetworkMismatchError when the file is an object of an archive folder made for another
+    network than `target` (see check_network); any other file records no network and passes."""
+    found = manifest_of_object(path_or_url, options=s3)
+    if found is not None:
+        check_network(found[0], found[1], target, verb="import it")
 
 
 def _mark_rolled_back(folder: MigrationArchive, record: Manifest, report: LoadReport) -> None:
@@ -222,6 +273,7 @@ def import_sql(
     archive: str | os.PathLike[str] | ArchiveLocation | None = None,
     site_id: int | None = None,
     s3: S3Options | None = None,
+    force: bool = False,
     progress: ProgressCallback | None = None,
 ) -> LoadReport:
     """Load an SQL dump (this tool's exports or mysqldump/mariadb-dump output) into `target`.
@@ -229,7 +281,10 @@ def import_sql(
     Every table the file creates is loaded into staging, then swapped in atomically; network tables
     and tables of other sites (when `site_id` is given) are refused. With `archive`, the tables it
     replaces are backed up there first. `s3`: how to reach an s3:// file. A truncated or malicious
-    file raises SqlFileError and changes nothing.
+    file raises SqlFileError and changes nothing. A file of an archive folder (`site-<n>/<id>/<role>/`)
+    is checked against the network its manifest recorded for that role: NetworkMismatchError for
+    another network or environment, unless `force` (a source/ export then loads its source's URLs
+    unchanged; a migration rewrites them).
     """
     prefix = target.table_prefix
     network = {prefix + t for t in NETWORK_TABLES}
@@ -241,6 +296,8 @@ def import_sql(
             return True
         return bool(site_pattern(prefix, site_id).fullmatch(name))
 
+    if not force:
+        check_file_network(path_or_url, target, s3=s3)
     location = _location(archive) if archive is not None else None
     with open_sql(path_or_url, s3=s3) as stream:
         return _load(

@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_PART_SIZE",
     "Backend",
     "S3Options",
+    "object_ancestors",
     "open_backend",
     "open_reader",
     "open_writer",
@@ -228,6 +229,29 @@ def open_writer(
     parent, name = _split_object(text, UsageError)
     backend = open_backend(parent, options)
     return ArchiveStream(backend.open_sink(name), name=name, level=level, threads=threads)
+
+
+def object_ancestors(
+    path_or_url: str | os.PathLike[str], levels: int, options: S3Options | None = None
+) -> tuple[list[str], Backend] | None:
+    """The names of the `levels` folders above an object (a file, or s3://bucket/key), outermost first,
+    and the folder holding the outermost of them as a Backend (no network access here); None when the
+    path is shorter.
+
+    `options` apply to s3:// URLs only.
+    """
+    text = os.fspath(path_or_url)
+    if text.startswith("s3://"):
+        root, _, key = text.partition("//")[2].partition("/")
+        parts = [p for p in key.split("/") if p]
+        base = f"s3://{root}"
+    else:
+        absolute = Path(text).expanduser().absolute()
+        parts, base, options = list(absolute.parts[1:]), absolute.anchor, None
+    if len(parts) <= levels:
+        return None
+    holder = "/".join([base.rstrip("/"), *parts[: -levels - 1]])
+    return parts[-levels - 1 : -1], open_backend(holder or "/", options)
 
 
 def _split_object(text: str, error: type[WfuwpError]) -> tuple[str, str]:
