@@ -195,10 +195,10 @@ def test_describe_is_readable_lines() -> None:
 
 
 def test_extra_pairs_come_after_named_values_and_are_plain() -> None:
-    plan = plan_for(wfu(), "pprd", "prod", extra=[(b"pprd-only", b"prod"), ("wfu", "wfu-archive")])
+    plan = plan_for(wfu(), "pprd", "prod", extra=[(b"pprd-only", b"prod"), ("Wake Forest", "Wake Forest U")])
     assert [e.reason for e in plan.entries][-2:] == ["--replace", "--replace"]
     # A replacement that contains its search applies once.
-    assert Replacer(plan.rules).replace(b"wfu wfu") == b"wfu-archive wfu-archive"
+    assert Replacer(plan.rules).replace(b"Wake Forest, Wake Forest") == b"Wake Forest U, Wake Forest U"
 
 
 def test_extra_pair_validation() -> None:
