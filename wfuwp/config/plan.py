@@ -438,8 +438,9 @@ def _add_site_rules(
 
 
 def _moves(entries: Sequence[PlanEntry], value: str, expected: str) -> bool:
-    """Whether `entries` turn `value` into `expected`."""
-    return Replacer([e.rule for e in entries]).replace(value.encode()) == expected.encode()
+    """Whether `entries`, once safely ordered, turn `value` into `expected`."""
+    rules = [e.rule for e in _order_safely(entries)]
+    return Replacer(rules).replace(value.encode()) == expected.encode()
 
 
 def _netloc(url: str | None) -> str:
@@ -555,16 +556,18 @@ def _overlaps(one: Rule, other: Rule) -> bool:
     decides which one applies there, and they cannot be swapped)."""
     for a in _forms(one):
         for b in _forms(other):
-            if _writes_into((a[0], a[0], a[2], a[3]), b) or _writes_into((b[0], b[0], b[2], b[3]), a):
+            same_a, same_b = (a[0], a[0], a[2], a[3]), (b[0], b[0], b[2], b[3])
+            if _writes_into(same_a, b, partial=True) or _writes_into(same_b, a, partial=True):
                 return True
     return False
 
 
-def _writes_into(earlier: _Form, later: _Form) -> bytes | None:
-    """A value where `earlier` matches and `later`, run next, matches (partly) inside what it wrote.
+def _writes_into(earlier: _Form, later: _Form, *, partial: bool = False) -> bytes | None:
+    """A value where `earlier` matches and `later`, run next, matches inside what it wrote (or around
+    all of it; with `partial`, over any part of it).
 
-    Every placement of `later`'s search overlapping the written text is tried, with each class of
-    character around it; the earlier rule must match in that context, as the real core decides.
+    Every such placement of `later`'s search is tried, with each class of character around it; the
+    earlier rule must match in that context, as the real core decides.
     """
     search, written = earlier[0], earlier[1]
     needle = later[0]
@@ -573,6 +576,13 @@ def _writes_into(earlier: _Form, later: _Form) -> bytes | None:
         if written[lo:hi] != needle[lo - k : hi - k]:
             continue
         if not written and not (k < 0 < k + len(needle)):
+            continue
+        inside = k >= 0 and k + len(needle) <= len(written)
+        covering = k <= 0 and k + len(needle) >= len(written)
+        if not (inside or covering or partial):
+            # A search sharing only a few characters with the edge of a replacement
+            # ("wordpress-pprd-us" + "ite-prod" for "site-prod") needs text that joins the two
+            # exactly there; counting it would refuse most plain pairs.
             continue
         left_forced = needle[: max(0, -k)]
         right_forced = needle[len(written) - k :] if k + len(needle) > len(written) else b""
