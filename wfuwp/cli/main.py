@@ -233,8 +233,9 @@ def _replace_option(f: F) -> F:
         "replace",
         multiple=True,
         metavar="FROM=TO",
-        help="One more replacement, applied after the plan's as a plain substring; repeatable. A pair that "
-        "would rewrite what an earlier rule wrote is refused.",
+        help="One more replacement, a plain substring after the plan's rules; repeatable. No rule may "
+        "rewrite what another wrote: a pair that would is moved before that rule when their matches "
+        "cannot overlap, and refused otherwise.",
     )(f)
 
 
