@@ -130,7 +130,7 @@ class Plan:
                 lines.append(f"site in {self.to_env}: {_site_line(self.target_site)}")
             else:
                 lines.append(
-                    f"site in {self.to_env}: not in its wp_blogs (the URL above is what the plan makes)"
+                    f"site in {self.to_env}: not read (see the note); the URL above is what the plan makes"
                 )
         lines += [f"{i:2}. {entry.describe()}" for i, entry in enumerate(self.entries, 1)]
         lines += [f"note: {note}" for note in self.notes]

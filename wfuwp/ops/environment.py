@@ -89,7 +89,9 @@ def plan_site(
             if require_site:
                 raise
     target_site, unread = None, None
-    if source_site is not None and target_lookup is not None:
+    if target_lookup is None:
+        unread = f"site: {to_env}'s database is not configured, so only the environment rules move its URLs"
+    elif source_site is not None:
         try:
             target_site = read_site_of(target_lookup, site_id)
         except SiteNotFoundError:
