@@ -13,6 +13,7 @@ from wfuwp import Replacer
 from wfuwp.config.plan import Plan, plan_for
 from wfuwp.config.settings import Config
 from wfuwp.errors import ConfigError, UsageError
+from wfuwp.mysql.network import SiteAddress
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "wfu-config.json"
 ENVS = ("dev", "uat", "pprd", "prod")
@@ -195,10 +196,10 @@ def test_describe_is_readable_lines() -> None:
 
 
 def test_extra_pairs_come_after_named_values_and_are_plain() -> None:
-    plan = plan_for(wfu(), "pprd", "prod", extra=[(b"pprd-only", b"prod"), ("wfu", "wfu-archive")])
+    plan = plan_for(wfu(), "pprd", "prod", extra=[(b"pprd-only", b"prod"), ("Wake Forest", "Wake Forest U")])
     assert [e.reason for e in plan.entries][-2:] == ["--replace", "--replace"]
     # A replacement that contains its search applies once.
-    assert Replacer(plan.rules).replace(b"wfu wfu") == b"wfu-archive wfu-archive"
+    assert Replacer(plan.rules).replace(b"Wake Forest, Wake Forest") == b"Wake Forest U, Wake Forest U"
 
 
 def test_extra_pair_validation() -> None:
@@ -320,3 +321,41 @@ def test_email_addresses_never_change(local: str, labels: list[str], env: str, p
     replacer = Replacer(plan_for(wfu(), *pair).rules)
     for text in (address, f"mailto:{address}", f"<{address}>", serialized([address])):
         assert replacer.replace(text.encode()) == text.encode()
+
+
+def test_host_valued_extra_pairs_are_whole_hosts() -> None:
+    # Matched as a plain substring inside alogin.wfu.edu, the sso rule wrote alogin-test.wfu.edu, which
+    # the subdomain rule then rewrote again (alogin-test.pprd.wfu.edu).
+    config = wfu()
+    config.set("env.prod.extra_pairs.sso", "login.wfu.edu")
+    config.set("env.pprd.extra_pairs.sso", "login-test.wfu.edu")
+    plan = plan_for(config, "prod", "pprd")
+    sso = next(e.rule for e in plan.entries if e.reason == "extra_pairs.sso")
+    assert sso.host_start and sso.host_end
+    replacer = Replacer(plan.rules)
+    assert replacer.replace(b"https://login.wfu.edu/idp") == b"https://login-test.wfu.edu/idp"
+    assert replacer.replace(b"https://alogin.wfu.edu/") == b"https://alogin.pprd.wfu.edu/"
+    assert replacer.replace(b"https://login-test.wfu.edu/") == b"https://login-test.wfu.edu/"
+
+
+@pytest.mark.parametrize(("s", "t"), PAIRS, ids=[f"{s}-{t}" for s, t in PAIRS])
+def test_the_networks_agreeing_with_the_configuration_add_nothing(s: str, t: str) -> None:
+    """A subdirectory site on the configured hosts: the plan is the configuration's, URLs the site's."""
+    source = SiteAddress(host(s), "/biology/", f"https://{host(s)}/biology", f"https://{host(s)}/biology")
+    target = SiteAddress(host(t), "/biology/", f"http://{host(t)}/biology", f"http://{host(t)}/biology")
+    plan = plan_for(wfu(), s, t, source_site=source, target_site=target)
+    reasons = [e.reason for e in plan.entries]
+    # Only the scheme differs from what the configuration does: one URL rule, first.
+    assert reasons[0] == "site's URL (home)" and "site's URL" not in " ".join(reasons[1:])
+    assert [e.rule for e in plan.entries[1:]] == plan_for(wfu(), s, t).rules
+    assert plan.source_url == f"https://{host(s)}/biology/"
+    assert plan.target_url == f"http://{host(t)}/biology/"
+    assert plan.warnings == ()
+    replacer = Replacer(plan.rules)
+    assert replacer.replace(f"https://{host(s)}/biology/x".encode()) == f"http://{host(t)}/biology/x".encode()
+    assert (
+        replacer.replace(f"https://{host(s)}/biology2/".encode()) == f"https://{host(t)}/biology2/".encode()
+    )
+    for value, expected in corpus(s, t):
+        if "/biology" not in value:
+            assert replacer.replace(value.encode()).decode() == expected, value

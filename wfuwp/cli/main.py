@@ -47,6 +47,7 @@ from wfuwp.errors import (
     WfuwpError,
 )
 from wfuwp.mysql.connection import DRIVER
+from wfuwp.mysql.network import SiteAddress
 from wfuwp.mysql.schema import validate_site_id
 from wfuwp.ops.backup import backup_site
 from wfuwp.ops.clean import plan_clean, run_clean
@@ -221,12 +222,20 @@ def _yes_option(f: F) -> F:
 
 
 def _replace_option(f: F) -> F:
+    f = click.option(
+        "--force",
+        "force",
+        is_flag=True,
+        help="Accept a --replace search shorter than 4 characters (it matches inside words and hosts).",
+    )(f)
     return click.option(
         "--replace",
         "replace",
         multiple=True,
         metavar="FROM=TO",
-        help="One more replacement, applied after the plan's as a plain substring; repeatable.",
+        help="One more replacement, a plain substring after the plan's rules; repeatable. No rule may "
+        "rewrite what another wrote: a pair that would is moved before that rule when their matches "
+        "cannot overlap, and refused otherwise.",
     )(f)
 
 
@@ -309,6 +318,7 @@ def run(
     dry_run: bool,
     yes: bool,
     replace: tuple[str, ...],
+    force: bool,
     resume: str | None,
     sync_media: bool,
     as_json: bool,
@@ -348,6 +358,7 @@ def run(
             if complete and not skip_backup
             else None,
             extra=_pairs(replace),
+            force=force,
             dry_run=dry_run,
             keep_old=keep_files,
             resume=resume,
@@ -465,32 +476,69 @@ def _plan_dict(plan: Plan) -> dict[str, Any]:
             for e in plan.entries
         ],
         "notes": list(plan.notes),
+        "source_site": _site_dict(plan.source_site),
+        "target_site": _site_dict(plan.target_site),
+        "warnings": list(plan.warnings),
     }
+
+
+def _site_dict(site: SiteAddress | None) -> dict[str, Any] | None:
+    if site is None:
+        return None
+    return {"domain": site.domain, "path": site.path, "siteurl": site.siteurl, "home": site.home}
 
 
 @migrate.command("plan", context_settings=CONTEXT)
 @_site_argument
 @_from_to
 @_replace_option
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit with code 2 when the plan warns (the site's host in the source is rewritten by no rule).",
+)
 @json_option
 @global_options
-def plan_command(site_id: str, from_env: str, to_env: str, replace: tuple[str, ...], as_json: bool) -> int:
+def plan_command(
+    site_id: str,
+    from_env: str,
+    to_env: str,
+    replace: tuple[str, ...],
+    force: bool,
+    strict: bool,
+    as_json: bool,
+) -> int:
     """Show the ordered replacement pairs of a migration, and where each comes from.
 
-    The pairs are derived from the two environments' configuration (site_host, bare_host,
-    subdomain_base, media and CDN hosts, extra_pairs) plus --replace. The site's path, for the URLs
-    shown, is read from the source's wp_blogs when its database is configured: a site that is not
-    there is an error (exit code 3), and so is a source that cannot be reached (exit code 1).
+    The site's own address in each network (its wp_blogs domain and path, its siteurl and home) is
+    read from the source's and the target's databases when they are configured, and printed; rules
+    move its hosts and URL where the two environments' configuration (site_host, bare_host,
+    subdomain_base, media and CDN hosts, extra_pairs) does not already, then come the configuration's
+    rules and --replace. A site that is not in the source is an error (exit code 3), and so is a source
+    that cannot be reached (exit code 1). When the site's host in the source is rewritten by no rule
+    the plan warns; --strict makes that an error (exit code 2).
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
     config = current_state().config()
     lookup = source_for_plan(config, from_env)  # none configured: the plan needs none
-    plan = plan_site(config, site, from_env, to_env, extra=_pairs(replace), lookup=lookup, require_site=True)
+    plan = plan_site(
+        config,
+        site,
+        from_env,
+        to_env,
+        extra=_pairs(replace),
+        lookup=lookup,
+        require_site=True,
+        target_lookup=source_for_plan(config, to_env),
+        force=force,
+    )
     if as_json:
         emit_json({"site_id": site, **_plan_dict(plan)})
     else:
         ui.plan(plan)
+    if strict and plan.warnings:
+        raise UsageError(f"--strict: {plan.warnings[0]}")
     return 0
 
 
@@ -532,7 +580,9 @@ def export_command(site_id: str, env: str, output: str | None, as_json: bool) ->
 @_replace_option
 @json_option
 @global_options
-def transform(site_id: str, from_env: str, to_env: str, replace: tuple[str, ...], as_json: bool) -> int:
+def transform(
+    site_id: str, from_env: str, to_env: str, replace: tuple[str, ...], force: bool, as_json: bool
+) -> int:
     """Search-replace a site's tables in place in the migration database.
 
     Applies the plan from --from to --to to the site's tables already sitting in the migration
@@ -544,11 +594,20 @@ def transform(site_id: str, from_env: str, to_env: str, replace: tuple[str, ...]
     site = validate_site_id(site_id)
     config = current_state().config()
     db = config.migration.as_database()
-    plan = plan_site(config, site, from_env, to_env, extra=_pairs(replace), lookup=db)
+    plan = plan_site(
+        config,
+        site,
+        from_env,
+        to_env,
+        extra=_pairs(replace),
+        lookup=db,
+        target_lookup=source_for_plan(config, to_env),
+        force=force,
+    )
     ui.plan(plan)
     with ui.progress() as progress:
         report = migrate_site(
-            site, source=db, target=db, replacements=plan.rules, archive=None, progress=progress
+            site, source=db, target=db, replacements=plan.rules, archive=None, progress=progress, force=True
         )
     if as_json:
         emit_json(report.to_dict())

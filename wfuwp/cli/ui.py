@@ -157,11 +157,15 @@ class Ui:
     def plan(self, plan: Plan) -> None:
         """The replacement plan: the URLs, then one numbered line per rule with its reason, then notes."""
         lines = plan.describe()
+        if plan.warnings:
+            del lines[-len(plan.warnings) :]
         self.out.print(f"[bold]Replacement plan[/] {escape(lines[0])}", soft_wrap=True)
         for text in lines[1:]:
             self.line(text)
         if not plan.entries:
             self.line("  (no replacements: the two environments have the same values)")
+        for warning in plan.warnings:
+            self.warn(warning)
 
     def preflight(self, report: PreflightReport) -> None:
         """Pre-flight findings, one line each (fatal, warning, info), with the fix when there is one."""

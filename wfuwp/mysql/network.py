@@ -1,16 +1,18 @@
 """What the multisite network says about a site: its wp_blogs row and its URLs.
 
-Used to derive the site's own replacement pairs when a caller gives none.
+`read_site` gives a `SiteAddress` (wp_blogs domain and path, siteurl and home), the values the
+replacement planner (`wfuwp.config.plan`) builds the site's own rules from.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import mysql.connector
 
 from wfuwp.errors import SiteNotFoundError, WfuwpError
-from wfuwp.mysql.connection import Database, closing, query
+from wfuwp.mysql.connection import Database, closing, database_error, query
 from wfuwp.mysql.sql import quote_identifier
 
 
@@ -47,19 +49,57 @@ def site_label(db: Database, site_id: int) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
 
 
-def site_urls(conn: Any, database: str, prefix: str, site_id: int) -> list[str]:
-    """The site's siteurl and home options (distinct, without a trailing slash)."""
+@dataclass(frozen=True)
+class SiteAddress:
+    """Where one network serves a site: its `wp_blogs` domain and path, and its siteurl/home options.
+
+    `siteurl`/`home` are None when the site's options table has no such row (or cannot be read); they
+    are kept as stored, without a trailing slash.
+    """
+
+    domain: str
+    path: str = "/"
+    siteurl: str | None = None
+    home: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The site's address for people: home, else siteurl, else https://domain/path/ (ends with /)."""
+        url = self.home or self.siteurl or f"https://{self.domain}{self.path}"
+        return url if url.endswith("/") else url + "/"
+
+
+def read_site(conn: Any, database: str, prefix: str, site_id: int, where: str) -> SiteAddress:
+    """The site's `SiteAddress` in one network; SiteNotFoundError when its wp_blogs has no such row.
+
+    A missing or unreadable options table leaves siteurl and home None rather than failing: the
+    wp_blogs row is what says the site exists.
+    """
+    domain, path = site_address(conn, database, prefix, site_id, where)
+    options: dict[str, str] = {}
     table = f"{quote_identifier(database)}.{quote_identifier(options_table(prefix, site_id))}"
-    rows = query(
-        conn,
-        f"SELECT option_name, option_value FROM {table}"
-        " WHERE option_name IN ('siteurl', 'home') ORDER BY option_name DESC",
-    )
-    urls = []
-    for _name, value in rows:
-        text = (
-            value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
-        ).rstrip("/")
-        if text and text not in urls:
-            urls.append(text)
-    return urls
+    try:
+        rows = query(
+            conn,
+            f"SELECT option_name, option_value FROM {table} WHERE option_name IN ('siteurl', 'home')",
+        )
+    except mysql.connector.Error:
+        rows = []
+    for name, value in rows:
+        text = value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
+        key = name.decode() if isinstance(name, (bytes, bytearray)) else str(name)
+        if text.strip():
+            options[key] = text.strip().rstrip("/")
+    return SiteAddress(domain, path or "/", options.get("siteurl"), options.get("home"))
+
+
+def read_site_of(db: Database, site_id: int) -> SiteAddress:
+    """`read_site` over a connection of its own: SiteNotFoundError when `db`'s network has no such
+    site, DatabaseError when `db` cannot be reached or its wp_blogs cannot be read."""
+    try:
+        with closing(db.connect()) as conn:
+            return read_site(conn, db.database, db.table_prefix, site_id, str(db))
+    except mysql.connector.Error as exc:
+        raise database_error(
+            exc, f"cannot read site {site_id}'s row in {db.table_prefix}blogs of {db}"
+        ) from None

@@ -11,6 +11,7 @@ what the command line does.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,11 @@ from wfuwp.config.plan import Plan, plan_for
 from wfuwp.config.settings import Config
 from wfuwp.errors import SiteNotFoundError, UsageError, WfuwpError
 from wfuwp.mysql.connection import Database
+from wfuwp.mysql.network import read_site_of
 from wfuwp.ops.media import CopyResult, media_location, sync_media
 from wfuwp.ops.migrate import migrate_site
 from wfuwp.ops.preflight import PreflightReport, preflight
-from wfuwp.ops.verify import ColumnMatches, count_matches, site_path
+from wfuwp.ops.verify import ColumnMatches, count_matches
 from wfuwp.progress import ProgressCallback
 from wfuwp.report import MigrationReport
 
@@ -58,24 +60,55 @@ def plan_site(
     extra: Sequence[tuple[str, str]] = (),
     lookup: Database | None = None,
     require_site: bool = False,
+    target_lookup: Database | None = None,
+    force: bool = False,
 ) -> Plan:
-    """The replacement plan from the configuration; the site's path (for the URLs shown) from `lookup`'s
-    wp_blogs when it can be read. Raises ConfigError for an unknown environment, before any connection.
+    """The replacement plan of site `site_id` (see `wfuwp.config.plan.plan_for`): the site's address
+    in the source network read from `lookup`'s wp_blogs and options, in the target network from
+    `target_lookup`'s, plus the configuration's environment rules and `extra` (`--replace`; a search
+    shorter than 4 characters needs `force`). Raises ConfigError for an unknown environment and
+    UsageError for a bad `extra` pair, before any connection.
 
-    `require_site`: the site must be found in `lookup` (SiteNotFoundError, exit code 3, when the network
-    has no such site; DatabaseError when `lookup` cannot be reached), rather than the plan showing the
-    network's root URL as the site's.
+    Without `require_site` a site that cannot be read leaves the plan to the configuration (its URLs
+    shown from the configured hosts); with it, SiteNotFoundError (exit code 3) when the source network
+    has no such site, DatabaseError when `lookup` cannot be reached. The target is read when it can be:
+    a site not there yet (or a target not reachable) is a note.
     """
-    plan = plan_for(config, from_env, to_env, extra=extra)
-    try:
-        path = site_path(lookup, site_id, strict=require_site) if lookup is not None else None
-    except SiteNotFoundError:
-        assert lookup is not None
-        raise SiteNotFoundError(
-            f"site {site_id} is not in {from_env}'s network ({lookup.table_prefix}blogs of {lookup} has no "
-            "row for it): check the site id and --from"
-        ) from None
-    return plan_for(config, from_env, to_env, extra=extra, site_path=path) if path else plan
+    plan_for(config, from_env, to_env, extra=extra, force=force)  # fails on bad input before connecting
+    source_site = None
+    if lookup is not None:
+        try:
+            source_site = read_site_of(lookup, site_id)
+        except SiteNotFoundError:
+            if require_site:
+                raise SiteNotFoundError(
+                    f"site {site_id} is not in {from_env}'s network ({lookup.table_prefix}blogs of {lookup} "
+                    "has no row for it): check the site id and --from"
+                ) from None
+        except WfuwpError:
+            if require_site:
+                raise
+    target_site, unread = None, None
+    if target_lookup is None:
+        unread = f"site: {to_env}'s database is not configured, so only the environment rules move its URLs"
+    elif source_site is not None:
+        try:
+            target_site = read_site_of(target_lookup, site_id)
+        except SiteNotFoundError:
+            pass  # a new site in the target: plan_for says so
+        except WfuwpError as exc:
+            unread = (
+                f"site: {to_env}'s network could not be read ({exc}), so only the environment rules move "
+                "its URLs"
+            )
+    plan = plan_for(
+        config, from_env, to_env, extra=extra, force=force, source_site=source_site, target_site=target_site
+    )
+    if unread is not None:
+        plan = dataclasses.replace(
+            plan, notes=tuple(unread if n.startswith("site: ") else n for n in plan.notes)
+        )
+    return plan
 
 
 def source_for_plan(config: Config, from_env: str) -> Database | None:
@@ -103,11 +136,14 @@ def migrate_between(
     on_plan: Callable[[Plan], None] | None = None,
     on_checks: Callable[[PreflightReport], None] | None = None,
     confirm: Callable[[], None] | None = None,
+    force: bool = False,
 ) -> EnvironmentMigration:
     """Migrate site `site_id` from environment `from_env` to `to_env` of `config`.
 
     `in_place`: the predecessor's last step only: replace within the migration database (no
-    archive). `archive`: where archives go (None: none, and so no backup). `extra`: `--replace` pairs.
+    archive). `archive`: where archives go (None: none, and so no backup). `extra`: `--replace` pairs
+    (a search shorter than 4 characters needs `force`). The plan covers the site's own hosts and URL
+    as the two networks' wp_blogs and options give them (see `plan_site`).
     `dry_run`: run the checks and count the replacements per column; write nothing. `media`: copy
     the site's media between the environments' buckets afterwards (counted in a dry run).
     `on_plan`/`on_checks` see the plan and the pre-flight report before anything is written; `confirm`
@@ -122,7 +158,18 @@ def migrate_between(
         source, target = config.env(from_env).as_database(), config.env(to_env).as_database()
     if resume is not None and archive is None:
         raise UsageError("resuming needs the archive the migration was started with: keep the archive on")
-    plan = plan_site(config, site_id, from_env, to_env, extra=extra, lookup=source)
+    # In place, the migration database holds the source's copy; the target network is to_env's.
+    target_lookup = source_for_plan(config, to_env) if in_place else target
+    plan = plan_site(
+        config,
+        site_id,
+        from_env,
+        to_env,
+        extra=extra,
+        lookup=source,
+        target_lookup=target_lookup,
+        force=force,
+    )
     if on_plan is not None:
         on_plan(plan)
     checks = preflight(
@@ -151,6 +198,7 @@ def migrate_between(
         source=source,
         target=target,
         replacements=plan.rules,
+        force=True,  # the plan checked its --replace pairs
         archive=archive,
         progress=progress,
         keep_old=keep_old,

@@ -30,7 +30,7 @@ from wfuwp._version import __version__
 from wfuwp.archive.folder import MigrationArchive, new_migration_id
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.archive.manifest import BackupState, MigrationState, StagedTable, TableSum
-from wfuwp.config.plan import derive_pairs
+from wfuwp.config.plan import checked_rules, plan_for
 from wfuwp.errors import Cancelled, MigrationError, UsageError, WfuwpError
 from wfuwp.mysql.connection import (
     DRIVER,
@@ -42,7 +42,7 @@ from wfuwp.mysql.connection import (
     with_retries,
 )
 from wfuwp.mysql.identity import NetworkIdentity, network_or_none
-from wfuwp.mysql.network import site_address, site_label, site_urls
+from wfuwp.mysql.network import read_site, site_label
 from wfuwp.mysql.schema import Table, describe_tables, require_site_tables, site_table_names, validate_site_id
 from wfuwp.mysql.source import Snapshot
 from wfuwp.ops.backup import audit, back_up
@@ -99,12 +99,16 @@ def migrate_site(
     verify_after_swap: Callable[[MigrationReport], None] | None = None,
     resume: str | None = None,
     swap_attempts: int = SWAP_ATTEMPTS,
+    force: bool = False,
 ) -> MigrationReport:
     """Migrate site `site_id` from `source` into `target` and return what was done.
 
     `source`/`target`: mysql:// URLs or `Database`s (their `name` labels environments in archive names).
-    `replacements`: ordered (search, replace) pairs or `Rule`s; None derives the site's own URL pairs
-    from both networks' `wp_blogs` rows and siteurl/home options. `archive`: a local directory, an
+    `replacements`: ordered (search, replace) pairs or `Rule`s, checked by `wfuwp.config.plan.checked_rules`
+    (a search shorter than 4 characters needs `force=True`; a pair that would rewrite what an earlier
+    one wrote is moved in front of it when their matches can never overlap, else UsageError); None
+    plans the site's own hosts and URL from both networks' `wp_blogs` rows and siteurl/home options
+    (`wfuwp.config.plan.plan_for`, as the command line does). `archive`: a local directory, an
     s3:// URL or an `ArchiveLocation` for the source export, the target backup and the migrated export
     (see docs/archives.md); None writes no archives and so keeps no backup. `progress` receives
     ProgressEvents (one at a time). `drop_target_only` drops the site's tables that exist only in the
@@ -122,7 +126,7 @@ def migrate_site(
         validate_site_id(site_id),
         _as_database(source, "source"),
         _as_database(target, "target"),
-        [as_rule(p) for p in replacements] if replacements is not None else None,
+        checked_rules([as_rule(p) for p in replacements], force=force) if replacements is not None else None,
         archive,
         Progress(progress),
         Options(
@@ -335,19 +339,18 @@ class _Migration:
         return tables, target_tables
 
     def _derive_rules(self, src: Any, tgt: Any) -> list[Rule]:
-        prefix = self.source.table_prefix
-        source_side = (
-            site_address(src, self.source.database, prefix, self.site_id, str(self.source)),
-            site_urls(src, self.source.database, prefix, self.site_id),
+        """The plan from the two networks alone (no configuration), as `wfuwp.config.plan` makes it."""
+        source, target = self.source, self.target
+        plan = plan_for(
+            None,
+            source.name or "source",
+            target.name or "target",
+            source_site=read_site(src, source.database, source.table_prefix, self.site_id, str(source)),
+            target_site=read_site(tgt, target.database, target.table_prefix, self.site_id, str(target)),
         )
-        target_side = (
-            site_address(tgt, self.target.database, self.target.table_prefix, self.site_id, str(self.target)),
-            site_urls(tgt, self.target.database, self.target.table_prefix, self.site_id) or [],
-        )
-        if not target_side[1]:
-            domain, path = target_side[0]
-            target_side = (target_side[0], [f"https://{domain}{path.rstrip('/')}"] * len(source_side[1]))
-        return derive_pairs(source_side, target_side)
+        for warning in plan.warnings:
+            _log.warning("site %s: %s", self.site_id, warning)
+        return plan.rules
 
     def _already_loaded(self, conn: Any, table: Table) -> bool:
         """On resume: whether an earlier attempt loaded and verified this table, and it still verifies."""

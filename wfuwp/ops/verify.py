@@ -15,7 +15,6 @@ from typing import Any
 
 import mysql.connector
 
-from wfuwp.errors import WfuwpError
 from wfuwp.mysql.connection import (
     Database,
     as_text,
@@ -126,27 +125,6 @@ class SiteCheck:
         data = asdict(self)
         data.update(ok=self.ok, problems=self.problems, warnings=self.warnings)
         return data
-
-
-def site_path(db: Database, site_id: int, *, strict: bool = False) -> str | None:
-    """The site's path on its network ("/biology/") from wp_blogs, or None when it cannot be read.
-
-    `strict` raises instead: SiteNotFoundError when the network has no such site, DatabaseError when
-    `db` cannot be reached or read.
-    """
-    try:
-        with closing(db.connect()) as conn:
-            return site_address(conn, db.database, db.table_prefix, site_id, str(db))[1]
-    except WfuwpError:
-        if strict:
-            raise
-        return None
-    except mysql.connector.Error as exc:
-        if strict:
-            raise database_error(
-                exc, f"cannot read site {site_id}'s row in {db.table_prefix}blogs of {db}"
-            ) from None
-        return None
 
 
 def verify_site(db: Database, site_id: int | str) -> SiteCheck:
