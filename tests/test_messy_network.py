@@ -23,7 +23,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,10 @@ from wfuwp.errors import NetworkMismatchError
 from wfuwp.ops.restore import import_sql
 
 __all__ = ["clean_environment"]
+
+
+# What the invariants compare: the checksum of every table, the foreign keys, the triggers.
+Snapshot = tuple[dict[str, int], set[tuple[str, str, str]], set[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -72,21 +76,34 @@ class Pair:
 
 @dataclass
 class World:
+    """The server, the networks of each kind, every database made (dropped at the end), and what each
+    pprd held when it was made."""
+
     server: MariaDBServer
     pairs: dict[str, Pair]
     made: list[str]
+    pristine: dict[str, Snapshot] = field(default_factory=dict)
 
     def database(self, stem: str) -> str:
         name = f"wfuwp_messy_{stem}_{uuid.uuid4().hex[:8]}"
         self.made.append(name)
         return name
 
-    def generate(self, stem: str, env: str, kind: str, *, stale: bool = False) -> MessyNetwork:
+    def generate(
+        self, stem: str, env: str, kind: str, *, stale: bool = False, database: str | None = None
+    ) -> MessyNetwork:
         conn = self.server.connect()
         try:
-            return generate_messy(conn, self.database(stem), env, kind=kind, stale=stale)
+            return generate_messy(conn, database or self.database(stem), env, kind=kind, stale=stale)
         finally:
             conn.close()
+
+    def reset(self) -> None:
+        """Make each pprd again if a test left it changed, so that one failure does not cascade."""
+        for kind, pair in self.pairs.items():
+            if snapshot(self.server, pair.pprd.database) != self.pristine[kind]:
+                drop_database(self.server, pair.pprd.database)
+                self.generate("", "pprd", kind, stale=True, database=pair.pprd.database)
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +117,17 @@ def world(mariadb: MariaDBServer) -> Iterator[World]:
                 pprd=world.generate(f"{kind[:3]}_pprd", "pprd", kind, stale=True),
                 want=world.generate(f"{kind[:3]}_want", "pprd", kind),
             )
+            world.pristine[kind] = snapshot(mariadb, world.pairs[kind].pprd.database)
         yield world
     finally:
         for name in made:
             drop_database(mariadb, name)
+
+
+@pytest.fixture(autouse=True)
+def pristine_targets(world: World) -> Iterator[None]:
+    yield
+    world.reset()
 
 
 # -- what the target holds ------------------------------------------------------------------------------
@@ -131,7 +155,7 @@ def triggers(server: MariaDBServer, database: str) -> set[tuple[str, str]]:
     return {(n.decode(), t.decode()) for n, t in rows}
 
 
-def snapshot(server: MariaDBServer, database: str) -> tuple[dict[str, int], set[Any], set[Any]]:
+def snapshot(server: MariaDBServer, database: str) -> Snapshot:
     """Everything the invariants compare: checksums of every table, foreign keys, triggers."""
     return checksums(server, database), foreign_keys(server, database), triggers(server, database)
 
@@ -152,9 +176,7 @@ def assert_sound(server: MariaDBServer, database: str, net: MessyNetwork) -> Non
     assert triggers(server, database) == net.triggers
 
 
-def assert_migrated(
-    world: World, case: Case, database: str, before: tuple[dict[str, int], set[Any], set[Any]]
-) -> None:
+def assert_migrated(world: World, case: Case, database: str, before: Snapshot) -> None:
     """`database` holds prod's site on pprd's hosts, and everything else as it was (`before`)."""
     pair, server = world.pairs[case.kind], world.server
     site, target_site = pair.prod.site(case.site_id), pair.want.site(case.site_id)
@@ -182,7 +204,7 @@ def assert_migrated(
     assert_sound(server, database, pair.pprd)
 
 
-def assert_as_before(world: World, database: str, before: tuple[dict[str, int], set[Any], set[Any]]) -> None:
+def assert_as_before(world: World, database: str, before: Snapshot) -> None:
     """Every table, foreign key and trigger of `database` is what `before` saw."""
     now = snapshot(world.server, database)
     assert now[0] == before[0]
