@@ -44,6 +44,9 @@ _LAZY = {
     "Rule": "wfuwp.replace",
     "DRIVER": "wfuwp.mysql.connection",
     "Database": "wfuwp.mysql.connection",
+    "TableChoice": "wfuwp.mysql.schema",
+    "TableFilter": "wfuwp.mysql.schema",
+    "table_ownership": "wfuwp.mysql.schema",
     "ProgressEvent": "wfuwp.progress",
     "MigrationReport": "wfuwp.report",
     "TableReport": "wfuwp.report",
@@ -105,6 +108,8 @@ __all__ = [
     "SiteNotFoundError",
     "SqlFileError",
     "SwapBlockedError",
+    "TableChoice",
+    "TableFilter",
     "TableReport",
     "UsageError",
     "VerificationError",
@@ -125,6 +130,7 @@ __all__ = [
     "rollback",
     "run_clean",
     "sync_media",
+    "table_ownership",
     "verify_site",
 ]
 
@@ -147,6 +153,7 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ loads th
     from wfuwp.config.plan import Plan, plan_for
     from wfuwp.config.settings import Config
     from wfuwp.mysql.connection import DRIVER, Database
+    from wfuwp.mysql.schema import TableChoice, TableFilter, table_ownership
     from wfuwp.ops.backup import BackupReport, backup_site
     from wfuwp.ops.clean import CleanPlan, plan_clean, run_clean
     from wfuwp.ops.environment import EnvironmentMigration, migrate_between

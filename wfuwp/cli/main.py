@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,10 +48,10 @@ from wfuwp.errors import (
     WfuwpError,
 )
 from wfuwp.mysql.connection import DRIVER
-from wfuwp.mysql.schema import validate_site_id
+from wfuwp.mysql.schema import TableFilter, validate_site_id
 from wfuwp.ops.backup import backup_site
 from wfuwp.ops.clean import plan_clean, run_clean
-from wfuwp.ops.environment import migrate_between, plan_site, source_for_plan
+from wfuwp.ops.environment import migrate_between, plan_site, site_tables, source_for_plan
 from wfuwp.ops.export import default_export_name, export_site
 from wfuwp.ops.media import CopyResult, media_location
 from wfuwp.ops.migrate import migrate_site
@@ -129,7 +130,9 @@ def _show_load(ui: Ui, report: LoadReport, *, verb: str, as_json: bool) -> int:
     return 0
 
 
-def _show_checks(ui: Ui, checks: PreflightReport) -> None:
+def _show_checks(ui: Ui, checks: PreflightReport, *, tables: bool = False) -> None:
+    if tables:
+        ui.tables(checks.ownership)
     ui.preflight(checks)
     current_state().findings_shown = True
 
@@ -230,6 +233,38 @@ def _replace_option(f: F) -> F:
     )(f)
 
 
+def _table_options(f: F) -> F:
+    f = click.option(
+        "--allow-network-tables",
+        is_flag=True,
+        help="Let --include-table name a network table (wp_users, wp_blogs, ...): it is then copied as the "
+        "site's, replacing the whole network's.",
+    )(f)
+    f = click.option(
+        "--exclude-table",
+        "exclude_tables",
+        multiple=True,
+        metavar="PATTERN",
+        help="A table the site never owns, by name or glob (wp_stream*); repeatable; wins over every rule. "
+        "The target's table of that name is left as it is. Added to env.<name>.exclude_tables.",
+    )(f)
+    return click.option(
+        "--include-table",
+        "include_tables",
+        multiple=True,
+        metavar="PATTERN",
+        help="A table the site owns although a rule leaves it out, by name or glob; repeatable. Never "
+        "another site's numbered table. Added to env.<name>.include_tables.",
+    )(f)
+
+
+def _table_filter(
+    config: Config, envs: Sequence[str], include: Sequence[str], exclude: Sequence[str], allow_network: bool
+) -> TableFilter:
+    """The environments' configured table patterns, then those of the flags."""
+    return config.table_filter(*envs).merged(TableFilter(tuple(include), tuple(exclude), allow_network))
+
+
 def _site_argument(f: F) -> F:
     return click.argument("site_id", metavar="SITE_ID")(f)
 
@@ -294,6 +329,7 @@ class _RunCommand(click.Command):
     is_flag=True,
     help="After the migration, copy the site's media from the source's media bucket to the target's.",
 )
+@_table_options
 @json_option
 @global_options
 @notifies("migrate run")
@@ -311,12 +347,16 @@ def run(
     replace: tuple[str, ...],
     resume: str | None,
     sync_media: bool,
+    include_tables: tuple[str, ...],
+    exclude_tables: tuple[str, ...],
+    allow_network_tables: bool,
     as_json: bool,
 ) -> int:
     """Migrate site SITE_ID from one environment to another.
 
     Shows the replacement plan and the pre-flight checks, asks before writing to a protected
-    environment, then copies every table of the site from --from into staging tables of --to,
+    environment, then copies every table of the site (see `wfuwp migrate plan` for which, and why;
+    --include-table/--exclude-table change it) from --from into staging tables of --to,
     replacing URLs on the way, verifies them, backs up the target's tables and swaps the new ones in
     at once. Any failure leaves the target as it was. Archives (source export, target backup,
     migrated export) go to s3://<s3.bucket>/<s3.prefix>, or to a local directory.
@@ -354,8 +394,9 @@ def run(
             media=sync_media,
             progress=progress,
             on_plan=ui.plan,
-            on_checks=lambda checks: _show_checks(ui, checks),
+            on_checks=lambda checks: _show_checks(ui, checks, tables=dry_run),
             confirm=(lambda: _confirm(ui, config, to_env, site, yes)) if complete else None,
+            tables=_table_filter(config, (), include_tables, exclude_tables, allow_network_tables),
         )
     media = _media_dict(config, result.media, site, from_env, to_env) if result.media is not None else None
     if result.matches is not None:
@@ -370,6 +411,7 @@ def run(
             "target": str(result.target),
             "plan": _plan_dict(result.plan),
             "preflight": result.checks.to_dict(),
+            "tables": [asdict(c) for c in result.ownership],
             "matches": [m.__dict__ for m in result.matches],
             "media": media,
         }
@@ -472,25 +514,43 @@ def _plan_dict(plan: Plan) -> dict[str, Any]:
 @_site_argument
 @_from_to
 @_replace_option
+@_table_options
 @json_option
 @global_options
-def plan_command(site_id: str, from_env: str, to_env: str, replace: tuple[str, ...], as_json: bool) -> int:
-    """Show the ordered replacement pairs of a migration, and where each comes from.
+def plan_command(
+    site_id: str,
+    from_env: str,
+    to_env: str,
+    replace: tuple[str, ...],
+    include_tables: tuple[str, ...],
+    exclude_tables: tuple[str, ...],
+    allow_network_tables: bool,
+    as_json: bool,
+) -> int:
+    """Show the ordered replacement pairs of a migration, and where each comes from, and the site's tables.
 
     The pairs are derived from the two environments' configuration (site_host, bare_host,
     subdomain_base, media and CDN hosts, extra_pairs) plus --replace. The site's path, for the URLs
     shown, is read from the source's wp_blogs when its database is configured: a site that is not
     there is an error (exit code 3), and so is a source that cannot be reached (exit code 1).
+
+    With the source's database configured, every table under its prefix is listed, in or out of the
+    site, with the rule that decided (the target's tables count for per-site twins when it is reachable).
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
     config = current_state().config()
     lookup = source_for_plan(config, from_env)  # none configured: the plan needs none
+    wanted = _table_filter(config, (), include_tables, exclude_tables, allow_network_tables)
     plan = plan_site(config, site, from_env, to_env, extra=_pairs(replace), lookup=lookup, require_site=True)
+    choices = site_tables(config, site, from_env, to_env, tables=wanted) if lookup is not None else None
     if as_json:
-        emit_json({"site_id": site, **_plan_dict(plan)})
+        tables = [asdict(c) for c in choices] if choices is not None else None
+        emit_json({"site_id": site, **_plan_dict(plan), "tables": tables})
     else:
         ui.plan(plan)
+        if choices is not None:
+            ui.tables(choices)
     return 0
 
 
@@ -503,9 +563,18 @@ def plan_command(site_id: str, from_env: str, to_env: str, replace: tuple[str, .
     metavar="FILE|s3://...",
     help="Where to write (zstd-compressed SQL; default: ./site<id>-<env>-export-<time>.sql.zst).",
 )
+@_table_options
 @json_option
 @global_options
-def export_command(site_id: str, env: str, output: str | None, as_json: bool) -> int:
+def export_command(
+    site_id: str,
+    env: str,
+    output: str | None,
+    include_tables: tuple[str, ...],
+    exclude_tables: tuple[str, ...],
+    allow_network_tables: bool,
+    as_json: bool,
+) -> int:
     """Export a site's tables to one zstd-compressed SQL file (or S3 object).
 
     Reads every table of the site from one consistent snapshot. Load the file with
@@ -518,7 +587,14 @@ def export_command(site_id: str, env: str, output: str | None, as_json: bool) ->
     db = config.env(env).as_database()
     destination = output or default_export_name(site, env)
     with ui.progress() as progress:
-        report = export_site(db, site, destination, progress=progress, s3=config.s3.options())
+        report = export_site(
+            db,
+            site,
+            destination,
+            progress=progress,
+            s3=config.s3.options(),
+            tables=_table_filter(config, (env,), include_tables, exclude_tables, allow_network_tables),
+        )
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -573,9 +649,19 @@ def transform(site_id: str, from_env: str, to_env: str, replace: tuple[str, ...]
     metavar="PATH",
     help="Directory for local archives (default: the per-user data directory).",
 )
+@_table_options
 @json_option
 @global_options
-def backup(site_id: str, env: str, skip_s3: bool, work_dir: Path | None, as_json: bool) -> int:
+def backup(
+    site_id: str,
+    env: str,
+    skip_s3: bool,
+    work_dir: Path | None,
+    include_tables: tuple[str, ...],
+    exclude_tables: tuple[str, ...],
+    allow_network_tables: bool,
+    as_json: bool,
+) -> int:
     """Back up a site's tables into the archive, as a backup that `restore` takes.
 
     The backup's id looks like a migration's from and to the same environment
@@ -587,7 +673,13 @@ def backup(site_id: str, env: str, skip_s3: bool, work_dir: Path | None, as_json
     db = config.env(env).as_database()
     archive = config.archive_location(work_dir, local=skip_s3)
     with ui.progress() as progress:
-        report = backup_site(db, site, archive, progress=progress)
+        report = backup_site(
+            db,
+            site,
+            archive,
+            progress=progress,
+            tables=_table_filter(config, (env,), include_tables, exclude_tables, allow_network_tables),
+        )
     if as_json:
         emit_json(report.to_dict())
     else:

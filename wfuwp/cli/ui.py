@@ -38,6 +38,7 @@ from rich.text import Text
 from wfuwp.archive.location import MigrationInfo
 from wfuwp.archive.manifest import Manifest
 from wfuwp.config.plan import Plan
+from wfuwp.mysql.schema import TableChoice
 from wfuwp.ops.clean import CleanPlan
 from wfuwp.ops.export import ExportReport
 from wfuwp.ops.preflight import PreflightReport
@@ -161,6 +162,26 @@ class Ui:
             self.line(text)
         if not plan.entries:
             self.line("  (no replacements: the two environments have the same values)")
+
+    def tables(self, choices: Sequence[TableChoice]) -> None:
+        """Every table under the prefix, in or out of the site, with its rule; other sites' as one count."""
+        owned = sum(c.owned for c in choices)
+        self.out.print(
+            f"[bold]Tables[/] {owned} of {len(choices)} under the prefix are the site's", soft_wrap=True
+        )
+        others = [c for c in choices if not c.owned and c.rule.startswith("another site's table")]
+        for choice in choices:
+            if choice in others:
+                continue
+            mark = "[green]in [/]" if choice.owned else "[dim]out[/]"
+            self.out.print(f"  {mark} {escape(choice.name)}: {escape(choice.rule)}", soft_wrap=True)
+        if others:
+            sites = len({c.rule for c in others})
+            self.out.print(
+                f"  [dim]out[/] {len(others)} tables of {sites} other site{'s' if sites > 1 else ''}"
+                " (numbered, see --json)",
+                soft_wrap=True,
+            )
 
     def preflight(self, report: PreflightReport) -> None:
         """Pre-flight findings, one line each (fatal, warning, info), with the fix when there is one."""

@@ -7,6 +7,8 @@ a 0700 directory. docs/configuration.md describes every key; docs/examples/wfu-c
 Dotted keys, as `wfuwp config get/set` take them:
     env.<name>.<field>                  one environment; any name (dev, uat, pprd, prod, local, ...)
     env.<name>.extra_pairs.<label>      a named value the replacement plan maps between environments
+    env.<name>.include_tables           table globs a site owns besides its own (comma-separated)
+    env.<name>.exclude_tables           table globs a site never owns (comma-separated)
     migration.<field>                   the scratch database of --simple/transform (not of migrations)
     s3.<field>                          the archive bucket and media copying
     notify.<field>                      who hears when a migration, an import or a restore ends
@@ -39,6 +41,7 @@ from wfuwp.archive.location import ArchiveLocation, default_local_root
 from wfuwp.config.secrets import MASK, KeyStore, Secret, decrypt_predecessor
 from wfuwp.errors import ConfigError, UsageError
 from wfuwp.mysql.connection import Database
+from wfuwp.mysql.schema import TableFilter
 from wfuwp.storage.local import fsync_dir
 from wfuwp.storage.objects import S3Options
 
@@ -55,6 +58,8 @@ _HOST = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(:[0-9]{1,5})?\Z")
 # The table prefix ends up in table names and LIKE patterns; MySQL identifiers allow more, WordPress
 # installs never need more.
 _TABLE_PREFIX = re.compile(r"[A-Za-z0-9_]+\Z")
+# A list of table-name globs (env.<name>.include_tables/exclude_tables), coerced by its own name.
+TablePatterns = list[str]
 _HOST_FIELDS = ("site_host", "bare_host", "subdomain_base", "media_bucket", "media_bucket_host", "cdn_host")
 _TLS_FIELDS = ("ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity", "ssl_disabled")
 _TRUE = ("1", "true", "yes", "on")
@@ -166,6 +171,8 @@ class EnvConfig(DbConfig):
     `subdomain_base` the domain whose subdomains belong to this environment ("wfu.edu",
     "pprd.wfu.edu"); `media_bucket`, `media_bucket_host`, `cdn_host` where media is served from;
     `extra_pairs` label -> value, mapped to the value with the same label in the other environment.
+    `include_tables`/`exclude_tables`: table-name globs added to or taken out of a site's tables
+    (see `wfuwp.mysql.schema.TableFilter`) whenever this environment is read or written.
     """
 
     table_prefix: str = "wp_"
@@ -176,6 +183,8 @@ class EnvConfig(DbConfig):
     media_bucket_host: str | None = None
     cdn_host: str | None = None
     extra_pairs: dict[str, str] = field(default_factory=dict)
+    include_tables: TablePatterns = field(default_factory=list)
+    exclude_tables: TablePatterns = field(default_factory=list)
     # The environment's name is its key in Config.environments; kept here for messages and env vars.
     name: str = field(default="", compare=False)
 
@@ -338,6 +347,15 @@ class Config:
             raise ConfigError(_unknown_env_message(name, sorted(self.environments)))
         env.name = name
         return env
+
+    def table_filter(self, *env_names: str) -> TableFilter:
+        """The include/exclude table patterns of the named environments together (unknown ones have none)."""
+        found = TableFilter()
+        for name in dict.fromkeys(env_names):
+            env = self.environments.get(name)
+            if env is not None:
+                found = found.merged(TableFilter(tuple(env.include_tables), tuple(env.exclude_tables)))
+        return found
 
     def is_protected(self, name: str) -> bool:
         """Tell whether migrating into `name` needs an explicit confirmation."""
@@ -548,6 +566,9 @@ def _section_items(prefix: str, section: object) -> list[tuple[str, str]]:
             out.append((f"{prefix}.{name}", f"{MASK} (from ${WEBHOOK_ENV_VAR})" if from_env else MASK))
         elif isinstance(value, dict):
             out += [(f"{prefix}.{name}.{label}", text) for label, text in sorted(value.items())]
+        elif isinstance(value, list):
+            if value:
+                out.append((f"{prefix}.{name}", ",".join(value)))
         elif value is not None:
             out.append((f"{prefix}.{name}", str(value).lower() if isinstance(value, bool) else str(value)))
     return out
@@ -628,6 +649,14 @@ def _to_names(value: object, _store: KeyStore | None) -> list[str]:
     return list(value)
 
 
+def _to_patterns(value: object, _store: KeyStore | None) -> list[str]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise _Invalid(f"must be a list of table names or globs (like wp_stream*), got {value!r}")
+    return [v.strip() for v in value]
+
+
 def _to_pairs(value: object, _store: KeyStore | None) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
@@ -644,6 +673,7 @@ _COERCERS: dict[str, Callable[[object, KeyStore | None], object]] = {
     "Secret | None": _to_secret,
     "list[str]": _to_names,
     "dict[str, str]": _to_pairs,
+    "TablePatterns": _to_patterns,
 }
 
 

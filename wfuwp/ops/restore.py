@@ -27,7 +27,7 @@ from wfuwp.archive.location import ArchiveLocation
 from wfuwp.archive.manifest import Manifest, TableSum
 from wfuwp.errors import SqlFileError, UsageError, WfuwpError
 from wfuwp.mysql.connection import Database, closing, database_error, execute, prepare_copy_session, query
-from wfuwp.mysql.schema import NETWORK_TABLES, describe_tables, site_pattern
+from wfuwp.mysql.schema import NETWORK_TABLES, describe_tables, name_choice
 from wfuwp.mysql.sql import quote_identifier
 from wfuwp.mysql.sqlfile import check_statement, iter_statements
 from wfuwp.mysql.target import STAGING_PREFIX, table_missing, work_table_name
@@ -234,7 +234,9 @@ def import_sql(
             return False
         if site_id is None:
             return True
-        return bool(site_pattern(prefix, site_id).fullmatch(name))
+        # The rules of table_ownership that the name alone decides; the rest need the database.
+        choice = name_choice(prefix, site_id, name)
+        return name.startswith(prefix) and (choice is None or choice.owned)
 
     location = _location(archive) if archive is not None else None
     with open_sql(path_or_url, s3=s3) as stream:
