@@ -311,8 +311,9 @@ class _RunCommand(click.Command):
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Connect, run the pre-flight checks, print the plan and the number of replacements per "
-    "table and column; write nothing to any database.",
+    help="Connect, run the pre-flight checks, print the plan, every table under the prefix (in or out "
+    "of the site, and why) and the number of replacements per table and column; write nothing to any "
+    "database.",
 )
 @click.option(
     "--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment (for automation)."
@@ -527,7 +528,7 @@ def plan_command(
     allow_network_tables: bool,
     as_json: bool,
 ) -> int:
-    """Show the ordered replacement pairs of a migration, and where each comes from, and the site's tables.
+    """Show a migration's ordered replacement pairs, where each comes from, and the site's tables.
 
     The pairs are derived from the two environments' configuration (site_host, bare_host,
     subdomain_base, media and CDN hosts, extra_pairs) plus --replace. The site's path, for the URLs
