@@ -228,9 +228,6 @@ class TableFilter:
                     )
             object.__setattr__(self, label, tuple(p.strip() for p in patterns))
 
-    def __bool__(self) -> bool:
-        return bool(self.include or self.exclude)
-
     def merged(self, other: TableFilter | None) -> TableFilter:
         """This filter's patterns followed by `other`'s (either allowing network tables allows them)."""
         if other is None:
@@ -298,8 +295,8 @@ def name_choice(
     rest = name[len(prefix) :]
     included = tables.included_by(name)
     if rest in NETWORK_TABLES:
-        if included is not None and included == name and tables.allow_network:
-            return TableChoice(name, True, f"included: matches {included!r} (network table, allowed)")
+        if name in tables.include and tables.allow_network:  # named exactly, never by a glob
+            return TableChoice(name, True, f"included: matches {name!r} (network table, allowed)")
         return TableChoice(name, False, "network table: shared by every site")
     number = _NUMBERED.match(rest)
     if number is not None:
@@ -336,8 +333,8 @@ def table_ownership(
     The one answer to "which tables are the site's" for migrate, export, backup, verify, pre-flight
     and plan. In order, the first rule that applies decides:
 
-    - `tables.exclude` matches: out. A single-site install (no `<prefix>blogs`): every table is site
-      1's.
+    - `tables.exclude` matches: out. A single-site install (no `<prefix>blogs`, `site`, `sitemeta`
+      nor any numbered `<prefix><N>_` table): every table is site 1's.
     - a network table (`<prefix>blogs`, `users`, ...): out; another site's numbered table
       (`<prefix><M>_`): out; site N > 1: its `<prefix><N>_` tables are in.
     - `tables.include` matches: in (see TableFilter for what it cannot take).
@@ -355,7 +352,10 @@ def table_ownership(
     tables = tables or TableFilter()
     everything = base_table_names(conn, database)
     names = [n for n in everything if n.startswith(prefix)]
-    multisite = f"{prefix}blogs" in everything
+    # A network table, or any numbered site's: a user who may not see wp_blogs still sees a network.
+    multisite = any(
+        n[len(prefix) :] in ("blogs", "site", "sitemeta") or _NUMBERED.match(n, len(prefix)) for n in names
+    )
     if multisite:
         _refuse_includes(prefix, site_id, tables)
     decided: dict[str, TableChoice] = {}
