@@ -253,6 +253,12 @@ def test_plan_and_dry_run_list_every_table_with_its_rule(
     assert "  out wp_big_log: excluded: matches 'wp_big_log'" in out
     assert "  out wp_cavalcade_jobs: network-wide plugin table (Cavalcade)" in out
     assert "  out 2 tables of 1 other site (numbered, see --json)" in out
+    code, out, err = pair.run(capsys, "migrate", "plan", "43", "--from", "prod", "--to", "pprd")
+    assert code == 0, err
+    assert "Tables 2 of 14 under the prefix are the site's" in out
+    assert "  in  wp_43_posts: site 43's table (wp_43_)" in out
+    assert "  out wp_users: network table: shared by every site" in out
+    assert "  out 9 tables: not numbered wp_43_: site 1's or the network's" in out
     code, out, err = pair.run(capsys, "migrate", "plan", "1", "--from", "prod", "--to", "pprd", "--json")
     assert code == 0, err
     assert [tuple(t.values()) for t in orjson.loads(out)["tables"]] == [tuple(r) for r in SITE_ONE_RULES]
@@ -304,3 +310,16 @@ def test_export_and_backup_take_the_flags(
         "wp_posts",
         "wp_wc_orders",
     ]
+
+
+def test_import_for_site_one_refuses_a_network_wide_plugin_table(pair: Env, tmp_path: Path) -> None:
+    dump = tmp_path / "site1.sql"
+    dump.write_text(
+        "CREATE TABLE `wp_cavalcade_jobs` (id BIGINT PRIMARY KEY, site BIGINT, hook VARCHAR(100));\n"
+        "INSERT INTO `wp_cavalcade_jobs` VALUES (9, 1, 'only site 1');\n"
+    )
+    before = checksums(pair.server, pair.pprd)
+    target = wfuwp.Database.from_dsn(pair.server.dsn(pair.pprd), name="pprd")
+    with pytest.raises(wfuwp.SqlFileError, match="touches table 'wp_cavalcade_jobs'"):
+        wfuwp.import_sql(dump, target, site_id=1)
+    assert checksums(pair.server, pair.pprd) == before
