@@ -378,15 +378,13 @@ def table_ownership(
         shared = _tables_of_several_sites(conn, database, rest)
         twins = _twin_suffixes(prefix, [*everything, *peer])
         for name in rest:
+            suffix = name[len(prefix) :]
             if name in shared:
                 column, value = shared[name]
                 decided[name] = TableChoice(name, False, f"holds other sites' rows ({column} = {value})")
-            elif name[len(prefix) :] in twins:
-                decided[name] = TableChoice(
-                    name,
-                    True,
-                    f"has a per-site twin ({prefix}{twins[name[len(prefix) :]]}_{name[len(prefix) :]})",
-                )
+            elif suffix in twins:
+                twin = f"{prefix}{twins[suffix]}_{suffix}"
+                decided[name] = TableChoice(name, True, f"has a per-site twin ({twin})")
             else:
                 decided[name] = TableChoice(name, True, "left over: not known to be another's")
     return [decided[n] for n in names]
