@@ -323,3 +323,71 @@ def test_import_for_site_one_refuses_a_network_wide_plugin_table(pair: Env, tmp_
     with pytest.raises(wfuwp.SqlFileError, match="touches table 'wp_cavalcade_jobs'"):
         wfuwp.import_sql(dump, target, site_id=1)
     assert checksums(pair.server, pair.pprd) == before
+
+
+# -- a single-site install made by WordPress itself ---------------------------------------------------------
+
+WORDPRESS = "/usr/share/wordpress/"
+# Boots Debian's WordPress against a database of the test server (its user has no password) as a
+# request to a host. `install` runs WordPress's own installer (a single-site install, the schema
+# WordPress creates); both modes print what WordPress reads back: siteurl, home, and whether the admin
+# logs in with the password the install on `login` was given.
+WP_SCRIPT = (
+    """<?php
+[$_, $mode, $db, $host, $server, $user, $login] = $argv;
+define('DB_NAME', $db); define('DB_USER', $user); define('DB_PASSWORD', '');
+define('DB_HOST', $server); define('DB_CHARSET', 'utf8mb4'); define('DB_COLLATE', '');
+$table_prefix = 'wp_';
+$_SERVER['HTTP_HOST'] = $_SERVER['SERVER_NAME'] = $host; $_SERVER['REQUEST_URI'] = '/';
+if ($mode === 'install') {
+    define('WP_INSTALLING', true); define('WP_SITEURL', "https://$host"); define('WP_HOME', "https://$host");
+}
+define('WP_CONTENT_DIR', sys_get_temp_dir());
+define('ABSPATH', '@WORDPRESS@');
+require ABSPATH . 'wp-settings.php';
+if ($mode === 'install') {
+    require_once ABSPATH . 'wp-admin/includes/upgrade.php';
+    wp_install('Single', 'admin', "admin@$host", true, '', 'pass-' . $host);
+}
+$user = wp_authenticate('admin', 'pass-' . $login);
+echo json_encode(['siteurl' => get_option('siteurl'), 'home' => get_option('home'),
+                  'login' => !is_wp_error($user), 'email' => is_wp_error($user) ? null : $user->user_email]);
+"""
+).replace("@WORDPRESS@", WORDPRESS)
+
+
+def wordpress(server: Any, script: Path, mode: str, database: str, host: str, password_host: str) -> Any:
+    done = subprocess.run(
+        ["php", str(script), mode, database, host, f"{server.host}:{server.port}", server.user,
+         password_host],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return orjson.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_single_site_install_by_wordpress_migrates_exports_and_backs_up_whole(
+    mariadb: Any, make_database: Any, tmp_path: Path
+) -> None:
+    script = tmp_path / "wp.php"
+    script.write_text(WP_SCRIPT)
+    src, tgt = make_database(mariadb, "wfuwp_wpsingle_src"), make_database(mariadb, "wfuwp_wpsingle_tgt")
+    wordpress(mariadb, script, "install", src, "blog.example.org", "blog.example.org")
+    wordpress(mariadb, script, "install", tgt, "pprd.blog.example.org", "pprd.blog.example.org")
+    everything = table_names(mariadb, src)
+    assert "wp_users" in everything and "wp_blogs" not in everything
+    report = wfuwp.migrate_site(1, source=mariadb.dsn(src), target=mariadb.dsn(tgt), archive=tmp_path / "a",
+                                replacements=[("blog.example.org", "pprd.blog.example.org")])  # fmt: skip
+    assert sorted(t.name for t in report.tables) == everything
+    # WordPress reads the migrated install at its new URL; its users came along (the source's password).
+    seen = wordpress(mariadb, script, "read", tgt, "pprd.blog.example.org", "blog.example.org")
+    assert seen == {
+        "siteurl": "https://pprd.blog.example.org",
+        "home": "https://pprd.blog.example.org",
+        "login": True,
+        "email": "admin@pprd.blog.example.org",
+    }
+    source = wfuwp.Database.from_dsn(mariadb.dsn(src), name="prod")
+    exported = wfuwp.export_site(source, 1, tmp_path / "single.sql.zst")
+    assert sorted(t.name for t in exported.tables) == everything
+    backup = wfuwp.backup_site(source, 1, tmp_path / "backups")
+    assert sorted(t.name for t in backup.tables) == everything
