@@ -246,7 +246,7 @@ def _table_options(f: F) -> F:
         multiple=True,
         metavar="PATTERN",
         help="A table the site never owns, by name or glob (wp_stream*); repeatable; wins over every rule. "
-        "The target's table of that name is left as it is. Added to env.<name>.exclude_tables.",
+        "The target's table of that name is left as it is. Added to the config's exclude_tables.",
     )(f)
     return click.option(
         "--include-table",
@@ -254,7 +254,7 @@ def _table_options(f: F) -> F:
         multiple=True,
         metavar="PATTERN",
         help="A table the site owns although a rule leaves it out, by name or glob; repeatable. Never "
-        "another site's numbered table. Added to env.<name>.include_tables.",
+        "another site's numbered table. Added to the config's include_tables.",
     )(f)
 
 

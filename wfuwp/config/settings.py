@@ -13,6 +13,7 @@ Dotted keys, as `wfuwp config get/set` take them:
     s3.<field>                          the archive bucket and media copying
     notify.<field>                      who hears when a migration, an import or a restore ends
     protected_envs                      environments a migration must confirm (comma-separated)
+    include_tables, exclude_tables      table globs for every environment (comma-separated)
 
 Secrets (the two kinds of `password`, and `notify.webhook`, whose URL is a credential) are encrypted at
 rest with a per-user key (see `wfuwp.config.secrets`). Each can come from an environment variable
@@ -60,6 +61,8 @@ _HOST = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(:[0-9]{1,5})?\Z")
 _TABLE_PREFIX = re.compile(r"[A-Za-z0-9_]+\Z")
 # A list of table-name globs (env.<name>.include_tables/exclude_tables), coerced by its own name.
 TablePatterns = list[str]
+# Top-level keys of table patterns for every environment.
+_GLOBAL_PATTERNS = ("include_tables", "exclude_tables")
 _HOST_FIELDS = ("site_host", "bare_host", "subdomain_base", "media_bucket", "media_bucket_host", "cdn_host")
 _TLS_FIELDS = ("ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity", "ssl_disabled")
 _TRUE = ("1", "true", "yes", "on")
@@ -283,6 +286,9 @@ class Config:
     s3: S3Config = field(default_factory=S3Config)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     protected_envs: list[str] = field(default_factory=lambda: ["prod"])
+    # Table patterns of every environment, before each environment's own (see table_filter).
+    include_tables: TablePatterns = field(default_factory=list)
+    exclude_tables: TablePatterns = field(default_factory=list)
     # The file it was loaded from: the default destination of save().
     source: Path | None = field(default=None, compare=False)
 
@@ -349,8 +355,9 @@ class Config:
         return env
 
     def table_filter(self, *env_names: str) -> TableFilter:
-        """The include/exclude table patterns of the named environments together (unknown ones have none)."""
-        found = TableFilter()
+        """The global include/exclude table patterns, then those of the named environments (unknown ones
+        have none)."""
+        found = TableFilter(tuple(self.include_tables), tuple(self.exclude_tables))
         for name in dict.fromkeys(env_names):
             env = self.environments.get(name)
             if env is not None:
@@ -439,6 +446,7 @@ class Config:
     def items(self) -> list[tuple[str, str]]:
         """Return every set key with a printable value, passwords masked, for `wfuwp config list`."""
         out: list[tuple[str, str]] = [("protected_envs", ",".join(self.protected_envs))]
+        out += [(name, ",".join(getattr(self, name))) for name in _GLOBAL_PATTERNS if getattr(self, name)]
         for name in sorted(self.environments):
             out += _section_items(f"env.{name}", self.env(name))
         out += _section_items("migration", self.migration)
@@ -454,8 +462,8 @@ class Config:
         """Resolve a dotted key to (section object, field name or None, extra_pairs label or None)."""
         parts = key.split(".")
         head, rest = parts[0], parts[1:]
-        if head == "protected_envs" and not rest:
-            return self, "protected_envs", None
+        if head in ("protected_envs", *_GLOBAL_PATTERNS) and not rest:
+            return self, head, None
         if head in ("env", "environments") and rest:
             name = rest[0]
             if name not in self.environments:
@@ -472,7 +480,7 @@ class Config:
             return _locate_field(self.notify, rest, key, allow_label=False)
         raise ConfigError(
             f"unknown config key {key!r}: keys start with env.<name>., migration., s3., notify. or are "
-            "protected_envs"
+            "protected_envs, include_tables, exclude_tables"
         )
 
 
@@ -773,7 +781,7 @@ def _config_from_dict(data: object, store: KeyStore) -> Config:
         raise _Invalid(
             f"version {data.get('version')!r} is not one this wfuwp reads (it reads {FILE_VERSION})"
         )
-    known = {"version", "environments", "migration", "s3", "notify", "protected_envs"}
+    known = {"version", "environments", "migration", "s3", "notify", "protected_envs", *_GLOBAL_PATTERNS}
     for name in data:
         if name not in known and not name.startswith("_"):
             raise _Invalid(f"unknown key {name}")
@@ -797,6 +805,12 @@ def _config_from_dict(data: object, store: KeyStore) -> Config:
             config.protected_envs = _to_names(data["protected_envs"], store)
         except _Invalid as exc:
             raise _Invalid(f"protected_envs {exc}") from None
+    for name in _GLOBAL_PATTERNS:
+        if name in data:
+            try:
+                setattr(config, name, _to_patterns(data[name], store))
+            except _Invalid as exc:
+                raise _Invalid(f"{name} {exc}") from None
     return config
 
 
@@ -819,6 +833,7 @@ def _config_to_dict(config: Config, store: KeyStore | None) -> dict[str, object]
     return {
         "version": FILE_VERSION,
         "protected_envs": list(config.protected_envs),
+        **{name: list(getattr(config, name)) for name in _GLOBAL_PATTERNS if getattr(config, name)},
         "environments": {name: _section_to_dict(env, store) for name, env in config.environments.items()},
         "migration": _section_to_dict(config.migration, store),
         "s3": _section_to_dict(config.s3, store),
