@@ -394,3 +394,30 @@ def test_a_single_site_install_by_wordpress_migrates_exports_and_backs_up_whole(
     assert sorted(t.name for t in exported.tables) == everything
     backup = wfuwp.backup_site(source, 1, tmp_path / "backups")
     assert sorted(t.name for t in backup.tables) == everything
+
+
+def test_a_single_site_install_plans_from_its_home(mariadb: Any, make_database: Any) -> None:
+    # No wp_blogs: the site's address in each database is its home option, so the library derives the
+    # pairs itself, as it does for a network's site.
+    src, tgt = make_database(mariadb, "wfuwp_single_src"), make_database(mariadb, "wfuwp_single_tgt")
+    for database, host in ((src, "blog.example.org"), (tgt, "pprd.blog.example.org")):
+        run_sql(
+            mariadb, database,
+            "CREATE TABLE wp_options (option_id BIGINT PRIMARY KEY, option_name VARCHAR(191),"
+            " option_value TEXT)",
+            "CREATE TABLE wp_posts (ID BIGINT PRIMARY KEY, guid VARCHAR(255), post_content TEXT)",
+            f"INSERT INTO wp_options VALUES (1, 'siteurl', 'https://{host}/wp'), (2, 'home', 'https://{host}')",
+            f"INSERT INTO wp_posts VALUES (1, 'https://{host}/?p=1', 'see http://{host}/about and {host}')",
+        )  # fmt: skip
+    report = wfuwp.migrate_site(1, source=mariadb.dsn(src), target=mariadb.dsn(tgt))
+    assert report.replacements > 0
+    assert fetch(mariadb, tgt, "SELECT option_value FROM wp_options ORDER BY option_id") == [
+        (b"https://pprd.blog.example.org/wp",),
+        (b"https://pprd.blog.example.org",),
+    ]
+    assert fetch(mariadb, tgt, "SELECT guid, post_content FROM wp_posts") == [
+        (
+            b"https://pprd.blog.example.org/?p=1",
+            b"see http://pprd.blog.example.org/about and pprd.blog.example.org",
+        )
+    ]
