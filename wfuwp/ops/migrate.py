@@ -322,6 +322,15 @@ class _Migration:
         self.state = state
         self.rules = list(state.rules)
         self.report.pairs_origin = f"resumed from {self.resume_id}"
+        if state.table_filter is not None and state.table_filter != self.options.tables:
+            # Like the rules: the tables are those the run started with, whatever this call says.
+            if self.options.tables is not None:
+                _log.warning(
+                    "resuming %s with the table patterns it started with (%s), not those given now",
+                    self.resume_id,
+                    state.table_filter,
+                )
+            self.options = dataclasses.replace(self.options, tables=state.table_filter)
 
     def _discover(self) -> tuple[list[Table], list[str]]:
         """The source's site tables (described), the target's site table names, and the rules."""
@@ -581,6 +590,7 @@ class _Migration:
             for name, value in changes.items():
                 setattr(self.state, name, value)
             self.state.rules = list(self.rules or [])
+            self.state.table_filter = self.options.tables
             self.state.source_network, self.state.target_network = self.networks
             self.archive.write_state(self.state)
 
