@@ -203,7 +203,7 @@ def test_plan_output(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
         "Biology Dept=Biology Department",
     )
     assert code == 0, err
-    lines = out.splitlines()
+    lines = out.split("\nTables ")[0].splitlines()  # the plan, before the site's tables
     assert "prod -> pprd: https://www.wfu.edu/biology/ -> https://pprd.wfu.edu/biology/" in lines[0]
     assert any("'www.wfu.edu' -> 'pprd.wfu.edu'  (site host" in line for line in lines)
     assert "'Biology Dept' -> 'Biology Department'  (--replace; anywhere)" in lines[-1]

@@ -122,13 +122,51 @@ def test_130_ctrl_c_while_a_server_does_not_answer(
             # The child must see Ctrl-C even when this run ignores it (`nohup make test &`).
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
-        time.sleep(1.5)  # long enough to be inside the connection attempt to the frozen server
+        # Ctrl-C must come once the child waits on the frozen server, not while it is still importing
+        # (on a loaded machine that takes longer than any fixed sleep).
+        _wait_for_connection(child, private_mariadb.port)
         child.send_signal(signal.SIGINT)
         _out, err = child.communicate(timeout=60)
     finally:
         os.kill(private_mariadb.process.pid, signal.SIGCONT)
     assert child.returncode == 130, err
     assert err.splitlines()[-1].startswith("error: interrupted")
+
+
+def _wait_for_connection(child: subprocess.Popen[str], port: int, timeout: float = 60.0) -> None:
+    """Wait until `child` holds an established TCP connection to 127.0.0.1:`port`.
+
+    The kernel completes the handshake for a stopped server, so the connection shows while the child
+    waits for the server's greeting.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert child.poll() is None, "the child exited before it reached the server"
+        if _connected(child.pid, port):
+            time.sleep(0.2)  # into the read that waits for the greeting
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the child never connected to port {port}")
+
+
+def _connected(pid: int, port: int) -> bool:
+    try:
+        inodes = {
+            os.readlink(f"/proc/{pid}/fd/{fd}")[len("socket:[") : -1]
+            for fd in os.listdir(f"/proc/{pid}/fd")
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")
+        }
+    except (FileNotFoundError, ProcessLookupError):  # an fd closed while we looked: look again
+        return False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                remote_port, state, inode = int(fields[2].rsplit(":", 1)[1], 16), fields[3], fields[9]
+                if remote_port == port and state == "01" and inode in inodes:  # 01: ESTABLISHED
+                    return True
+    return False
 
 
 def test_1_not_2_when_the_server_is_lost_during_an_import(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import wfuwp
-from tests.dbutil import checksums, run_sql, table_names
+from tests.dbutil import checksums, fetch, run_sql, table_names
 from tests.smallsite import PAIRS, build_site, db_of, target_network
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.errors import ArchiveError, MigrationError, UsageError
@@ -36,15 +36,19 @@ def progress(event):
             os.kill(os.getpid(), args["signal"])
 try:
     wfuwp.migrate_site(43, source=args["source"], target=args["target"], replacements=args["pairs"],
-                       archive=args["archive"], progress=progress, workers=1)
+                       archive=args["archive"], progress=progress, workers=1,
+                       tables=wfuwp.TableFilter(exclude=tuple(args["exclude"])))
 except wfuwp.WfuwpError as exc:
     print("ERROR " + str(exc), flush=True)
     sys.exit(exc.exit_code)
 """
 
 
-def run_child(src: str, tgt: str, archive: Path, sig: int, after: int) -> subprocess.CompletedProcess[str]:
+def run_child(
+    src: str, tgt: str, archive: Path, sig: int, after: int, exclude: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     args = {
+        "exclude": list(exclude),
         "source": src,
         "target": tgt,
         "pairs": PAIRS,
@@ -97,6 +101,30 @@ def test_sigkill_then_resume(network, tmp_path: Path, make_database) -> None:
     with pytest.raises(UsageError, match="cannot be resumed"):
         wfuwp.migrate_site(43, source=server.dsn(src_db), target=server.dsn(tgt_db), archive=tmp_path,
                            resume=migration.id)  # fmt: skip
+
+
+def test_a_resumed_run_keeps_the_table_patterns_it_started_with(network, tmp_path: Path) -> None:
+    # The resume is called without the exclude: the tables are still those the run started with.
+    server, src_db, tgt_db = network
+    run_sql(server, tgt_db, "CREATE TABLE wp_43_redirects (source VARCHAR(190) PRIMARY KEY, target TEXT)",
+            "INSERT INTO wp_43_redirects VALUES ('/old', 'kept as the target had it')")  # fmt: skip
+    child = run_child(
+        server.dsn(src_db),
+        server.dsn(tgt_db),
+        tmp_path,
+        signal.SIGKILL,
+        after=2,
+        exclude=("wp_43_redirects",),
+    )
+    assert child.returncode == -signal.SIGKILL
+    (migration,) = ArchiveLocation.parse(tmp_path).list_migrations()
+    report = wfuwp.migrate_site(
+        43, source=server.dsn(src_db), target=server.dsn(tgt_db), archive=tmp_path, resume=migration.id
+    )
+    assert report.status == "completed"
+    assert "wp_43_redirects" not in {t.name for t in report.tables}
+    assert {t.name for t in report.tables} >= {"wp_43_options", "wp_43_log"}
+    assert fetch(server, tgt_db, "SELECT * FROM wp_43_redirects") == [(b"/old", b"kept as the target had it")]
 
 
 def test_sigint_cleans_up(network, tmp_path: Path) -> None:

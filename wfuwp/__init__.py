@@ -47,6 +47,9 @@ _LAZY = {
     "Database": "wfuwp.mysql.connection",
     "NetworkIdentity": "wfuwp.mysql.identity",
     "network_of": "wfuwp.mysql.identity",
+    "TableChoice": "wfuwp.mysql.schema",
+    "TableFilter": "wfuwp.mysql.schema",
+    "table_ownership": "wfuwp.mysql.schema",
     "ProgressEvent": "wfuwp.progress",
     "MigrationReport": "wfuwp.report",
     "TableReport": "wfuwp.report",
@@ -110,6 +113,8 @@ __all__ = [
     "SiteNotFoundError",
     "SqlFileError",
     "SwapBlockedError",
+    "TableChoice",
+    "TableFilter",
     "TableReport",
     "UsageError",
     "VerificationError",
@@ -131,6 +136,7 @@ __all__ = [
     "rollback",
     "run_clean",
     "sync_media",
+    "table_ownership",
     "verify_site",
 ]
 
@@ -154,6 +160,7 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ loads th
     from wfuwp.config.settings import Config
     from wfuwp.mysql.connection import DRIVER, Database
     from wfuwp.mysql.identity import NetworkIdentity, network_of
+    from wfuwp.mysql.schema import TableChoice, TableFilter, table_ownership
     from wfuwp.ops.backup import BackupReport, backup_site
     from wfuwp.ops.clean import CleanPlan, plan_clean, run_clean
     from wfuwp.ops.environment import EnvironmentMigration, migrate_between

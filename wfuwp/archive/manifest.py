@@ -19,6 +19,7 @@ import orjson
 
 from wfuwp.errors import ArchiveError, UsageError
 from wfuwp.mysql.identity import NetworkIdentity
+from wfuwp.mysql.schema import TableFilter
 from wfuwp.replace import Rule
 from wfuwp.report import TableReport
 
@@ -377,6 +378,8 @@ class MigrationState:
     # As in the manifest: so a run killed before writing one is still checked by rollback.
     source_network: NetworkIdentity | None = None
     target_network: NetworkIdentity | None = None
+    # The include/exclude patterns the run started with, so a resumed run takes the same tables.
+    table_filter: TableFilter | None = None
 
     def to_json(self) -> bytes:
         """state.json's bytes."""
@@ -405,6 +408,7 @@ class MigrationState:
                 "keep_old": self.keep_old,
                 "source_network": _network_dict(self.source_network),
                 "target_network": _network_dict(self.target_network),
+                "table_filter": None if self.table_filter is None else asdict(self.table_filter),
             }
         )
 
@@ -437,6 +441,18 @@ class MigrationState:
                 keep_old=bool(data.get("keep_old", False)),
                 source_network=_network(data.get("source_network")),
                 target_network=_network(data.get("target_network")),
+                table_filter=_table_filter(data.get("table_filter")),
             )
-        except (orjson.JSONDecodeError, ArchiveError, KeyError, TypeError, ValueError) as exc:
+        except (orjson.JSONDecodeError, ArchiveError, UsageError, KeyError, TypeError, ValueError) as exc:
             raise ArchiveError(f"{url} is not a migration's state ({exc}); start a new migration") from exc
+
+
+def _table_filter(data: Any) -> TableFilter | None:
+    if data is None:
+        return None
+    data = _need(data, dict, "a JSON object")
+    return TableFilter(
+        tuple(_need(data.get("include", []), list, "a list")),
+        tuple(_need(data.get("exclude", []), list, "a list")),
+        bool(data.get("allow_network", False)),
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,10 +49,10 @@ from wfuwp.errors import (
 )
 from wfuwp.mysql.connection import DRIVER
 from wfuwp.mysql.network import SiteAddress
-from wfuwp.mysql.schema import validate_site_id
+from wfuwp.mysql.schema import TableFilter, validate_site_id
 from wfuwp.ops.backup import backup_site
 from wfuwp.ops.clean import plan_clean, run_clean
-from wfuwp.ops.environment import migrate_between, plan_site, source_for_plan
+from wfuwp.ops.environment import migrate_between, plan_site, site_tables, source_for_plan
 from wfuwp.ops.export import default_export_name, export_site
 from wfuwp.ops.media import CopyResult, media_location
 from wfuwp.ops.migrate import migrate_site
@@ -130,7 +131,9 @@ def _show_load(ui: Ui, report: LoadReport, *, verb: str, as_json: bool) -> int:
     return 0
 
 
-def _show_checks(ui: Ui, checks: PreflightReport) -> None:
+def _show_checks(ui: Ui, checks: PreflightReport, *, tables: bool = False) -> None:
+    if tables:
+        ui.tables(checks.ownership)
     ui.preflight(checks)
     current_state().findings_shown = True
 
@@ -239,6 +242,38 @@ def _replace_option(f: F) -> F:
     )(f)
 
 
+def _table_options(f: F) -> F:
+    f = click.option(
+        "--allow-network-tables",
+        is_flag=True,
+        help="Let --include-table name a network table (wp_users, wp_blogs, ...): it is then copied as the "
+        "site's, replacing the whole network's.",
+    )(f)
+    f = click.option(
+        "--exclude-table",
+        "exclude_tables",
+        multiple=True,
+        metavar="PATTERN",
+        help="A table the site never owns, by name or glob (wp_stream*); repeatable; wins over every rule. "
+        "The target's table of that name is left as it is. Added to the config's exclude_tables.",
+    )(f)
+    return click.option(
+        "--include-table",
+        "include_tables",
+        multiple=True,
+        metavar="PATTERN",
+        help="A table the site owns although a rule leaves it out, by name or glob; repeatable. Never "
+        "another site's numbered table. Added to the config's include_tables.",
+    )(f)
+
+
+def _table_filter(
+    config: Config, envs: Sequence[str], include: Sequence[str], exclude: Sequence[str], allow_network: bool
+) -> TableFilter:
+    """The environments' configured table patterns, then those of the flags."""
+    return config.table_filter(*envs).merged(TableFilter(tuple(include), tuple(exclude), allow_network))
+
+
 def _site_argument(f: F) -> F:
     return click.argument("site_id", metavar="SITE_ID")(f)
 
@@ -285,8 +320,9 @@ class _RunCommand(click.Command):
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Connect, run the pre-flight checks, print the plan and the number of replacements per "
-    "table and column; write nothing to any database.",
+    help="Connect, run the pre-flight checks, print the plan, every table under the prefix (in or out "
+    "of the site, and why) and the number of replacements per table and column; write nothing to any "
+    "database.",
 )
 @click.option(
     "--yes", "-y", is_flag=True, help="Do not ask before writing to a protected environment (for automation)."
@@ -303,6 +339,7 @@ class _RunCommand(click.Command):
     is_flag=True,
     help="After the migration, copy the site's media from the source's media bucket to the target's.",
 )
+@_table_options
 @json_option
 @global_options
 @notifies("migrate run")
@@ -321,12 +358,16 @@ def run(
     force: bool,
     resume: str | None,
     sync_media: bool,
+    include_tables: tuple[str, ...],
+    exclude_tables: tuple[str, ...],
+    allow_network_tables: bool,
     as_json: bool,
 ) -> int:
     """Migrate site SITE_ID from one environment to another.
 
     Shows the replacement plan and the pre-flight checks, asks before writing to a protected
-    environment, then copies every table of the site from --from into staging tables of --to,
+    environment, then copies every table of the site (see `wfuwp migrate plan` for which, and why;
+    --include-table/--exclude-table change it) from --from into staging tables of --to,
     replacing URLs on the way, verifies them, backs up the target's tables and swaps the new ones in
     at once. Any failure leaves the target as it was. Archives (source export, target backup,
     migrated export) go to s3://<s3.bucket>/<s3.prefix>, or to a local directory.
@@ -365,8 +406,9 @@ def run(
             media=sync_media,
             progress=progress,
             on_plan=ui.plan,
-            on_checks=lambda checks: _show_checks(ui, checks),
+            on_checks=lambda checks: _show_checks(ui, checks, tables=dry_run),
             confirm=(lambda: _confirm(ui, config, to_env, site, yes)) if complete else None,
+            tables=_table_filter(config, (), include_tables, exclude_tables, allow_network_tables),
         )
     media = _media_dict(config, result.media, site, from_env, to_env) if result.media is not None else None
     if result.matches is not None:
@@ -381,6 +423,7 @@ def run(
             "target": str(result.target),
             "plan": _plan_dict(result.plan),
             "preflight": result.checks.to_dict(),
+            "tables": [asdict(c) for c in result.ownership],
             "matches": [m.__dict__ for m in result.matches],
             "media": media,
         }
@@ -497,6 +540,7 @@ def _site_dict(site: SiteAddress | None) -> dict[str, Any] | None:
     is_flag=True,
     help="Exit with code 2 when the plan warns (the site's host in the source is rewritten by no rule).",
 )
+@_table_options
 @json_option
 @global_options
 def plan_command(
@@ -506,9 +550,12 @@ def plan_command(
     replace: tuple[str, ...],
     force: bool,
     strict: bool,
+    include_tables: tuple[str, ...],
+    exclude_tables: tuple[str, ...],
+    allow_network_tables: bool,
     as_json: bool,
 ) -> int:
-    """Show the ordered replacement pairs of a migration, and where each comes from.
+    """Show the ordered replacement pairs of a migration, where each comes from, and the site's tables.
 
     The site's own address in each network (its wp_blogs domain and path, its siteurl and home) is
     read from the source's and the target's databases when they are configured, and printed; rules
@@ -517,11 +564,16 @@ def plan_command(
     rules and --replace. A site that is not in the source is an error (exit code 3), and so is a source
     that cannot be reached (exit code 1). When the site's host in the source is rewritten by no rule
     the plan warns; --strict makes that an error (exit code 2).
+
+    With the source's database configured, every table under its prefix is listed, in or out of the
+    site, with the rule that decided (the target's tables count for per-site twins when it is reachable).
+
     """
     ui = Ui(json_mode=as_json)
     site = validate_site_id(site_id)
     config = current_state().config()
     lookup = source_for_plan(config, from_env)  # none configured: the plan needs none
+    wanted = _table_filter(config, (), include_tables, exclude_tables, allow_network_tables)
     plan = plan_site(
         config,
         site,
@@ -533,10 +585,14 @@ def plan_command(
         target_lookup=source_for_plan(config, to_env),
         force=force,
     )
+    choices = site_tables(config, site, from_env, to_env, tables=wanted) if lookup is not None else None
     if as_json:
-        emit_json({"site_id": site, **_plan_dict(plan)})
+        tables = [asdict(c) for c in choices] if choices is not None else None
+        emit_json({"site_id": site, **_plan_dict(plan), "tables": tables})
     else:
         ui.plan(plan)
+        if choices is not None:
+            ui.tables(choices)
     if strict and plan.warnings:
         raise UsageError(f"--strict: {plan.warnings[0]}")
     return 0
@@ -551,9 +607,18 @@ def plan_command(
     metavar="FILE|s3://...",
     help="Where to write (zstd-compressed SQL; default: ./site<id>-<env>-export-<time>.sql.zst).",
 )
+@_table_options
 @json_option
 @global_options
-def export_command(site_id: str, env: str, output: str | None, as_json: bool) -> int:
+def export_command(
+    site_id: str,
+    env: str,
+    output: str | None,
+    include_tables: tuple[str, ...],
+    exclude_tables: tuple[str, ...],
+    allow_network_tables: bool,
+    as_json: bool,
+) -> int:
     """Export a site's tables to one zstd-compressed SQL file (or S3 object).
 
     Reads every table of the site from one consistent snapshot. Load the file with
@@ -566,7 +631,14 @@ def export_command(site_id: str, env: str, output: str | None, as_json: bool) ->
     db = config.env(env).as_database()
     destination = output or default_export_name(site, env)
     with ui.progress() as progress:
-        report = export_site(db, site, destination, progress=progress, s3=config.s3.options())
+        report = export_site(
+            db,
+            site,
+            destination,
+            progress=progress,
+            s3=config.s3.options(),
+            tables=_table_filter(config, (env,), include_tables, exclude_tables, allow_network_tables),
+        )
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -632,9 +704,19 @@ def transform(
     metavar="PATH",
     help="Directory for local archives (default: the per-user data directory).",
 )
+@_table_options
 @json_option
 @global_options
-def backup(site_id: str, env: str, skip_s3: bool, work_dir: Path | None, as_json: bool) -> int:
+def backup(
+    site_id: str,
+    env: str,
+    skip_s3: bool,
+    work_dir: Path | None,
+    include_tables: tuple[str, ...],
+    exclude_tables: tuple[str, ...],
+    allow_network_tables: bool,
+    as_json: bool,
+) -> int:
     """Back up a site's tables into the archive, as a backup that `restore` takes.
 
     The backup's id looks like a migration's from and to the same environment
@@ -646,7 +728,13 @@ def backup(site_id: str, env: str, skip_s3: bool, work_dir: Path | None, as_json
     db = config.env(env).as_database()
     archive = config.archive_location(work_dir, local=skip_s3)
     with ui.progress() as progress:
-        report = backup_site(db, site, archive, progress=progress)
+        report = backup_site(
+            db,
+            site,
+            archive,
+            progress=progress,
+            tables=_table_filter(config, (env,), include_tables, exclude_tables, allow_network_tables),
+        )
     if as_json:
         emit_json(report.to_dict())
     else:

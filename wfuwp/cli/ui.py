@@ -39,6 +39,7 @@ from wfuwp.archive.location import MigrationInfo
 from wfuwp.archive.manifest import Manifest
 from wfuwp.config.plan import Plan
 from wfuwp.mysql.identity import NetworkIdentity
+from wfuwp.mysql.schema import TableChoice
 from wfuwp.ops.clean import CleanPlan
 from wfuwp.ops.export import ExportReport
 from wfuwp.ops.preflight import PreflightReport
@@ -166,6 +167,36 @@ class Ui:
             self.line("  (no replacements: the two environments have the same values)")
         for warning in plan.warnings:
             self.warn(warning)
+
+    def tables(self, choices: Sequence[TableChoice]) -> None:
+        """Every table under the prefix, in or out of the site, with its rule.
+
+        Other sites' numbered tables, and for a site N > 1 the unnumbered ones, are counted on one
+        line each (a network has thousands): `--json` lists them all.
+        """
+        owned = sum(c.owned for c in choices)
+        self.out.print(
+            f"[bold]Tables[/] {owned} of {len(choices)} under the prefix are the site's", soft_wrap=True
+        )
+        others = [c for c in choices if not c.owned and c.rule.startswith("another site's table")]
+        unnumbered = [c for c in choices if not c.owned and c.rule.startswith("not numbered")]
+        hidden = {c.name for c in (*others, *unnumbered)}
+        for choice in choices:
+            if choice.name in hidden:
+                continue
+            mark = "[green]in [/]" if choice.owned else "[dim]out[/]"
+            self.out.print(f"  {mark} {escape(choice.name)}: {escape(choice.rule)}", soft_wrap=True)
+        if unnumbered:
+            self.out.print(
+                f"  [dim]out[/] {len(unnumbered)} tables: {escape(unnumbered[0].rule)}", soft_wrap=True
+            )
+        if others:
+            sites = len({c.rule for c in others})
+            self.out.print(
+                f"  [dim]out[/] {len(others)} tables of {sites} other site{'s' if sites > 1 else ''}"
+                " (numbered, see --json)",
+                soft_wrap=True,
+            )
 
     def preflight(self, report: PreflightReport) -> None:
         """Pre-flight findings, one line each (fatal, warning, info), with the fix when there is one."""

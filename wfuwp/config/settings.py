@@ -7,10 +7,13 @@ a 0700 directory. docs/configuration.md describes every key; docs/examples/wfu-c
 Dotted keys, as `wfuwp config get/set` take them:
     env.<name>.<field>                  one environment; any name (dev, uat, pprd, prod, local, ...)
     env.<name>.extra_pairs.<label>      a named value the replacement plan maps between environments
+    env.<name>.include_tables           table globs a site owns besides its own (comma-separated)
+    env.<name>.exclude_tables           table globs a site never owns (comma-separated)
     migration.<field>                   the scratch database of --simple/transform (not of migrations)
     s3.<field>                          the archive bucket and media copying
     notify.<field>                      who hears when a migration, an import or a restore ends
     protected_envs                      environments a migration must confirm (comma-separated)
+    include_tables, exclude_tables      table globs for every environment (comma-separated)
 
 Secrets (the two kinds of `password`, and `notify.webhook`, whose URL is a credential) are encrypted at
 rest with a per-user key (see `wfuwp.config.secrets`). Each can come from an environment variable
@@ -39,6 +42,7 @@ from wfuwp.archive.location import ArchiveLocation, default_local_root
 from wfuwp.config.secrets import MASK, KeyStore, Secret, decrypt_predecessor
 from wfuwp.errors import ConfigError, UsageError
 from wfuwp.mysql.connection import Database
+from wfuwp.mysql.schema import TableFilter
 from wfuwp.storage.local import fsync_dir
 from wfuwp.storage.objects import S3Options
 
@@ -55,6 +59,10 @@ _HOST = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(:[0-9]{1,5})?\Z")
 # The table prefix ends up in table names and LIKE patterns; MySQL identifiers allow more, WordPress
 # installs never need more.
 _TABLE_PREFIX = re.compile(r"[A-Za-z0-9_]+\Z")
+# A list of table-name globs (env.<name>.include_tables/exclude_tables), coerced by its own name.
+TablePatterns = list[str]
+# Top-level keys of table patterns for every environment.
+_GLOBAL_PATTERNS = ("include_tables", "exclude_tables")
 _HOST_FIELDS = ("site_host", "bare_host", "subdomain_base", "media_bucket", "media_bucket_host", "cdn_host")
 _TLS_FIELDS = ("ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity", "ssl_disabled")
 _TRUE = ("1", "true", "yes", "on")
@@ -166,6 +174,8 @@ class EnvConfig(DbConfig):
     `subdomain_base` the domain whose subdomains belong to this environment ("wfu.edu",
     "pprd.wfu.edu"); `media_bucket`, `media_bucket_host`, `cdn_host` where media is served from;
     `extra_pairs` label -> value, mapped to the value with the same label in the other environment.
+    `include_tables`/`exclude_tables`: table-name globs added to or taken out of a site's tables
+    (see `wfuwp.mysql.schema.TableFilter`) whenever this environment is read or written.
     """
 
     table_prefix: str = "wp_"
@@ -176,6 +186,8 @@ class EnvConfig(DbConfig):
     media_bucket_host: str | None = None
     cdn_host: str | None = None
     extra_pairs: dict[str, str] = field(default_factory=dict)
+    include_tables: TablePatterns = field(default_factory=list)
+    exclude_tables: TablePatterns = field(default_factory=list)
     # The environment's name is its key in Config.environments; kept here for messages and env vars.
     name: str = field(default="", compare=False)
 
@@ -274,6 +286,9 @@ class Config:
     s3: S3Config = field(default_factory=S3Config)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     protected_envs: list[str] = field(default_factory=lambda: ["prod"])
+    # Table patterns of every environment, before each environment's own (see table_filter).
+    include_tables: TablePatterns = field(default_factory=list)
+    exclude_tables: TablePatterns = field(default_factory=list)
     # The file it was loaded from: the default destination of save().
     source: Path | None = field(default=None, compare=False)
 
@@ -338,6 +353,16 @@ class Config:
             raise ConfigError(_unknown_env_message(name, sorted(self.environments)))
         env.name = name
         return env
+
+    def table_filter(self, *env_names: str) -> TableFilter:
+        """The global include/exclude table patterns, then those of the named environments (unknown ones
+        have none)."""
+        found = TableFilter(tuple(self.include_tables), tuple(self.exclude_tables))
+        for name in dict.fromkeys(env_names):
+            env = self.environments.get(name)
+            if env is not None:
+                found = found.merged(TableFilter(tuple(env.include_tables), tuple(env.exclude_tables)))
+        return found
 
     def is_protected(self, name: str) -> bool:
         """Tell whether migrating into `name` needs an explicit confirmation."""
@@ -421,6 +446,7 @@ class Config:
     def items(self) -> list[tuple[str, str]]:
         """Return every set key with a printable value, passwords masked, for `wfuwp config list`."""
         out: list[tuple[str, str]] = [("protected_envs", ",".join(self.protected_envs))]
+        out += [(name, ",".join(getattr(self, name))) for name in _GLOBAL_PATTERNS if getattr(self, name)]
         for name in sorted(self.environments):
             out += _section_items(f"env.{name}", self.env(name))
         out += _section_items("migration", self.migration)
@@ -436,8 +462,8 @@ class Config:
         """Resolve a dotted key to (section object, field name or None, extra_pairs label or None)."""
         parts = key.split(".")
         head, rest = parts[0], parts[1:]
-        if head == "protected_envs" and not rest:
-            return self, "protected_envs", None
+        if head in ("protected_envs", *_GLOBAL_PATTERNS) and not rest:
+            return self, head, None
         if head in ("env", "environments") and rest:
             name = rest[0]
             if name not in self.environments:
@@ -454,7 +480,7 @@ class Config:
             return _locate_field(self.notify, rest, key, allow_label=False)
         raise ConfigError(
             f"unknown config key {key!r}: keys start with env.<name>., migration., s3., notify. or are "
-            "protected_envs"
+            "protected_envs, include_tables, exclude_tables"
         )
 
 
@@ -548,6 +574,9 @@ def _section_items(prefix: str, section: object) -> list[tuple[str, str]]:
             out.append((f"{prefix}.{name}", f"{MASK} (from ${WEBHOOK_ENV_VAR})" if from_env else MASK))
         elif isinstance(value, dict):
             out += [(f"{prefix}.{name}.{label}", text) for label, text in sorted(value.items())]
+        elif isinstance(value, list):
+            if value:
+                out.append((f"{prefix}.{name}", ",".join(value)))
         elif value is not None:
             out.append((f"{prefix}.{name}", str(value).lower() if isinstance(value, bool) else str(value)))
     return out
@@ -628,6 +657,14 @@ def _to_names(value: object, _store: KeyStore | None) -> list[str]:
     return list(value)
 
 
+def _to_patterns(value: object, _store: KeyStore | None) -> list[str]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise _Invalid(f"must be a list of table names or globs (like wp_stream*), got {value!r}")
+    return [v.strip() for v in value]
+
+
 def _to_pairs(value: object, _store: KeyStore | None) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
@@ -644,6 +681,7 @@ _COERCERS: dict[str, Callable[[object, KeyStore | None], object]] = {
     "Secret | None": _to_secret,
     "list[str]": _to_names,
     "dict[str, str]": _to_pairs,
+    "TablePatterns": _to_patterns,
 }
 
 
@@ -743,7 +781,7 @@ def _config_from_dict(data: object, store: KeyStore) -> Config:
         raise _Invalid(
             f"version {data.get('version')!r} is not one this wfuwp reads (it reads {FILE_VERSION})"
         )
-    known = {"version", "environments", "migration", "s3", "notify", "protected_envs"}
+    known = {"version", "environments", "migration", "s3", "notify", "protected_envs", *_GLOBAL_PATTERNS}
     for name in data:
         if name not in known and not name.startswith("_"):
             raise _Invalid(f"unknown key {name}")
@@ -767,6 +805,12 @@ def _config_from_dict(data: object, store: KeyStore) -> Config:
             config.protected_envs = _to_names(data["protected_envs"], store)
         except _Invalid as exc:
             raise _Invalid(f"protected_envs {exc}") from None
+    for name in _GLOBAL_PATTERNS:
+        if name in data:
+            try:
+                setattr(config, name, _to_patterns(data[name], store))
+            except _Invalid as exc:
+                raise _Invalid(f"{name} {exc}") from None
     return config
 
 
@@ -789,6 +833,7 @@ def _config_to_dict(config: Config, store: KeyStore | None) -> dict[str, object]
     return {
         "version": FILE_VERSION,
         "protected_envs": list(config.protected_envs),
+        **{name: list(getattr(config, name)) for name in _GLOBAL_PATTERNS if getattr(config, name)},
         "environments": {name: _section_to_dict(env, store) for name, env in config.environments.items()},
         "migration": _section_to_dict(config.migration, store),
         "s3": _section_to_dict(config.s3, store),

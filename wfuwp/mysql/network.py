@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import mysql.connector
 
@@ -73,9 +74,39 @@ def read_site(conn: Any, database: str, prefix: str, site_id: int, where: str) -
     """The site's `SiteAddress` in one network; SiteNotFoundError when its wp_blogs has no such row.
 
     A missing or unreadable options table leaves siteurl and home None rather than failing: the
-    wp_blogs row is what says the site exists.
+    wp_blogs row is what says the site exists. A single-site install (no wp_blogs) has only site 1,
+    whose domain and path are those of its home (else siteurl) option.
     """
-    domain, path = site_address(conn, database, prefix, site_id, where)
+    try:
+        domain, path = site_address(conn, database, prefix, site_id, where)
+    except mysql.connector.Error as exc:
+        if exc.errno != _NO_SUCH_TABLE or site_id != 1:
+            raise
+        return _single_site(conn, database, prefix, where)
+    options = _site_options(conn, database, prefix, site_id)
+    return SiteAddress(domain, path or "/", options.get("siteurl"), options.get("home"))
+
+
+# ER_NO_SUCH_TABLE: the database has no wp_blogs, so it is a single-site install.
+_NO_SUCH_TABLE = 1146
+
+
+def _single_site(conn: Any, database: str, prefix: str, where: str) -> SiteAddress:
+    options = _site_options(conn, database, prefix, 1)
+    url = options.get("home") or options.get("siteurl")
+    parts = urlsplit(url) if url else None
+    if parts is None or not parts.hostname:
+        raise SiteNotFoundError(
+            f"{where} has no {prefix}blogs and no siteurl or home in {prefix}options: check the table "
+            "prefix, or pass the replacement pairs yourself"
+        )
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    path = parts.path.rstrip("/") + "/"
+    return SiteAddress(host, path, options.get("siteurl"), options.get("home"))
+
+
+def _site_options(conn: Any, database: str, prefix: str, site_id: int) -> dict[str, str]:
+    """The site's siteurl and home options, stripped of a trailing slash; missing ones left out."""
     options: dict[str, str] = {}
     table = f"{quote_identifier(database)}.{quote_identifier(options_table(prefix, site_id))}"
     try:
@@ -90,7 +121,7 @@ def read_site(conn: Any, database: str, prefix: str, site_id: int, where: str) -
         key = name.decode() if isinstance(name, (bytes, bytearray)) else str(name)
         if text.strip():
             options[key] = text.strip().rstrip("/")
-    return SiteAddress(domain, path or "/", options.get("siteurl"), options.get("home"))
+    return options
 
 
 def read_site_of(db: Database, site_id: int) -> SiteAddress:

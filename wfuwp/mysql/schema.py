@@ -1,13 +1,16 @@
 """Which tables belong to a site, and what each table and column is.
 
-A site N > 1 owns every table `<prefix>N_*` (the segment is exactly N: 43 never takes `430`); site 1
-owns every `<prefix>*` table without a `<prefix><digits>_` segment, minus the network tables.
+`table_ownership` is the one answer to which tables a site owns: every table under the prefix, in or
+out, with the rule that decided (see its docstring and docs/architecture.md, "Table ownership"). A
+site N > 1 owns its `<prefix>N_*` tables (the segment is exactly N: 43 never takes `430`); site 1 its
+unnumbered tables, minus those known to be the network's or other sites'.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,15 +141,6 @@ class Table:
         )
 
 
-def site_pattern(prefix: str, site_id: int) -> re.Pattern[str]:
-    """A pattern that fully matches the names of the site's tables."""
-    if site_id > 1:
-        return re.compile(re.escape(f"{prefix}{site_id}_") + ".+", re.DOTALL)
-    network = "|".join(re.escape(f"{prefix}{t}") for t in NETWORK_TABLES)
-    numbered = re.escape(prefix) + r"[0-9]+_"
-    return re.compile(rf"(?!(?:{network})$)(?!{numbered}){re.escape(prefix)}.+", re.DOTALL)
-
-
 # wp_blogs.blog_id is BIGINT UNSIGNED.
 MAX_SITE_ID = 2**64 - 1
 
@@ -174,39 +168,273 @@ def validate_site_id(site_id: object) -> int:
     return number
 
 
-def site_table_names(conn: Any, database: str, prefix: str, site_id: int) -> list[str]:
-    """Names of the site's base tables in `database`, sorted; empty when the site has none.
+# -- table ownership: which tables under the prefix are the site's, and why ---------------------------
 
-    Site N > 1: every `<prefix><N>_` table. Site 1: every other `<prefix>` table except the network's
-    own, those of another network or site sharing the database under a longer prefix, those of
-    network-wide plugins (NETWORK_PLUGIN_TABLES), and any whose blog_id/site_id/site column holds
-    other sites' ids: migrating them as site 1's would overwrite or delete the rest of the network.
+# The tables WordPress creates for every site (wp-admin/includes/schema.php), without the prefix.
+SITE_CORE_TABLES = (
+    "commentmeta",
+    "comments",
+    "links",
+    "options",
+    "postmeta",
+    "posts",
+    "term_relationships",
+    "term_taxonomy",
+    "termmeta",
+    "terms",
+)
+
+# Tables of network-wide plugins: one table for all the sites of a network, never one site's, whatever
+# their rows say today. Table name without the prefix -> the plugin, for the rule shown. Add new ones here.
+NETWORK_PLUGIN_TABLES: dict[str, str] = {
+    "cavalcade_jobs": "Cavalcade",
+    "cavalcade_logs": "Cavalcade",
+    "stream": "Stream",
+    "stream_meta": "Stream",
+}
+
+# Columns that say which site a row belongs to (0 and 1 are the network and site 1 itself).
+_SITE_COLUMNS = ("blog_id", "site_id", "site")
+_GLOB = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class TableFilter:
+    """Tables added to a site's or taken out of them, by glob patterns on whole table names.
+
+    Patterns are `fnmatch` globs (`*`, `?`, `[...]`), case-sensitive, on the name with its prefix
+    (`wp_stream*`, `wp_43_wc_*`). `exclude` wins over everything, so the site never owns an excluded
+    table: a migration neither copies it nor touches the target's table of that name. `include` makes
+    the site own a table that a rule would have left out (another network's look-alike prefix, a
+    network-wide plugin's table, a table with other sites' ids), but never another site's numbered
+    table (`<prefix><M>_`) and never a network table (`<prefix>users`, `<prefix>blogs`, ...): a
+    wildcard passes them by, and naming one without a wildcard is a UsageError unless
+    `allow_network` is true (the table is then migrated as the site's: every site's rows in it).
     """
-    pattern = site_pattern(prefix, site_id)
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    allow_network: bool = False
+
+    def __post_init__(self) -> None:
+        for label in ("include", "exclude"):
+            value = getattr(self, label)
+            patterns = (value,) if isinstance(value, str) else tuple(value)
+            for pattern in patterns:
+                if not isinstance(pattern, str) or not pattern.strip():
+                    raise UsageError(
+                        f"table {label} pattern {pattern!r} is not a table name or glob:"
+                        " give one like wp_stream*"
+                    )
+            object.__setattr__(self, label, tuple(p.strip() for p in patterns))
+
+    def merged(self, other: TableFilter | None) -> TableFilter:
+        """This filter's patterns followed by `other`'s (either allowing network tables allows them)."""
+        if other is None:
+            return self
+        return TableFilter(
+            _unique(self.include + other.include),
+            _unique(self.exclude + other.exclude),
+            self.allow_network or other.allow_network,
+        )
+
+    def excluded_by(self, name: str) -> str | None:
+        """The first exclude pattern `name` matches, or None."""
+        return next((p for p in self.exclude if fnmatch.fnmatchcase(name, p)), None)
+
+    def included_by(self, name: str) -> str | None:
+        """The first include pattern `name` matches, or None."""
+        return next((p for p in self.include if fnmatch.fnmatchcase(name, p)), None)
+
+
+def _unique(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(patterns))
+
+
+@dataclass(frozen=True)
+class TableChoice:
+    """One table under the prefix: whether the site owns it, and the rule that decided."""
+
+    name: str
+    owned: bool
+    rule: str
+
+
+def base_table_names(conn: Any, database: str) -> list[str]:
+    """Names of every base table (no views) in `database`, sorted."""
     rows = query(
         conn,
         "SELECT TABLE_NAME FROM information_schema.TABLES"
         " WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE'",
         (database,),
     )
-    everything = {as_text(name) for (name,) in rows}
-    names = sorted(name for name in everything if pattern.fullmatch(name))
-    if site_id != 1:
-        return names
-    others = _other_prefixes(prefix, everything)
-    names = [
-        n
-        for n in names
-        if not any(n.startswith(other) for other in others) and n[len(prefix) :] not in NETWORK_PLUGIN_TABLES
+    return sorted(as_text(name) for (name,) in rows)
+
+
+def name_choice(
+    prefix: str, site_id: int, name: str, tables: TableFilter | None = None, *, multisite: bool = True
+) -> TableChoice | None:
+    """The ownership rules that a table's name alone decides, or None when it takes the database to know.
+
+    What `table_ownership` applies first, for callers that have only names (an SQL file being
+    imported): the filter's excludes and includes, network tables, numbered tables of this or other
+    sites, network-wide plugins' tables. A name outside the prefix is None too.
+    """
+    tables = tables or TableFilter()
+    if not name.startswith(prefix):
+        return None
+    pattern = tables.excluded_by(name)
+    if pattern is not None:
+        return TableChoice(name, False, f"excluded: matches {pattern!r}")
+    if not multisite:
+        if site_id != 1:
+            return TableChoice(name, False, f"single-site install (no {prefix}blogs): it has only site 1")
+        return TableChoice(
+            name, True, f"single-site install (no {prefix}blogs): every {prefix} table is the site's"
+        )
+    rest = name[len(prefix) :]
+    included = tables.included_by(name)
+    if rest in NETWORK_TABLES:
+        if name in tables.include and tables.allow_network:  # named exactly, never by a glob
+            return TableChoice(name, True, f"included: matches {name!r} (network table, allowed)")
+        return TableChoice(name, False, "network table: shared by every site")
+    number = _NUMBERED.match(rest)
+    if number is not None:
+        digits = number.group(1)
+        if site_id > 1 and digits == str(site_id):
+            return TableChoice(name, True, f"site {site_id}'s table ({prefix}{site_id}_)")
+        return TableChoice(name, False, f"another site's table ({prefix}{digits}_)")
+    if included is not None:
+        return TableChoice(name, True, f"included: matches {included!r}")
+    if site_id > 1:
+        return TableChoice(name, False, f"not numbered {prefix}{site_id}_: site 1's or the network's")
+    if rest in SITE_CORE_TABLES:
+        return TableChoice(name, True, "WordPress core table of site 1")
+    plugin = NETWORK_PLUGIN_TABLES.get(rest)
+    if plugin is not None:
+        return TableChoice(name, False, f"network-wide plugin table ({plugin})")
+    return None
+
+
+_NUMBERED = re.compile(r"([0-9]+)_", re.ASCII)
+
+
+def table_ownership(
+    conn: Any,
+    database: str,
+    prefix: str,
+    site_id: int,
+    *,
+    tables: TableFilter | None = None,
+    peer: Collection[str] = (),
+) -> list[TableChoice]:
+    """Every base table of `database` under `prefix`, sorted, each owned by site `site_id` or not, and why.
+
+    The one answer to "which tables are the site's" for migrate, export, backup, verify, pre-flight
+    and plan. In order, the first rule that applies decides:
+
+    - `tables.exclude` matches: out. A single-site install (no `<prefix>blogs`, `site`, `sitemeta`
+      nor any numbered `<prefix><N>_` table): every table is site 1's.
+    - a network table (`<prefix>blogs`, `users`, ...): out; another site's numbered table
+      (`<prefix><M>_`): out; site N > 1: its `<prefix><N>_` tables are in.
+    - `tables.include` matches: in (see TableFilter for what it cannot take).
+    - site N > 1: every other table is out.
+    - site 1: a WordPress core table (`<prefix>options`, `posts`, ...) is in; a network-wide plugin's
+      table (NETWORK_PLUGIN_TABLES) is out; so is a table under a longer prefix that is itself a
+      network (`<prefix><word>_blogs`) or a site (`<prefix><word>_options` and `_posts`), and a table
+      whose blog_id/site_id/site column holds another site's id; a table with a per-site twin
+      `<prefix><N>_<same name>` in this database or in `peer` (the other network's table names)
+      is in; whatever is left is in ("left over").
+
+    Raises UsageError for an include that names a network or numbered table without a wildcard (see
+    TableFilter).
+    """
+    tables = tables or TableFilter()
+    everything = base_table_names(conn, database)
+    names = [n for n in everything if n.startswith(prefix)]
+    # A network table, or any numbered site's: a user who may not see wp_blogs still sees a network.
+    multisite = any(
+        n[len(prefix) :] in ("blogs", "site", "sitemeta") or _NUMBERED.match(n, len(prefix)) for n in names
+    )
+    if multisite:
+        _refuse_includes(prefix, site_id, tables)
+    decided: dict[str, TableChoice] = {}
+    open_names = []
+    for name in names:
+        choice = name_choice(prefix, site_id, name, tables, multisite=multisite)
+        if choice is None:
+            open_names.append(name)
+        else:
+            decided[name] = choice
+    if open_names:  # only site 1's unnumbered, non-core tables get here
+        others = _other_prefixes(prefix, set(everything))
+        rest = []
+        for name in open_names:
+            longer = next((o for o in others if name.startswith(o)), None)
+            if longer is not None:
+                decided[name] = TableChoice(name, False, f"another network or site's table (prefix {longer})")
+            else:
+                rest.append(name)
+        shared = _tables_of_several_sites(conn, database, rest)
+        twins = _twin_suffixes(prefix, [*everything, *peer])
+        for name in rest:
+            suffix = name[len(prefix) :]
+            if name in shared:
+                column, value = shared[name]
+                decided[name] = TableChoice(name, False, f"holds other sites' rows ({column} = {value})")
+            elif suffix in twins:
+                twin = f"{prefix}{twins[suffix]}_{suffix}"
+                decided[name] = TableChoice(name, True, f"has a per-site twin ({twin})")
+            else:
+                decided[name] = TableChoice(name, True, "left over: not known to be another's")
+    return [decided[n] for n in names]
+
+
+def _refuse_includes(prefix: str, site_id: int, tables: TableFilter) -> None:
+    """An include that names a network table, or another site's numbered one, is a mistake to stop on."""
+    for pattern in tables.include:
+        if _GLOB & set(pattern) or not pattern.startswith(prefix):
+            continue
+        rest = pattern[len(prefix) :]
+        if rest in NETWORK_TABLES and not tables.allow_network:
+            raise UsageError(
+                f"table include {pattern!r} names a network table, shared by every site of the network:"
+                " migrating it as one site's replaces it for all; if that is really meant, allow"
+                " network tables (--allow-network-tables)"
+            )
+        number = _NUMBERED.match(rest)
+        if number is not None and number.group(1) != str(site_id):
+            raise UsageError(
+                f"table include {pattern!r} names site {number.group(1)}'s table, not site {site_id}'s:"
+                f" migrate site {number.group(1)} for it"
+            )
+
+
+def _twin_suffixes(prefix: str, names: Iterable[str]) -> dict[str, str]:
+    """{name without `<prefix><N>_`: N} of every numbered table among `names` (the smallest N kept)."""
+    found: dict[str, str] = {}
+    for name in sorted(names):
+        if not name.startswith(prefix):
+            continue
+        number = _NUMBERED.match(name, len(prefix))
+        if number is not None and number.group(1) != "1":
+            found.setdefault(name[number.end() :], number.group(1))
+    return found
+
+
+def site_table_names(
+    conn: Any,
+    database: str,
+    prefix: str,
+    site_id: int,
+    *,
+    tables: TableFilter | None = None,
+    peer: Collection[str] = (),
+) -> list[str]:
+    """Names of the site's base tables in `database`, sorted (those `table_ownership` says it owns)."""
+    return [
+        c.name for c in table_ownership(conn, database, prefix, site_id, tables=tables, peer=peer) if c.owned
     ]
-    shared = _tables_of_several_sites(conn, database, names)
-    return [n for n in names if n not in shared]
-
-
-# Tables of network-wide plugins, one for all the sites of a network: never one site's.
-NETWORK_PLUGIN_TABLES = frozenset({"cavalcade_jobs", "cavalcade_logs", "stream", "stream_meta"})
-# Columns that say which site a row belongs to (0 and 1 are the network and site 1 itself).
-_SITE_COLUMNS = ("blog_id", "site_id", "site")
 
 
 def _other_prefixes(prefix: str, tables: set[str]) -> list[str]:
@@ -222,13 +450,14 @@ def _other_prefixes(prefix: str, tables: set[str]) -> list[str]:
                 continue
             if suffix == "blogs" or f"{longer}posts" in tables:
                 found.append(longer)
-    return sorted(set(found))
+    # The longest first: a table of `wp_a_b_` is named for that prefix, not for `wp_a_`.
+    return sorted(set(found), key=lambda p: (-len(p), p))
 
 
-def _tables_of_several_sites(conn: Any, database: str, names: list[str]) -> set[str]:
-    """Those of `names` with a site column that holds the id of a site other than 1."""
+def _tables_of_several_sites(conn: Any, database: str, names: list[str]) -> dict[str, tuple[str, str]]:
+    """{table: (site column, another site's id found in it)} for those of `names` with rows of other sites."""
     if not names:
-        return set()
+        return {}
     marks = ",".join(["%s"] * len(names))
     columns = query(
         conn,
@@ -236,22 +465,33 @@ def _tables_of_several_sites(conn: Any, database: str, names: list[str]) -> set[
         f" AND TABLE_NAME IN ({marks}) AND COLUMN_NAME IN ({','.join(['%s'] * len(_SITE_COLUMNS))})",
         (database, *names, *_SITE_COLUMNS),
     )
-    shared = set()
-    for table, column in columns:
+    shared: dict[str, tuple[str, str]] = {}
+    for table, column in sorted(columns, key=lambda r: (as_text(r[0]), _SITE_COLUMNS.index(as_text(r[1])))):
         name, col = as_text(table), as_text(column)
+        if name in shared:
+            continue
         found = query(
             conn,
-            f"SELECT 1 FROM {quote_identifier(database)}.{quote_identifier(name)}"
+            f"SELECT {quote_identifier(col)} FROM {quote_identifier(database)}.{quote_identifier(name)}"
             f" WHERE {quote_identifier(col)} NOT IN (0, 1) LIMIT 1",
         )
         if found:
-            shared.add(name)
+            shared[name] = (col, as_text(found[0][0]))
     return shared
 
 
-def require_site_tables(conn: Any, database: str, prefix: str, site_id: int, where: str) -> list[str]:
+def require_site_tables(
+    conn: Any,
+    database: str,
+    prefix: str,
+    site_id: int,
+    where: str,
+    *,
+    tables: TableFilter | None = None,
+    peer: Collection[str] = (),
+) -> list[str]:
     """Like site_table_names, but a site without tables is a SiteNotFoundError naming `where`."""
-    names = site_table_names(conn, database, prefix, site_id)
+    names = site_table_names(conn, database, prefix, site_id, tables=tables, peer=peer)
     if not names:
         raise SiteNotFoundError(
             f"site {site_id} has no tables with prefix {prefix!r} in {where}:"

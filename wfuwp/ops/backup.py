@@ -31,7 +31,7 @@ from wfuwp.mysql.connection import Database, closing
 from wfuwp.mysql.dump import Sink, dump_tables
 from wfuwp.mysql.identity import network_or_none
 from wfuwp.mysql.network import site_label
-from wfuwp.mysql.schema import require_site_tables, table_estimates, validate_site_id
+from wfuwp.mysql.schema import TableFilter, require_site_tables, table_estimates, validate_site_id
 from wfuwp.progress import Progress, ProgressCallback
 
 __all__ = [
@@ -236,11 +236,13 @@ def backup_site(
     *,
     statement_bytes: int = DEFAULT_STATEMENT_BYTES,
     progress: ProgressCallback | None = None,
+    tables: TableFilter | None = None,
 ) -> BackupReport:
     """Back up site `site_id`'s tables of `db` into `archive` (a directory, s3:// URL or ArchiveLocation).
 
     The backup is an archive folder from `db.name` to itself holding only `backup/` tables and a
-    manifest of kind "backup", so it is listed and restored like a migration's backup. Raises
+    manifest of kind "backup", so it is listed and restored like a migration's backup. `tables`:
+    table-name patterns to include or exclude (see `wfuwp.mysql.schema.table_ownership`). Raises
     SiteNotFoundError, DatabaseError, ArchiveError; on error no table object is left behind and no
     manifest is written.
     """
@@ -248,7 +250,7 @@ def backup_site(
     env = db.name or "db"
     started = time.monotonic()
     with closing(db.connect()) as conn:
-        names = require_site_tables(conn, db.database, db.table_prefix, site, str(db))
+        names = require_site_tables(conn, db.database, db.table_prefix, site, str(db), tables=tables)
     location = archive if isinstance(archive, ArchiveLocation) else ArchiveLocation.parse(archive)
     folder = location.new_migration(site_id=site, site_name=site_label(db, site), from_env=env, to_env=env)
     report = BackupReport(folder.id, site, str(db), {"location": folder.url, "id": folder.id})

@@ -20,8 +20,9 @@ from wfuwp.archive.location import ArchiveLocation
 from wfuwp.config.plan import Plan, plan_for
 from wfuwp.config.settings import Config
 from wfuwp.errors import SiteNotFoundError, UsageError, WfuwpError
-from wfuwp.mysql.connection import Database
+from wfuwp.mysql.connection import Database, closing
 from wfuwp.mysql.network import read_site_of
+from wfuwp.mysql.schema import TableChoice, TableFilter, base_table_names, table_ownership
 from wfuwp.ops.media import CopyResult, media_location, sync_media
 from wfuwp.ops.migrate import migrate_site
 from wfuwp.ops.preflight import PreflightReport, preflight
@@ -29,7 +30,7 @@ from wfuwp.ops.verify import ColumnMatches, count_matches
 from wfuwp.progress import ProgressCallback
 from wfuwp.report import MigrationReport
 
-__all__ = ["EnvironmentMigration", "migrate_between", "plan_site"]
+__all__ = ["EnvironmentMigration", "migrate_between", "plan_site", "site_tables"]
 
 
 @dataclass
@@ -49,6 +50,11 @@ class EnvironmentMigration:
     matches: list[ColumnMatches] | None = None  # a dry run's counts
     report: MigrationReport | None = None  # a migration's report
     media: CopyResult | None = None
+
+    @property
+    def ownership(self) -> list[TableChoice]:
+        """Every source table under the prefix, the site's or not, with the rule that decided."""
+        return self.checks.ownership
 
 
 def plan_site(
@@ -118,6 +124,33 @@ def source_for_plan(config: Config, from_env: str) -> Database | None:
     return None
 
 
+def site_tables(
+    config: Config,
+    site_id: int,
+    from_env: str,
+    to_env: str | None = None,
+    *,
+    tables: TableFilter | None = None,
+) -> list[TableChoice]:
+    """Every table of `from_env`'s database under its prefix, whether site `site_id` owns it, and why.
+
+    The environments' `include_tables`/`exclude_tables` and `tables` apply; `to_env`'s database, when
+    given, is read too for per-site twins (see `table_ownership`), as a migration between them does
+    (when it can be reached). Raises ConfigError, DatabaseError (the source), UsageError.
+    """
+    source = config.env(from_env).as_database()
+    wanted = config.table_filter(from_env, *([to_env] if to_env else [])).merged(tables)
+    peer: list[str] = []
+    if to_env is not None:
+        # The target only adds twins: one not configured or not reachable leaves the source to decide.
+        with contextlib.suppress(WfuwpError):
+            target = config.env(to_env).as_database()
+            with closing(target.connect()) as conn:
+                peer = base_table_names(conn, target.database)
+    with closing(source.connect()) as conn:
+        return table_ownership(conn, source.database, source.table_prefix, site_id, tables=wanted, peer=peer)
+
+
 def migrate_between(
     config: Config,
     site_id: int,
@@ -137,6 +170,7 @@ def migrate_between(
     on_checks: Callable[[PreflightReport], None] | None = None,
     confirm: Callable[[], None] | None = None,
     force: bool = False,
+    tables: TableFilter | None = None,
 ) -> EnvironmentMigration:
     """Migrate site `site_id` from environment `from_env` to `to_env` of `config`.
 
@@ -147,7 +181,8 @@ def migrate_between(
     `dry_run`: run the checks and count the replacements per column; write nothing. `media`: copy
     the site's media between the environments' buckets afterwards (counted in a dry run).
     `on_plan`/`on_checks` see the plan and the pre-flight report before anything is written; `confirm`
-    is called just before the first write and may raise to stop. Raises PreflightError when the
+    is called just before the first write and may raise to stop. `tables`: include/exclude patterns
+    added to both environments' `include_tables`/`exclude_tables`. Raises PreflightError when the
     checks find something fatal, and whatever `migrate_site` raises.
     """
     if media:
@@ -158,6 +193,7 @@ def migrate_between(
         source, target = config.env(from_env).as_database(), config.env(to_env).as_database()
     if resume is not None and archive is None:
         raise UsageError("resuming needs the archive the migration was started with: keep the archive on")
+    wanted = config.table_filter(from_env, to_env).merged(tables)
     # In place, the migration database holds the source's copy; the target network is to_env's.
     target_lookup = source_for_plan(config, to_env) if in_place else target
     plan = plan_site(
@@ -181,13 +217,14 @@ def migrate_between(
         replacements=plan.rules,
         in_place=in_place,
         resume=resume,
+        tables=wanted,
     )
     if on_checks is not None:
         on_checks(checks)
     checks.raise_if_fatal()
     result = EnvironmentMigration(site_id, from_env, to_env, source, target, plan, checks)
     if dry_run:
-        result.matches = count_matches(source, site_id, plan.rules, progress=progress)
+        result.matches = count_matches(source, site_id, plan.rules, progress=progress, tables=wanted)
         if media:
             result.media = sync_media(config, site_id, from_env, to_env, dry_run=True)
         return result
@@ -203,6 +240,7 @@ def migrate_between(
         progress=progress,
         keep_old=keep_old,
         resume=resume,
+        tables=wanted,
     )
     if media and not result.report.interrupt_deferred:  # a Ctrl-C during the swap stops what follows it
         result.media = sync_media(config, site_id, from_env, to_env)

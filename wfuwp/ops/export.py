@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from wfuwp.mysql.connection import Database, closing
-from wfuwp.mysql.schema import require_site_tables, validate_site_id
+from wfuwp.mysql.schema import TableFilter, require_site_tables, validate_site_id
 from wfuwp.ops.backup import DEFAULT_STATEMENT_BYTES, TableDump, dump_with_progress
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.storage.compress import ArchiveStream
@@ -84,22 +84,24 @@ def export_site(
     statement_bytes: int = DEFAULT_STATEMENT_BYTES,
     progress: ProgressCallback | None = None,
     s3: S3Options | None = None,
+    tables: TableFilter | None = None,
 ) -> ExportReport:
     """Write every table of site `site_id` in `db` to one zstd-compressed SQL object at `destination`.
 
     `destination` is a local file or s3://bucket/key (`s3`: how to reach and write S3). It appears
     only once complete; on any error nothing is left. Load it with `zstd -dc FILE | mariadb DB`: it
-    drops and recreates each table. Raises SiteNotFoundError when the site has no tables, UsageError
+    drops and recreates each table. `tables`: table-name patterns to include or exclude (see
+    `wfuwp.mysql.schema.table_ownership`). Raises SiteNotFoundError when the site has no tables, UsageError
     for a bad destination, ArchiveError when it cannot be written.
     """
     site = validate_site_id(site_id)
     started = time.monotonic()
     with closing(db.connect()) as conn:
-        names = require_site_tables(conn, db.database, db.table_prefix, site, str(db))
+        names = require_site_tables(conn, db.database, db.table_prefix, site, str(db), tables=tables)
     stream = open_writer(destination, options=s3)
     with stream:  # closed (durable) at the end, aborted on an exception
         shared = _Shared(stream)
-        tables = dump_with_progress(
+        dumped = dump_with_progress(
             db,
             names,
             lambda _name: shared,
@@ -107,6 +109,6 @@ def export_site(
             progress=Progress(progress),
             step="export",
         )
-    report = ExportReport(site, str(db), stream.url, tables, stream.bytes_out)
+    report = ExportReport(site, str(db), stream.url, dumped, stream.bytes_out)
     report.seconds = round(time.monotonic() - started, 3)
     return report

@@ -43,7 +43,15 @@ from wfuwp.mysql.connection import (
 )
 from wfuwp.mysql.identity import NetworkIdentity, network_or_none
 from wfuwp.mysql.network import read_site, site_label
-from wfuwp.mysql.schema import Table, describe_tables, require_site_tables, site_table_names, validate_site_id
+from wfuwp.mysql.schema import (
+    Table,
+    TableFilter,
+    base_table_names,
+    describe_tables,
+    require_site_tables,
+    site_table_names,
+    validate_site_id,
+)
 from wfuwp.mysql.source import Snapshot
 from wfuwp.ops.backup import audit, back_up
 from wfuwp.ops.copy import Copied, TableCopier
@@ -73,6 +81,7 @@ class Options:
     drop_target_only: bool = False
     keep_old: bool = False
     swap_attempts: int = SWAP_ATTEMPTS
+    tables: TableFilter = dataclasses.field(default_factory=TableFilter)
 
 
 def _as_database(value: str | Database, role: str) -> Database:
@@ -100,6 +109,7 @@ def migrate_site(
     resume: str | None = None,
     swap_attempts: int = SWAP_ATTEMPTS,
     force: bool = False,
+    tables: TableFilter | None = None,
 ) -> MigrationReport:
     """Migrate site `site_id` from `source` into `target` and return what was done.
 
@@ -119,8 +129,10 @@ def migrate_site(
     again and kept, the rest are copied, with the rules it started with; a run killed after its
     swap's RENAME is finished instead. `swap_attempts`: how often the swap tries, waiting at most
     SWAP_LOCK_WAIT_S seconds each time, for other connections' locks on the site's tables before
-    SwapBlockedError. Raises a `WfuwpError` subclass whose message says what the target holds: as it
-    was (or swapped back), or, when the swap had finished, the migrated site.
+    SwapBlockedError. `tables`: table-name patterns to include or exclude (see TableFilter and
+    `table_ownership`, which decides the site's tables in both databases; an excluded table of the target
+    is neither backed up nor replaced nor dropped). Raises a `WfuwpError` subclass whose message says
+    what the target holds: as it was (or swapped back), or, when the swap had finished, the migrated site.
     """
     run = _Migration(
         validate_site_id(site_id),
@@ -136,6 +148,7 @@ def migrate_site(
             drop_target_only,
             keep_old,
             swap_attempts,
+            tables or TableFilter(),
         ),
         verify_after_swap,
         resume,
@@ -309,16 +322,34 @@ class _Migration:
         self.state = state
         self.rules = list(state.rules)
         self.report.pairs_origin = f"resumed from {self.resume_id}"
+        if state.table_filter is not None and state.table_filter != self.options.tables:
+            # Like the rules: the tables are those the run started with, whatever this call says.
+            if self.options.tables is not None:
+                _log.warning(
+                    "resuming %s with the table patterns it started with (%s), not those given now",
+                    self.resume_id,
+                    state.table_filter,
+                )
+            self.options = dataclasses.replace(self.options, tables=state.table_filter)
 
     def _discover(self) -> tuple[list[Table], list[str]]:
         """The source's site tables (described), the target's site table names, and the rules."""
         with closing(self.source.connect()) as src, closing(self.target.connect()) as tgt:
+            # Each side's ownership looks for per-site twins in the other network too.
+            filter_, src_all = self.options.tables, base_table_names(src, self.source.database)
+            tgt_all = base_table_names(tgt, self.target.database)
             names = require_site_tables(
-                src, self.source.database, self.source.table_prefix, self.site_id, str(self.source)
-            )
+                src, self.source.database, self.source.table_prefix, self.site_id, str(self.source),
+                tables=filter_, peer=tgt_all,
+            )  # fmt: skip
             tables = describe_tables(src, self.source.database, names)
             target_tables = site_table_names(
-                tgt, self.target.database, self.target.table_prefix, self.site_id
+                tgt,
+                self.target.database,
+                self.target.table_prefix,
+                self.site_id,
+                tables=filter_,
+                peer=src_all,
             )
             if self.target.table_prefix != self.source.table_prefix:
                 raise UsageError(
@@ -559,6 +590,7 @@ class _Migration:
             for name, value in changes.items():
                 setattr(self.state, name, value)
             self.state.rules = list(self.rules or [])
+            self.state.table_filter = self.options.tables
             self.state.source_network, self.state.target_network = self.networks
             self.archive.write_state(self.state)
 

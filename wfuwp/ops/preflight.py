@@ -43,7 +43,16 @@ from wfuwp.mysql.grants import Grants
 from wfuwp.mysql.lock import SiteLock
 from wfuwp.mysql.network import options_table, site_address
 from wfuwp.mysql.rowsize import column_octets, largest_row, row_bound
-from wfuwp.mysql.schema import Table, column_types, describe_tables, site_table_names, validate_site_id
+from wfuwp.mysql.schema import (
+    Table,
+    TableChoice,
+    TableFilter,
+    base_table_names,
+    column_types,
+    describe_tables,
+    table_ownership,
+    validate_site_id,
+)
 from wfuwp.mysql.sql import insert_prefix, quote_identifier
 from wfuwp.mysql.target import LEFTOVER_PATTERN, leftover_tables, work_table_name
 from wfuwp.replace import PairLike, Replacer, as_rule
@@ -122,6 +131,8 @@ class PreflightReport:
     findings: list[Finding] = field(default_factory=list)
     tables: list[TableSize] = field(default_factory=list)
     target_tables: list[str] = field(default_factory=list)
+    # Every source table under the prefix, owned by the site or not, with the rule (see table_ownership).
+    ownership: list[TableChoice] = field(default_factory=list)
     privileges: dict[str, dict[str, bool]] = field(default_factory=dict)
     max_allowed_packet: dict[str, int] = field(default_factory=dict)
     estimate: dict[str, float] = field(default_factory=dict)
@@ -193,6 +204,7 @@ def preflight(
     exact_row_scan_bytes: int = EXACT_ROW_SCAN_BYTES,
     in_place: bool = False,
     resume: str | None = None,
+    tables: TableFilter | None = None,
 ) -> PreflightReport:
     """Check that migrating site `site_id` from `source` into `target` can work, writing nothing.
 
@@ -204,6 +216,8 @@ def preflight(
     is the largest table (DATA_LENGTH) whose largest row is measured exactly. `in_place`: source and
     target are meant to be the same database (a search-replace within it), which is otherwise fatal.
     `resume`: the id of the migration being resumed, whose staging tables are then not leftovers.
+    `tables`: table-name patterns to include or exclude, as migrate_site takes them; `ownership` in the
+    report lists every source table under the prefix with the rule that put it in or out.
 
     Raises UsageError for an invalid site id or replacement pair (as migrate_site does); every other
     problem is a Finding in the returned report.
@@ -225,10 +239,15 @@ def preflight(
         archive=archive is not None,
         in_place=in_place,
         resume_run=resume.rsplit("-", 1)[-1] if resume else None,
+        tables=tables or TableFilter(),
     )
     with ExitStack() as stack:
         src_conn = stack.enter_context(check.connection(src, "source"))
         tgt_conn = stack.enter_context(check.connection(tgt, "target"))
+        # Each side's ownership looks for per-site twins in the other network too, as migrate_site's does.
+        if src_conn is not None and tgt_conn is not None:
+            check.src_all = base_table_names(src_conn, src.database)
+            check.tgt_all = base_table_names(tgt_conn, tgt.database)
         if mig is not None:
             mig_conn = stack.enter_context(check.connection(mig, "migration"))
             if mig_conn is not None:
@@ -265,7 +284,11 @@ class _Checks:
         archive: bool,
         in_place: bool = False,
         resume_run: str | None = None,
+        tables: TableFilter | None = None,
     ) -> None:
+        self.table_filter = tables or TableFilter()
+        self.src_all: list[str] = []
+        self.tgt_all: list[str] = []
         self.in_place = in_place
         self.resume_run = resume_run
         self.report = report
@@ -348,7 +371,10 @@ class _Checks:
 
     def source_side(self, conn: Any) -> None:
         db = self.src
-        names = site_table_names(conn, db.database, db.table_prefix, self.site_id)
+        self.report.ownership = table_ownership(
+            conn, db.database, db.table_prefix, self.site_id, tables=self.table_filter, peer=self.tgt_all
+        )
+        names = [c.name for c in self.report.ownership if c.owned]
         if not names:
             self.report.add(
                 "fatal",
@@ -441,7 +467,13 @@ class _Checks:
 
     def target_side(self, conn: Any) -> None:
         db = self.tgt
-        self.target_tables = site_table_names(conn, db.database, db.table_prefix, self.site_id)
+        self.target_tables = [
+            c.name
+            for c in table_ownership(
+                conn, db.database, db.table_prefix, self.site_id, tables=self.table_filter, peer=self.src_all
+            )
+            if c.owned
+        ]
         self.report.target_tables = list(self.target_tables)
         if self.target_tables:
             marks = ",".join(["%s"] * len(self.target_tables))

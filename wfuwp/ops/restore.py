@@ -29,7 +29,7 @@ from wfuwp.errors import NetworkMismatchError, SqlFileError, UsageError, WfuwpEr
 from wfuwp.mysql.collation import collation_mapping, collations_in, target_collations, to_target_collations
 from wfuwp.mysql.connection import Database, closing, database_error, execute, prepare_copy_session, query
 from wfuwp.mysql.identity import network_of
-from wfuwp.mysql.schema import NETWORK_TABLES, describe_tables, site_pattern
+from wfuwp.mysql.schema import NETWORK_TABLES, describe_tables, name_choice
 from wfuwp.mysql.sql import quote_identifier
 from wfuwp.mysql.sqlfile import Statement, check_statement, iter_statements
 from wfuwp.mysql.target import STAGING_PREFIX, table_missing, work_table_name
@@ -294,7 +294,9 @@ def import_sql(
             return False
         if site_id is None:
             return True
-        return bool(site_pattern(prefix, site_id).fullmatch(name))
+        # The rules of table_ownership that the name alone decides; the rest need the database.
+        choice = name_choice(prefix, site_id, name)
+        return name.startswith(prefix) and (choice is None or choice.owned)
 
     if not force:
         check_file_network(path_or_url, target, s3=s3)

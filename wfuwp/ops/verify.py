@@ -25,25 +25,20 @@ from wfuwp.mysql.connection import (
     query,
 )
 from wfuwp.mysql.network import site_address
-from wfuwp.mysql.schema import describe_tables, require_site_tables, validate_site_id
+from wfuwp.mysql.schema import (
+    SITE_CORE_TABLES,
+    TableFilter,
+    describe_tables,
+    require_site_tables,
+    validate_site_id,
+)
 from wfuwp.mysql.source import stream_rows
 from wfuwp.mysql.sql import quote_identifier
 from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.replace import PairLike, Replacer
 
-# The tables WordPress creates for every site (wp-admin/includes/schema.php), without the prefix.
-CORE_TABLES = (
-    "commentmeta",
-    "comments",
-    "links",
-    "options",
-    "postmeta",
-    "posts",
-    "term_relationships",
-    "term_taxonomy",
-    "termmeta",
-    "terms",
-)
+# The tables WordPress creates for every site, without the prefix (kept under this name for callers).
+CORE_TABLES = SITE_CORE_TABLES
 
 # (child table, child column, parent table, parent column, what an orphan is, condition on the child)
 _ORPHAN_CHECKS = (
@@ -197,11 +192,13 @@ def count_matches(
     rules: Sequence[PairLike],
     *,
     progress: ProgressCallback | None = None,
+    tables: TableFilter | None = None,
 ) -> list[ColumnMatches]:
     """Count, per table and text column of site `site_id` in `db`, the replacements `rules` would make.
 
     Streams only the text columns (the ones a migration rewrites) in one read-only transaction, and
     writes nothing. The counts are those the migration's Replacer would report for the same rows.
+    `tables`: the include/exclude patterns the migration takes (see `table_ownership`).
     Raises SiteNotFoundError, DatabaseError, or UsageError for bad rules.
     """
     site = validate_site_id(site_id)
@@ -209,12 +206,12 @@ def count_matches(
     emit = Progress(progress)
     results: list[ColumnMatches] = []
     with closing(db.connect()) as conn:
-        names = require_site_tables(conn, db.database, db.table_prefix, site, str(db))
-        tables = describe_tables(conn, db.database, names)
+        names = require_site_tables(conn, db.database, db.table_prefix, site, str(db), tables=tables)
+        described = describe_tables(conn, db.database, names)
         try:
             prepare_copy_session(conn, reading=True)
             execute(conn, b"START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-            for table in tables:
+            for table in described:
                 text_columns = tuple(c for c in table.copied_columns if c.kind == b"T")
                 if not text_columns:
                     continue
