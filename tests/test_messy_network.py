@@ -56,6 +56,11 @@ class Case:
     kill_at: str  # where the killed run dies: "copy" (after its first table) or "swap" (after the RENAME)
     keep_old: bool  # rolled back by one RENAME from the kept old tables, or from the archived backup
 
+    @property
+    def foreign_keys(self) -> bool:
+        """Whether the site has the plugin tables with foreign keys and a trigger (devtools/messy.py)."""
+        return self.kind == "subdirectory" and self.site_id in (1, 2)
+
 
 CASES = {
     "site 1": Case(1, "subdirectory", "swap", keep_old=True),
@@ -228,8 +233,33 @@ def move(world: World, case: Case, archive: Path, **kwargs: Any) -> wfuwp.Migrat
 # -- migrate, import, restore ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_migrate_then_import_into_a_fresh_copy_then_restore_the_backup(
+class DanglingForeignKey(AssertionError):
+    """A live table's foreign key names a table that does not exist."""
+
+
+def assert_no_dangling_keys(server: MariaDBServer, database: str) -> None:
+    names = set(table_names(server, database))
+    dangling = sorted(k for k in foreign_keys(server, database) if k[2] not in names)
+    if dangling:
+        raise DanglingForeignKey(f"foreign keys on tables that do not exist: {dangling}")
+
+
+# Importing a file holding a child table but not its parent (each object of an archive holds one
+# table) stages the child's key against `_wfs_<run>_<parent>`, which the import never creates: the
+# live child is left referencing a table that does not exist. Strict: it fails once fixed, to be
+# dropped then.
+IMPORT_OF_A_CHILD_TABLE = pytest.mark.xfail(
+    strict=True,
+    raises=DanglingForeignKey,
+    reason="import of a child table alone points its key at the parent's staging name (issue 10)",
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=IMPORT_OF_A_CHILD_TABLE) if c.foreign_keys else n for n, c in CASES.items()],
+)
+def test_migrate_then_restore_the_backup_then_import_into_a_fresh_copy(
     world: World, name: str, tmp_path: Path
 ) -> None:
     case, server = CASES[name], world.server
@@ -241,8 +271,13 @@ def test_migrate_then_import_into_a_fresh_copy_then_restore_the_backup(
     assert sorted(t.name for t in report.tables) == sorted(pair.prod.site_tables[case.site_id])
     assert_migrated(world, case, pair.pprd.database, before)
 
-    # The migrated archive, into a fresh copy of pprd: another database is another network, so only
-    # with force; then the copy holds what the migration wrote into pprd.
+    # The backup puts pprd back exactly as it was, keys and triggers included.
+    restored = wfuwp.restore(report.migration_id, target, archive=tmp_path, which="backup")
+    assert restored.status == "completed"
+    assert_as_before(world, pair.pprd.database, before)
+
+    # The migrated archive, object by object, into a fresh copy of pprd: another database is another
+    # network, so only with force; then the copy holds what the migration wrote into pprd.
     fresh = world.generate("fresh", "pprd", case.kind, stale=True)
     fresh_before = snapshot(server, fresh.database)
     folder = ArchiveLocation.parse(tmp_path).migration(report.migration_id)
@@ -259,12 +294,8 @@ def test_migrate_then_import_into_a_fresh_copy_then_restore_the_backup(
             force=True,
         )
         assert loaded.status == "completed"
+    assert_no_dangling_keys(server, fresh.database)
     assert_migrated(world, case, fresh.database, fresh_before)
-
-    # The backup puts pprd back exactly as it was, keys and triggers included.
-    restored = wfuwp.restore(report.migration_id, target, archive=tmp_path, which="backup")
-    assert restored.status == "completed"
-    assert_as_before(world, pair.pprd.database, before)
 
 
 # -- rollback --------------------------------------------------------------------------------------------
