@@ -378,6 +378,18 @@ def test_cli_migrates_the_domain_mapped_site_and_wordpress_serves_it(
     config = tmp_path / "cfg" / "config.json"
     write_config(config, server, {"prod": pair.prod.database, "pprd": pair.pprd.database}, None)
     env = Env(server, pair.prod.database, pair.pprd.database, "", config, tmp_path / "work")
+    # The plan of site 1 says which tables it takes and why it leaves the rest.
+    code, out, err = env.run(capsys, "migrate", "plan", "1", "--from", "prod", "--to", "pprd")
+    assert code == 0, err
+    for line in (
+        "in  wp_wc_download_log: has a per-site twin (wp_2_wc_download_log)",
+        "in  wp_betterlinks_password: has a per-site twin (wp_2_betterlinks_password)",
+        "out wp_cavalcade_jobs: network-wide plugin table (Cavalcade)",
+        "out wp_stream: network-wide plugin table (Stream)",
+        "out wp_second_users: another network or site's table (prefix wp_second_)",
+        "out wp_users: network table: shared by every site",
+    ):
+        assert line in [text.strip() for text in out.splitlines()], line
     code, out, err = env.run(capsys, "migrate", "3", "--from", "prod", "--to", "pprd", "--yes",
                              "--work-dir", str(env.work))  # fmt: skip
     assert code == 0, err
