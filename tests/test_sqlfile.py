@@ -218,14 +218,29 @@ def test_require_terminator_catches_a_cut_between_rows() -> None:
         split(data, require_terminator=True)
 
 
-def test_delimiter_is_refused() -> None:
+def test_delimiter_is_obeyed_as_the_client_obeys_it() -> None:
     data = (
         b"SELECT 1;\nDELIMITER ;;\nCREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW BEGIN SET @a=1; END ;;\n"
+        b"/*!50003 CREATE*/ /*!50003 TRIGGER y AFTER INSERT ON t FOR EACH ROW BEGIN SET @b=';;'; END */;;\n"
+        b"DELIMITER ;\nSELECT 2;\ndelimiter $$\nSELECT 'a$$b'$$ SELECT 3$$\nDELIMITER //\nSELECT 4/2//\n"
     )
-    it = iter_statements(io.BytesIO(data), name="dump.sql")
-    assert next(it) == b"SELECT 1"
-    with pytest.raises(SqlFileError, match=r"dump\.sql uses DELIMITER at byte 10: stored routines"):
-        next(it)
+    expected = [
+        b"SELECT 1",
+        b"CREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW BEGIN SET @a=1; END",
+        b"/*!50003 CREATE*/ /*!50003 TRIGGER y AFTER INSERT ON t FOR EACH ROW BEGIN SET @b=';;'; END */",
+        b"SELECT 2",
+        b"SELECT 'a$$b'",
+        b"SELECT 3",
+        b"SELECT 4/2",
+    ]
+    assert split(data) == expected
+    for size in (1, 2, 3, 7):  # every cut of the buffer: a delimiter split across reads
+        assert list(iter_statements(io.BytesIO(data), chunk_size=size)) == expected
+
+
+def test_an_unusable_delimiter_is_refused() -> None:
+    with pytest.raises(SqlFileError, match=r"dump\.sql has an unusable DELIMITER at byte 10"):
+        list(iter_statements(io.BytesIO(b"SELECT 1;\nDELIMITER '\nSELECT 2'\n"), name="dump.sql"))
 
 
 # --- open_sql

@@ -35,6 +35,7 @@ from wfuwp import signals
 from wfuwp.archive.manifest import TableSum
 from wfuwp.mysql.connection import Database, closing, with_retries
 from wfuwp.mysql.lock import SiteLock
+from wfuwp.mysql.objects import Trigger, site_triggers
 from wfuwp.mysql.schema import Table
 from wfuwp.mysql.sql import stage_foreign_keys
 from wfuwp.mysql.target import STAGING_PREFIX, TargetSite, rename_within, work_table_name
@@ -158,6 +159,21 @@ class CutOver:
         ]
         return text.encode("latin-1")
 
+    def stage_triggers(self, conn: Any, triggers: Sequence[Trigger]) -> None:
+        """Create the source's `triggers` on the loaded staging tables, under staging names (renamed
+        to their own after the swap). Call after loading: a trigger fires on every row loaded."""
+        self.site.stage_triggers(conn, triggers)
+
+    def adopt_staged_triggers(self, conn: Any, names: Sequence[str]) -> None:
+        """Note triggers a dump created on staging tables (`names`: their own names), for after the swap."""
+        staged = {self.site.staged_trigger_name(n): n for n in names}
+        live = {s: n for n, s in self.site.staging.items()}
+        self.site.triggers = [
+            Trigger(staged[t.name], live[t.table], t.timing, t.event, t.body, t.sql_mode)
+            for t in site_triggers(conn, self.target.database, list(live))
+            if t.name in staged
+        ]
+
     def remember(self, table: Table) -> None:
         """Note a table staged by an earlier run (resumed): its foreign keys are renamed after the swap."""
         self.site.staging_sql(table)
@@ -241,12 +257,11 @@ class CutOver:
             kept = self.site.swap_plan.old_names() if keep_old else []
             if not keep_old:
                 try:
-                    self.site.drop(conn, "old")
-                    self.site.restore_foreign_key_names(conn)
+                    self.site.finish_swap(conn)
                 except Exception as exc:
                     self.old_left = (
-                        f"the replaced tables could not all be dropped, or foreign keys renamed ({exc}): "
-                        "run `wfuwp migrate clean`"
+                        f"the replaced tables could not all be dropped, or foreign keys or triggers "
+                        f"renamed ({exc}): run `wfuwp migrate clean`"
                     )
                 self._state("old-dropped")
             note("finished")
