@@ -242,3 +242,21 @@ def test_preflight_names_views_routines_and_events_that_name_site_tables(mariadb
     assert "unrelated" not in source.message
     assert "view site_options (wp_43_options)" in found["target.objects"].message
     assert report.ok  # reported, not fatal
+
+
+def test_an_export_loads_with_its_triggers_in_the_stock_client(
+    mariadb, make_database, tmp_path: Path
+) -> None:
+    server = mariadb
+    src, fresh = make_database(server, "wfuwp_src"), make_database(server, "wfuwp_fresh")
+    build_site(server, src, with_430=False)
+    trigger_site(server, src, "wp_43_", "source", "www.example.edu")
+    out = tmp_path / "site43.sql.zst"
+    wfuwp.export_site(db_of(server, src, "prod"), 43, out)
+    sql = subprocess.run(["zstd", "-dcq", str(out)], check=True, capture_output=True).stdout
+    subprocess.run(
+        ["mariadb", "-uroot", f"-h{server.host}", f"-P{server.port}", fresh], input=sql, check=True
+    )
+    assert of_site(triggers(server, fresh), "wp_43_") == of_site(triggers(server, src), "wp_43_")
+    run_sql(server, fresh, "INSERT INTO wp_43_orders VALUES (3, 30, NULL)")
+    assert log_notes(server, fresh, "wp_43_")[2:] == ["source created"]

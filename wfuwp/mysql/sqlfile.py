@@ -474,7 +474,8 @@ def _snippet(sql: bytes) -> str:
 def _reject(sql: bytes, why: str) -> SqlFileError:
     return SqlFileError(
         f"statement {_snippet(sql)} {why}: an import accepts only a table dump (SET, DROP TABLE IF EXISTS, "
-        "CREATE TABLE, LOCK/UNLOCK TABLES, ALTER TABLE ... DISABLE/ENABLE KEYS, INSERT of literal values)"
+        "CREATE TABLE, LOCK/UNLOCK TABLES, ALTER TABLE ... DISABLE/ENABLE KEYS, INSERT of literal values, "
+        "CREATE TRIGGER on those tables)"
     )
 
 
@@ -534,9 +535,12 @@ def check_statement(stmt: bytes, allowed_tables: Callable[[str], bool]) -> State
     Accepted: SET (session variables and names; not GLOBAL, PASSWORD, ROLE, SET STATEMENT, nor
     functions/subqueries), DROP TABLE IF EXISTS, CREATE TABLE name (...) with engine InnoDB/MyISAM/
     Aria/MEMORY and no SELECT/LIKE, INSERT [IGNORE] INTO name [(columns)] VALUES with literal rows only,
-    LOCK TABLES / UNLOCK TABLES, ALTER TABLE name DISABLE/ENABLE KEYS, and any of these inside
-    /*!NNNNN ... */ comments. Every table named must be unqualified (no other database) and pass
-    `allowed_tables(name)`. Raises SqlFileError naming the statement and the reason otherwise.
+    LOCK TABLES / UNLOCK TABLES, ALTER TABLE name DISABLE/ENABLE KEYS, CREATE [DEFINER=...] TRIGGER
+    name ... ON table FOR EACH ROW body (no FOLLOWS/PRECEDES; a body without CALL, dynamic SQL, files,
+    schema or account changes; DEFINER dropped), and any of these inside /*!NNNNN ... */ comments.
+    Every table named must be unqualified (no other database) and pass `allowed_tables(name)`; what a
+    trigger's body names is left to the caller (`Statement.body_names`). Raises SqlFileError naming
+    the statement and the reason otherwise.
     """
     if _VERSIONED_OPEN.match(stmt, _SPACE.match(stmt).end()):  # type: ignore[union-attr]
         # mariadb-dump writes a trigger as `/*!50003 CREATE*/ /*!50017 DEFINER=...*/ /*!50003 TRIGGER ...*/`.

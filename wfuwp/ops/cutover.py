@@ -159,6 +159,10 @@ class CutOver:
         ]
         return text.encode("latin-1")
 
+    def staged_trigger_name(self, name: str) -> str:
+        """The name trigger `name` has on a staging table until the swap is finished."""
+        return self.site.staged_trigger_name(name)
+
     def stage_triggers(self, conn: Any, triggers: Sequence[Trigger]) -> None:
         """Create the source's `triggers` on the loaded staging tables, under staging names (renamed
         to their own after the swap). Call after loading: a trigger fires on every row loaded."""
@@ -166,13 +170,23 @@ class CutOver:
 
     def adopt_staged_triggers(self, conn: Any, names: Sequence[str]) -> None:
         """Note triggers a dump created on staging tables (`names`: their own names), for after the swap."""
-        staged = {self.site.staged_trigger_name(n): n for n in names}
+        staged = {self.staged_trigger_name(n): n for n in names}
         live = {s: n for n, s in self.site.staging.items()}
         self.site.triggers = [
             Trigger(staged[t.name], live[t.table], t.timing, t.event, t.body, t.sql_mode)
             for t in site_triggers(conn, self.target.database, list(live))
             if t.name in staged
         ]
+
+    def remember_triggers(self, triggers: Sequence[Trigger]) -> None:
+        """Note the triggers an earlier run staged (resumed): they are renamed by finish_swap."""
+        self.site.remember_triggers(triggers)
+
+    def finish_swap(self, conn: Any) -> None:
+        """What follows a swap that drops the old tables (see TargetSite.finish_swap); repeatable, for
+        a resumed run that finds the swap done: re-point outside foreign keys, drop the old tables,
+        give foreign keys and triggers their own names."""
+        self.site.finish_swap(conn)
 
     def remember(self, table: Table) -> None:
         """Note a table staged by an earlier run (resumed): its foreign keys are renamed after the swap."""
@@ -257,7 +271,7 @@ class CutOver:
             kept = self.site.swap_plan.old_names() if keep_old else []
             if not keep_old:
                 try:
-                    self.site.finish_swap(conn)
+                    self.finish_swap(conn)
                 except Exception as exc:
                     self.old_left = (
                         f"the replaced tables could not all be dropped, or foreign keys or triggers "

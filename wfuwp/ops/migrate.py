@@ -525,7 +525,7 @@ class _Migration:
 
     def _finish_swap(self, conn: Any) -> None:
         """After a resumed swap: what the run that swapped may have died before doing (see
-        TargetSite.finish_swap): drop the old tables, give the live tables their source's foreign key
+        CutOver.finish_swap): drop the old tables, give the live tables their source's foreign key
         and trigger names back. Names are read from the source again; a failure to read or rename
         leaves staging names, which work just the same."""
         assert self.cut is not None
@@ -534,13 +534,13 @@ class _Migration:
                 names = list(self.state.tables)
                 for table in describe_tables(src, self.source.database, names):
                     self.cut.remember(table)
-                self.cut.site.remember_triggers(site_triggers(src, self.source.database, names))
+                self.cut.remember_triggers(site_triggers(src, self.source.database, names))
         except (WfuwpError, mysql.connector.Error) as exc:
             self.report.skipped.append(
                 f"foreign keys and triggers keep their staging names ({exc}); they work just the same"
             )
         try:
-            self.cut.site.finish_swap(conn)
+            self.cut.finish_swap(conn)
         except (WfuwpError, mysql.connector.Error) as exc:
             self.report.skipped.append(
                 f"the old tables could not all be dropped, or foreign keys or triggers renamed ({exc}): "

@@ -424,9 +424,9 @@ def _stage(
             # Staged under a staging name on the staging table; its body keeps naming the live tables,
             # which the staged ones are from the swap on. It gets its own name after the swap.
             sql = statement.with_tables(
-                lambda n: work_table_name(STAGING_PREFIX, cut.run_id, n), trigger=cut.site.staged_trigger_name
+                lambda n: work_table_name(STAGING_PREFIX, cut.run_id, n), trigger=cut.staged_trigger_name
             )
-            staged = cut.site.staged_trigger_name(statement.trigger.name)
+            staged = cut.staged_trigger_name(statement.trigger.name)
             execute(conn, f"DROP TRIGGER IF EXISTS {quote_identifier(staged)}")
             triggers.append(statement.trigger.name)
         if statement.kind in ("create_table", "set"):
