@@ -18,6 +18,7 @@ import wfuwp
 from tests.dbutil import fetch, run_sql, table_names
 from tests.smallsite import PAIRS, build_site, db_of, target_network
 from tests.test_foreign_keys import kill_migration_at
+from tests.users import users_on
 from wfuwp.errors import SqlFileError
 from wfuwp.ops.restore import import_sql
 
@@ -260,3 +261,32 @@ def test_an_export_loads_with_its_triggers_in_the_stock_client(
     assert of_site(triggers(server, fresh), "wp_43_") == of_site(triggers(server, src), "wp_43_")
     run_sql(server, fresh, "INSERT INTO wp_43_orders VALUES (3, 30, NULL)")
     assert log_notes(server, fresh, "wp_43_")[2:] == ["source created"]
+
+
+def test_a_target_account_without_the_trigger_privilege_is_found_before_anything_is_written(
+    mariadb, make_database, tmp_path: Path
+) -> None:
+    server = mariadb
+    src, tgt = make_database(server, "wfuwp_src"), make_database(server, "wfuwp_tgt")
+    build_site(server, src, with_430=False)
+    target_network(server, tgt)
+    trigger_site(server, src, "wp_43_", "source", "www.example.edu")
+    with users_on(server) as users:
+        held = "SELECT, INSERT, CREATE, DROP, ALTER, LOCK TABLES"
+        without = users.create(f"GRANT {held} ON `{tgt}`.* TO {{user}}")
+        with_it = users.create(f"GRANT {held}, TRIGGER ON `{tgt}`.* TO {{user}}")
+        target = wfuwp.Database(host=server.host, port=server.port, user=without, password="pw-for-tests",
+                                database=tgt, name="pprd")  # fmt: skip
+        report = wfuwp.preflight(43, source=server.dsn(src), target=target, archive=None, replacements=PAIRS)
+        (fatal,) = report.fatal
+        assert (
+            fatal.check == "target.privileges"
+            and "TRIGGER" in fatal.message
+            and "3 triggers" in fatal.message
+        )
+        target = wfuwp.Database(host=server.host, port=server.port, user=with_it, password="pw-for-tests",
+                                database=tgt, name="pprd")  # fmt: skip
+        assert wfuwp.preflight(43, source=server.dsn(src), target=target, archive=None, replacements=PAIRS).ok
+        wfuwp.migrate_site(43, source=server.dsn(src), target=target, replacements=PAIRS)
+    assert of_site(triggers(server, tgt), "wp_43_") == of_site(triggers(server, src), "wp_43_")
+    no_work_objects(server, tgt)

@@ -302,6 +302,7 @@ class _Checks:
         self.target_tables: list[str] = []
         self.target_engines: dict[str, str] = {}
         self.target_bytes = 0
+        self.source_triggers = 0  # triggers on the source's site tables (the target must create them)
 
     # -- connections ------------------------------------------------------------------------------------
 
@@ -445,6 +446,8 @@ class _Checks:
                 "check by hand whether any of them names the site's tables",
             )
             return
+        if role == "source":
+            self.source_triggers = trigger_count
         if trigger_count:
             self.report.add(
                 "info",
@@ -536,6 +539,11 @@ class _Checks:
             )
         elif self.archive:
             wanted["LOCK TABLES"] = ("warning", "needed to back up non-transactional (MyISAM, Aria) tables")
+        if self.source_triggers:
+            wanted["TRIGGER"] = ("fatal", f"needed to create the site's {self.source_triggers} triggers")
+            wanted.setdefault(
+                "LOCK TABLES", ("warning", "needed to give the triggers their own names after the swap")
+            )
         self.database_privileges(conn, db, "target", wanted)
         self.site_row(conn, db, "target", required=self.derive)
         # A resumed run's own staging tables are its work in progress, not leftovers.
