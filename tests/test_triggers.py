@@ -144,6 +144,28 @@ def test_a_resume_after_a_kill_in_the_swap_gives_the_triggers_their_names(sites,
     assert log_notes(server, tgt, p)[2:] == ["source created"]
 
 
+def test_a_resume_after_a_kill_just_before_the_rename_stages_the_triggers_again(
+    mariadb, make_database, tmp_path
+) -> None:
+    """Killed with the triggers staged but before the RENAME: the target is as it was (the staged
+    triggers sit on staging tables), and the resumed run swaps with them in place once."""
+    server = mariadb
+    src, tgt = make_database(server, "wfuwp_src"), make_database(server, "wfuwp_tgt")
+    build_site(server, src, with_430=False)
+    target_network(server, tgt)
+    trigger_site(server, src, "wp_43_", "source", "www.example.edu")
+    trigger_site(server, tgt, "wp_43_", "target", "pprd.example.edu")
+    target_triggers = of_site(triggers(server, tgt), "wp_43_")
+    killed = kill_migration_at(server, src, tgt, 43, tmp_path, "swapping")
+    assert {t for t in triggers(server, tgt) if not t[1].startswith("_wfs_")} == target_triggers
+    assert len([t for t in triggers(server, tgt) if t[1].startswith("_wfs_")]) == 3  # staged, not live
+    wfuwp.migrate_site(43, source=server.dsn(src), target=server.dsn(tgt), archive=tmp_path, resume=killed)
+    assert of_site(triggers(server, tgt), "wp_43_") == of_site(triggers(server, src), "wp_43_")
+    no_work_objects(server, tgt)
+    run_sql(server, tgt, "INSERT INTO wp_43_orders VALUES (3, 30, NULL)")
+    assert log_notes(server, tgt, "wp_43_")[2:] == ["source created"]
+
+
 def test_a_resume_after_a_kill_inside_the_renaming_fires_each_trigger_once(mariadb, make_database, tmp_path):
     """Renaming creates the trigger under its own name, then drops the staged one: a kill in between
     leaves both (they would fire twice). The resumed run drops the staged ones."""

@@ -13,7 +13,8 @@ this sequence, so it exists once:
                  most `swap_lock_wait_s` per try for other connections' locks
             record("swapped")    the new tables are live, the old ones kept under `_wfo_` names
             after_swap()         may raise to have the swap undone
-            drop the old tables, or keep them for an instant `rollback`
+            drop the old tables (then re-point outside foreign keys, give foreign keys and
+                 triggers their own names: finish_swap), or keep them for an instant `rollback`
             record("finished")
       .undo()            after a failure: swap back if swapped and not finished, drop the staging tables
       .close()           releases the lock
