@@ -19,8 +19,11 @@ from tests.dbutil import fetch, run_sql, table_names
 from tests.smallsite import PAIRS, build_site, db_of, target_network
 from tests.test_foreign_keys import kill_migration_at
 from tests.users import users_on
+from tests.wpsite import Env, clean_environment, env
 from wfuwp.errors import SqlFileError
 from wfuwp.ops.restore import import_sql
+
+__all__ = ["clean_environment", "env"]  # fixtures of the CLI test
 
 SITES = {1: "wp_", 43: "wp_43_"}
 # Longer than 64 characters once staged (`_wfs_<run>_` + name): its staging name is hashed.
@@ -312,3 +315,12 @@ def test_a_target_account_without_the_trigger_privilege_is_found_before_anything
         wfuwp.migrate_site(43, source=server.dsn(src), target=target, replacements=PAIRS)
     assert of_site(triggers(server, tgt), "wp_43_") == of_site(triggers(server, src), "wp_43_")
     no_work_objects(server, tgt)
+
+
+def test_a_dry_run_shows_what_is_not_migrated(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    run_sql(env.server, env.prod, "CREATE VIEW recent_posts AS SELECT ID FROM wp_43_posts")
+    code, out, err = env.run(capsys, "migrate", "43", "--from", "prod", "--to", "pprd", "--dry-run",
+                             "--work-dir", str(env.work))  # fmt: skip
+    assert code == 0, err
+    (line,) = [line for line in out.splitlines() if "source.objects" in line]
+    assert "warn" in line and "view recent_posts (wp_43_posts)" in " ".join(out.split())
