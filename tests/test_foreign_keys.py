@@ -124,6 +124,7 @@ def test_a_site_with_foreign_keys_migrates_with_its_keys_named_and_pointing_as_i
 
 def test_rollback_of_kept_old_tables_with_foreign_keys(fk_sites, tmp_path: Path) -> None:
     server, src, tgt, site, p = fk_sites
+    outside_child(server, tgt, p)
     before = checksums(server, tgt)
     keys = foreign_keys(server, tgt)
     report = wfuwp.migrate_site(site, source=server.dsn(src), target=server.dsn(tgt), replacements=PAIRS,
@@ -141,6 +142,7 @@ def test_rollback_of_kept_old_tables_with_foreign_keys(fk_sites, tmp_path: Path)
     assert checksums(server, tgt) == before
     assert foreign_keys(server, tgt) == keys
     assert not dangling(server, tgt)
+    run_sql(server, tgt, f"INSERT INTO {p}wc_extra VALUES (2, 2)")  # against the live parent
 
 
 def test_a_dump_with_foreign_keys_imports_over_a_site_that_has_them(fk_sites, tmp_path: Path) -> None:
@@ -160,14 +162,19 @@ def test_a_dump_with_foreign_keys_imports_over_a_site_that_has_them(fk_sites, tm
     assert not dangling(server, tgt)
 
 
-def test_nothing_in_the_target_is_left_referencing_a_replaced_table(fk_sites, tmp_path: Path) -> None:
-    """A target-only table (kept) whose key points at a table the migration replaces follows the
-    replaced table to its old name as InnoDB renames it: it must point at the live table again."""
-    server, src, tgt, site, p = fk_sites
-    run_sql(server, tgt, f"CREATE TABLE {p}wc_extra (id INT PRIMARY KEY, permission_id BIGINT UNSIGNED,"
+def outside_child(server: Any, database: str, p: str) -> None:
+    """A target-only table (kept by a migration) whose key points at a table the migration replaces."""
+    run_sql(server, database, f"CREATE TABLE {p}wc_extra (id INT PRIMARY KEY, permission_id BIGINT UNSIGNED,"
             f" CONSTRAINT {p}wc_extra_permission FOREIGN KEY (permission_id)"
             f" REFERENCES {p}woocommerce_downloadable_product_permissions (permission_id)) ENGINE=InnoDB",
             f"INSERT INTO {p}wc_extra VALUES (1, 1)")  # fmt: skip
+
+
+def test_nothing_in_the_target_is_left_referencing_a_replaced_table(fk_sites, tmp_path: Path) -> None:
+    """The outside table's key follows the replaced table to its old name as InnoDB renames it: it
+    must point at the live table again."""
+    server, src, tgt, site, p = fk_sites
+    outside_child(server, tgt, p)
     report = wfuwp.migrate_site(site, source=server.dsn(src), target=server.dsn(tgt), replacements=PAIRS,
                                 archive=tmp_path)  # fmt: skip
     assert f"{p}wc_extra" in report.target_only_tables

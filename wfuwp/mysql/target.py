@@ -198,11 +198,15 @@ class TargetSite:
         triggers their own names. Repeatable, so a resumed run finishes what a killed one began."""
         rename_triggers(conn, self.db.database, self.triggers, self.staged_trigger_name)
 
-    def repoint_foreign_keys(self, conn: Any) -> None:
+    def repoint_foreign_keys(self, conn: Any, moved: dict[str, str] | None = None) -> None:
         """Make foreign keys of tables outside the swap that followed a replaced table to its old name
         (InnoDB renames the reference with the table) point at the live table again, before the old
-        ones are dropped: nothing is left referencing a dropped table."""
-        back = {old: live for live, _s, old in self.swap_plan.pairs if live in self.existing}
+        ones are dropped: nothing is left referencing a dropped table.
+
+        `moved`: {name a parent was renamed to: the live name to point at}; default: each replaced
+        table's old name (after the swap). After a swap back, each staging name.
+        """
+        back = moved or {old: live for live, _s, old in self.swap_plan.pairs if live in self.existing}
         if not back:
             return
         ours = set(self.old.values()) | set(self.staging.values())

@@ -189,6 +189,11 @@ class CutOver:
         give foreign keys and triggers their own names."""
         self.site.finish_swap(conn)
 
+    def repoint_foreign_keys(self, conn: Any) -> None:
+        """Point other tables' foreign keys that followed a replaced table to its old name at the live
+        table (for kept old tables: the swap does it otherwise, see finish_swap)."""
+        self.site.repoint_foreign_keys(conn)
+
     def remember(self, table: Table) -> None:
         """Note a table staged by an earlier run (resumed): its foreign keys are renamed after the swap."""
         self.site.staging_sql(table)
@@ -270,7 +275,12 @@ class CutOver:
             # leaves them to `clean` rather than undoing a finished swap.
             self.finished = True
             kept = self.site.swap_plan.old_names() if keep_old else []
-            if not keep_old:
+            if keep_old:
+                try:  # the live tables' outside children point at them, not at the kept old ones
+                    self.repoint_foreign_keys(conn)
+                except Exception as exc:
+                    self.old_left = f"foreign keys of other tables still point at the old tables ({exc})"
+            else:
                 try:
                     self.finish_swap(conn)
                 except Exception as exc:
@@ -340,4 +350,9 @@ def swap_back_kept(
         cut.retire(retired)
         with closing(target.connect()) as conn, signals.deferred():
             cut.site.swap_back(conn, cut._rename_back)
+            # Outside foreign keys that pointed at the swapped-in tables followed them to staging names.
+            plan = cut.site.swap_plan
+            cut.site.repoint_foreign_keys(
+                conn, {staging: live for live, staging, _o in plan.pairs if live in plan.existing}
+            )
             cut.site.drop(conn, "staging")

@@ -585,9 +585,11 @@ class _Migration:
             # The run may have died between the RENAME and its check: check now (a failure swaps back).
             self.verify_after_swap(self.report)
         with signals.deferred():
-            if not state.keep_old:
-                with closing(self.target.connect()) as conn:
+            with closing(self.target.connect()) as conn:
+                if not state.keep_old:
                     self._finish_swap(conn)
+                elif position == "swapped":
+                    self.cut.repoint_foreign_keys(conn)  # the run may have died before it
             self.report.old_tables_kept = self.cut.site.swap_plan.old_names() if state.keep_old else []
             self.cut.finished = True
             self.progress.log("swap", f"resumed {self.resume_id} after its swap: the migrated site was live")
