@@ -43,6 +43,7 @@ from wfuwp.mysql.connection import (
 )
 from wfuwp.mysql.identity import NetworkIdentity, network_or_none
 from wfuwp.mysql.network import read_site, site_label
+from wfuwp.mysql.objects import Trigger, site_triggers
 from wfuwp.mysql.schema import (
     Table,
     TableFilter,
@@ -196,6 +197,7 @@ class _Migration:
         # Copy and backup workers record into the report and the state from their own threads.
         self.lock = threading.Lock()
         self.packet_limit = self.statement_limit = options.statement_bytes
+        self.triggers: list[Trigger] = []  # the source's triggers of the site's tables
 
     # -- the steps, in order ---------------------------------------------------------------------------
 
@@ -343,6 +345,7 @@ class _Migration:
                 tables=filter_, peer=tgt_all,
             )  # fmt: skip
             tables = describe_tables(src, self.source.database, names)
+            self.triggers = site_triggers(src, self.source.database, names)
             target_tables = site_table_names(
                 tgt,
                 self.target.database,
@@ -415,6 +418,7 @@ class _Migration:
             cancel=self.cancel,
             progress=self.progress,
             on_copied=self._copied,
+            triggers=self.triggers,
         )
         workers = self.options.workers
         with Snapshot(
@@ -507,6 +511,8 @@ class _Migration:
         verify = self.verify_after_swap
         self.report.target_only_dropped = bool(retire)
         self._save_state(retired=list(retire), keep_old=self.options.keep_old)
+        # Loaded and verified: now the triggers, which would have fired on every row loaded.
+        self.cut.stage_triggers(conn, self.triggers)
         kept = self.cut.swap(
             conn,
             retire=retire,
@@ -517,19 +523,28 @@ class _Migration:
         self.report.old_tables_kept = kept
         self.report.interrupt_deferred = bool(self.cut.interrupted)
 
-    def _restore_foreign_key_names(self, conn: Any) -> None:
-        """After a resumed swap: give the live tables their source's foreign key names back (the run
-        that swapped may have died first). A failure leaves staging names, which work just the same."""
+    def _finish_swap(self, conn: Any) -> None:
+        """After a resumed swap: what the run that swapped may have died before doing (see
+        CutOver.finish_swap): drop the old tables, give the live tables their source's foreign key
+        and trigger names back. Names are read from the source again; a failure to read or rename
+        leaves staging names, which work just the same."""
+        assert self.cut is not None
         try:
             with closing(self.source.connect()) as src:
-                for table in describe_tables(src, self.source.database, list(self.state.tables)):
-                    if self.cut is not None:
-                        self.cut.remember(table)
-            if self.cut is not None:
-                self.cut.site.restore_foreign_key_names(conn)
+                names = list(self.state.tables)
+                for table in describe_tables(src, self.source.database, names):
+                    self.cut.remember(table)
+                self.cut.remember_triggers(site_triggers(src, self.source.database, names))
         except (WfuwpError, mysql.connector.Error) as exc:
             self.report.skipped.append(
-                f"foreign keys keep their staging names ({exc}); they work just the same"
+                f"foreign keys and triggers keep their staging names ({exc}); they work just the same"
+            )
+        try:
+            self.cut.finish_swap(conn)
+        except (WfuwpError, mysql.connector.Error) as exc:
+            self.report.skipped.append(
+                f"the old tables could not all be dropped, or foreign keys or triggers renamed ({exc}): "
+                "run `wfuwp migrate clean`"
             )
 
     def _record_cutover(self, state: str) -> None:
@@ -570,11 +585,11 @@ class _Migration:
             # The run may have died between the RENAME and its check: check now (a failure swaps back).
             self.verify_after_swap(self.report)
         with signals.deferred():
-            if not state.keep_old:
-                with closing(self.target.connect()) as conn:
-                    if position == "swapped":
-                        self.cut.site.drop(conn, "old")
-                    self._restore_foreign_key_names(conn)
+            with closing(self.target.connect()) as conn:
+                if not state.keep_old:
+                    self._finish_swap(conn)
+                elif position == "swapped":
+                    self.cut.repoint_foreign_keys(conn)  # the run may have died before it
             self.report.old_tables_kept = self.cut.site.swap_plan.old_names() if state.keep_old else []
             self.cut.finished = True
             self.progress.log("swap", f"resumed {self.resume_id} after its swap: the migrated site was live")
