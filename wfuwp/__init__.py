@@ -55,6 +55,10 @@ _LAZY = {
     "plan_for": "wfuwp.config.plan",
     "migrate_site": "wfuwp.ops.migrate",
     "migrate_between": "wfuwp.ops.environment",
+    "migrate_network": "wfuwp.ops.network",
+    "NetworkReport": "wfuwp.ops.network",
+    "NetworkProgress": "wfuwp.ops.network",
+    "SiteOutcome": "wfuwp.ops.network",
     "EnvironmentMigration": "wfuwp.ops.environment",
     "restore": "wfuwp.ops.restore",
     "rollback": "wfuwp.ops.restore",
@@ -94,6 +98,8 @@ __all__ = [
     "MigrationError",
     "MigrationInfo",
     "MigrationReport",
+    "NetworkProgress",
+    "NetworkReport",
     "Plan",
     "PreflightError",
     "PreflightReport",
@@ -103,6 +109,7 @@ __all__ = [
     "Rule",
     "SiteCheck",
     "SiteNotFoundError",
+    "SiteOutcome",
     "SqlFileError",
     "SwapBlockedError",
     "TableReport",
@@ -117,6 +124,7 @@ __all__ = [
     "import_sql",
     "list_migrations",
     "migrate_between",
+    "migrate_network",
     "migrate_site",
     "plan_clean",
     "plan_for",
@@ -153,6 +161,7 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ loads th
     from wfuwp.ops.export import ExportReport, export_site
     from wfuwp.ops.media import copy_prefix, sync_media
     from wfuwp.ops.migrate import migrate_site
+    from wfuwp.ops.network import NetworkProgress, NetworkReport, SiteOutcome, migrate_network
     from wfuwp.ops.preflight import PreflightReport, preflight
     from wfuwp.ops.restore import LoadReport, import_sql, restore, rollback
     from wfuwp.ops.verify import SiteCheck, count_matches, verify_site
