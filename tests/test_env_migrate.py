@@ -167,12 +167,13 @@ def library_run(refresh: Refresh) -> wfuwp.NetworkReport:
 
 def test_every_site_but_the_failing_one_finished(library_run: wfuwp.NetworkReport, refresh: Refresh) -> None:
     statuses = {o.name: o.status for o in library_run.rows()}
+    errors = {o.name: o.error for o in library_run.rows() if o.error}
     assert statuses == {
         "network": "completed",
         **{str(s): "completed" for s in SOURCE_SITES if s != TOO_BIG},
         str(TOO_BIG): "failed",
         "77": "kept",
-    }
+    }, errors
     (failed,) = library_run.failed
     assert failed.site_id == TOO_BIG and "max_allowed_packet" in (failed.error or "")
     assert library_run.status == "failed"
@@ -317,6 +318,33 @@ def test_protected_target_needs_its_name_typed(
     config = _config(refresh, tmp_path / "config.json")
     code, _out, err = _run(config, "migrate", "network", "--from", "prod", "--to", TARGET, capsys=capsys)
     assert code == 2 and "pprd is a protected environment and there is no terminal" in err
+
+
+class Terminal(io.StringIO):
+    """Typed answers on a stdin that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_protected_target_asks_for_its_name_on_a_terminal(
+    library_run: wfuwp.NetworkReport, refresh: Refresh, tmp_path: Path, cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    config = _config(refresh, tmp_path / "config.json")
+    names = _tables(refresh.target, refresh.target_db, "wp\\_%")
+    before = _checksums(refresh.target, refresh.target_db, names)
+    sys.stdin = Terminal("prod\n")
+    try:
+        code = main(["--config", str(config), "env-migrate", "prod", TARGET, "--work-dir", str(tmp_path)])
+    finally:
+        sys.stdin = sys.__stdin__
+    _out, err = capsys.readouterr()
+    assert code == 1
+    assert "Type the environment's name (pprd) to go on" in err
+    assert err.endswith("error: you typed 'prod', not pprd: nothing was written\n")
+    assert _checksums(refresh.target, refresh.target_db, names) == before
+    assert not (tmp_path / "archives").exists()  # not even a state file
 
 
 def test_sigkill_mid_run_then_resume(

@@ -320,6 +320,7 @@ class _Refresh:
         """Run the pre-flight of every site and check the network tables; write nothing."""
         report = self.report
         report.status = "dry-run"
+        report.state = None  # a dry run keeps no state
         if not self.network_tables:
             report.network.status = "would fail"
             report.network.error = (
@@ -697,10 +698,11 @@ def _bytes_per_site(conn: Any, database: str, prefix: str) -> dict[int, int]:
         "SELECT TABLE_NAME, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
         (database,),
     )
+    network = {*NETWORK_TABLES, *NETWORK_PLUGIN_TABLES}
     out: dict[int, int] = {}
     for name, size in rows:
         rest = as_text(name)[len(prefix) :] if as_text(name).startswith(prefix) else None
-        if rest is None:
+        if rest is None or rest in network:
             continue
         head = rest.split("_", 1)[0]
         site = int(head) if head.isdigit() and "_" in rest else 1
