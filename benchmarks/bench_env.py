@@ -63,11 +63,12 @@ def sql(server: MariaDBServer, *statements: str) -> list[tuple[object, ...]]:
         conn.close()
 
 
-def server_cpu() -> float | None:
-    """CPU seconds the local mariadbd processes have used so far (None when there is none to read)."""
+def server_cpu(pid: int | None = None) -> float | None:
+    """CPU seconds mariadbd has used so far: process `pid`, else every local mariadbd (None: none to read)."""
     total, found = 0.0, False
     tick = os.sysconf("SC_CLK_TCK")
-    for proc in Path("/proc").iterdir():
+    procs = [Path(f"/proc/{pid}")] if pid is not None else list(Path("/proc").iterdir())
+    for proc in procs:
         if not proc.name.isdigit():
             continue
         try:
@@ -96,11 +97,16 @@ def ensure_source(server: MariaDBServer, sites: int, scale: float) -> str:
     return database
 
 
+def _pid(server: MariaDBServer) -> int | None:
+    process = getattr(server, "process", None)
+    return process.pid if process is not None else None
+
+
 def baseline(server: MariaDBServer, source: str, target: str) -> tuple[float, float | None]:
     """Load the whole source database into a fresh `target`; return (seconds, server CPU seconds)."""
     sql(server, f"DROP DATABASE IF EXISTS `{target}`", f"CREATE DATABASE `{target}` CHARACTER SET utf8mb4")
     conn = [f"-u{server.user}", f"-h{server.host}", f"-P{server.port}"]
-    cpu, started = server_cpu(), time.monotonic()
+    cpu, started = server_cpu(_pid(server)), time.monotonic()
     dump = subprocess.Popen(
         [
             "mariadb-dump",
@@ -115,7 +121,7 @@ def baseline(server: MariaDBServer, source: str, target: str) -> tuple[float, fl
     subprocess.run(["mariadb", *conn, target], stdin=dump.stdout, check=True)
     if dump.wait() != 0:
         raise SystemExit("mariadb-dump failed")
-    seconds, after = time.monotonic() - started, server_cpu()
+    seconds, after = time.monotonic() - started, server_cpu(_pid(server))
     return seconds, (after - cpu) if cpu is not None and after is not None else None
 
 
@@ -132,11 +138,11 @@ def refresh(
                              capture_output=True, text=True).stdout.strip()  # fmt: skip
     if preload:
         env["LD_PRELOAD"] = preload
-    cpu = server_cpu()
+    cpu = server_cpu(_pid(server))
     out = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True, env=env
     )
-    after = server_cpu()
+    after = server_cpu(_pid(server))
     if out.returncode != 0:
         raise SystemExit(f"wfuwp run failed:\n{out.stderr[-3000:]}")
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -152,9 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows-scale", type=float, default=40, help="netgen rows_scale of every site")
     parser.add_argument("--parallel", default="1,2,4", help="comma-separated --parallel values to time")
     parser.add_argument("--drop-source", action="store_true", help="drop the generated source at the end")
+    parser.add_argument(
+        "--private-server",
+        action="store_true",
+        help="run on a private mariadbd, so that its CPU is this benchmark's alone (else the server at "
+        "127.0.0.1:3306, and the server CPU column counts every local mariadbd)",
+    )
     args = parser.parse_args(argv)
     server = MariaDBServer()
-    if not server.answers():
+    private = args.private_server or not server.answers()
+    if private:
         server = MariaDBServer.start(Path(tempfile.mkdtemp(prefix="wfuwp-bench-")))
     source = ensure_source(server, max(3, args.sites), args.rows_scale)
     target = "wfuwp_bench_env_target"
@@ -176,12 +189,15 @@ def main(argv: list[str] | None = None) -> int:
         sql(server, f"DROP DATABASE IF EXISTS `{target}`")
         if args.drop_source:
             sql(server, f"DROP DATABASE IF EXISTS `{source}`")
+        version = sql(server, "SELECT VERSION()")[0][0]
+        if private:
+            server.stop()
     first = lines[0][3]
     gb = float(first["bytes"]) / 1e9  # type: ignore[arg-type]
     print()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared with other "
-        f"work); MariaDB {sql(server, 'SELECT VERSION()')[0][0]}; core {first['core']}, "
+        f"work); MariaDB {version}{' (private)' if private else ''}; core {first['core']}, "
         f"driver {first['driver']}"
     )
     print(

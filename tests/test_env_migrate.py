@@ -250,6 +250,32 @@ def test_network_tables_map_every_site(library_run: wfuwp.NetworkReport, refresh
     ]  # fmt: skip
 
 
+def test_fail_fast_stops_at_the_first_failed_site(library_run: wfuwp.NetworkReport, refresh: Refresh) -> None:
+    chosen = [2, TOO_BIG, 43, 430]
+    names = [n for site in chosen for n in _tables(refresh.target, refresh.target_db, f"wp\\_{site}\\_%")]
+    before = _checksums(refresh.target, refresh.target_db, names)
+    started: list[int] = []
+    report = wfuwp.migrate_network(
+        source=db_of(refresh.source, refresh.source_db, "prod"),
+        target=db_of(refresh.target, refresh.target_db, TARGET),
+        replacements=refresh.network.replacement_pairs(TARGET),
+        parallel=1,
+        include_sites=chosen,
+        fail_fast=True,
+        progress=lambda u: started.append(u.site_id) if u.message == "site-start" and u.site_id else None,
+    )
+    statuses = {o.site_id: o.status for o in report.sites}
+    # Largest first: TOO_BIG (every plugin table and a 1.5 MB option) is never the smallest.
+    position = started.index(TOO_BIG)
+    assert position < len(chosen) - 1 and started == started[: position + 1]
+    assert statuses == {s: "completed" for s in started[:position]} | {TOO_BIG: "failed"} | {
+        s: "not run" for s in chosen if s not in started
+    }
+    assert report.network.status == "completed" and report.status == "failed"
+    after = _checksums(refresh.target, refresh.target_db, names)
+    assert all(after[n] == before[n] for n in names if not n.startswith(tuple(f"wp_{s}_" for s in started)))
+
+
 # -- the command line ----------------------------------------------------------------------------------------
 
 

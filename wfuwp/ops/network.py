@@ -66,8 +66,9 @@ class SiteOutcome:
     """One row of the summary: a site (or the network tables, `site_id` 0) and what happened to it.
 
     `status`: "completed", "done earlier" (a resumed run skipped it), "failed", "interrupted",
-    "not run" (fail-fast or Ctrl-C stopped the run first), "kept" / "dropped" (a site only the
-    target has), in a dry run "ok" or "would fail".
+    "stopped" (--fail-fast stopped it after another site failed; put back), "not run" (fail-fast or
+    Ctrl-C stopped the run first), "kept" / "dropped" (a site only the target has), in a dry run
+    "ok" or "would fail".
     """
 
     site_id: int
@@ -240,6 +241,8 @@ class _Refresh:
         self.options = _Options(1, 1, False, False, False, DEFAULT_STATEMENT_BYTES)
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.why_stop: str | None = None  # "fail-fast" or "interrupt", once `stop` is set
+        self.stopped: set[int] = set()  # the rows whose migration this run cancelled
         self.cancels: dict[int, threading.Event] = {}
         self.started = time.monotonic()
         self.bytes_done: dict[tuple[int, str], int] = {}
@@ -366,16 +369,16 @@ class _Refresh:
         except KeyboardInterrupt:
             self._interrupted()
         report.seconds = round(time.monotonic() - self.started, 3)
-        if signals.was_interrupted() or any(o.status == "interrupted" for o in report.rows()):
+        if signals.was_interrupted() or self.why_stop == "interrupt":
             self._interrupted()
         report.status = "failed" if report.failed else "completed"
         self._save_state()
         return report
 
     def _interrupted(self) -> None:
+        self.why_stop = "interrupt"
         self.stop.set()
-        for event in list(self.cancels.values()):
-            event.set()
+        self._cancel_running()
         for outcome in (self.report.network, *self.report.sites):
             if outcome.status in ("pending", "running"):
                 outcome.status = "not run"
@@ -460,13 +463,26 @@ class _Refresh:
                     for future in done:
                         future.result()
                     if self.options.fail_fast and any(o.status == "failed" for o in self.report.sites):
-                        self.stop.set()
+                        self._stop("fail-fast")
             except BaseException:
+                self.why_stop = "interrupt"
                 self.stop.set()
-                for event in list(self.cancels.values()):
-                    event.set()
+                self._cancel_running()
                 wait(waiting)
                 raise
+
+    def _stop(self, why: str) -> None:
+        """Start no more sites, and stop the running ones (each puts its target back)."""
+        if self.why_stop is None:
+            self.why_stop = why
+        self.stop.set()
+        self._cancel_running()
+
+    def _cancel_running(self) -> None:
+        with self.lock:
+            for key, event in self.cancels.items():
+                self.stopped.add(key)
+                event.set()
 
     def _one_site(self, outcome: SiteOutcome) -> None:
         if self.stop.is_set():
@@ -480,6 +496,8 @@ class _Refresh:
             self._save_state()
             return
         self._migrate(outcome, outcome.site_id, rules, RunHooks(), workers=self.options.workers)
+        if self.options.fail_fast and outcome.status == "failed":
+            self._stop("fail-fast")  # here, before this worker takes the next site
 
     def _migrate(
         self, outcome: SiteOutcome, site_id: int, rules: list[Rule], hooks: RunHooks, *, workers: int
@@ -514,8 +532,16 @@ class _Refresh:
                 _hooks=dataclasses.replace(hooks, on_start=started, cancel=cancel),
             )
         except WfuwpError as exc:
-            outcome.status = "interrupted" if cancel.is_set() and self.stop.is_set() else "failed"
             outcome.error = str(exc)
+            # migrate_site sets `cancel` itself when it fails: only the rows this run stopped count.
+            stopped = key in self.stopped
+            if signals.was_interrupted() or (stopped and self.why_stop == "interrupt"):
+                outcome.status = "interrupted"
+            elif stopped:
+                outcome.status = "stopped"
+                outcome.error = "stopped by --fail-fast after another site failed; left as it was"
+            else:
+                outcome.status = "failed"
         except Exception as exc:  # a bug must not take the other sites down
             outcome.status, outcome.error = "failed", f"{type(exc).__name__}: {exc}"
         else:
