@@ -411,6 +411,8 @@ def test_sigkill_mid_run_then_resume(
     code, out, err = _run(config, *args, "--resume", capsys=capsys)
     assert code == 1, err  # site 5 fails again; every other site finished
     assert f"failed: {TOO_BIG}; the others finished" in err
+    # Progress on stderr: sites done of total, MB, the ETA and the sites running.
+    assert re.search(r"site \d+ started; sites \d/8, [\d.,]+/[\d.,]+ MB, ETA [\d:?]+, running: \d+", err), err
     state = json.loads(next(states.glob("*/state.json")).read_text())
     assert state["run_id"] == seen["run_id"]
     statuses = {n: r["status"] for n, r in state["rows"].items()}
