@@ -435,3 +435,29 @@ def test_sigkill_mid_run_then_resume(
     assert siteurls == {
         s: [(own.get(s, f"https://pprd.example.edu{'' if s == 1 else f'/site{s}'}"),)] for s in siteurls
     }
+
+
+def test_drop_target_only_sites_backs_them_up_first(
+    library_run: wfuwp.NetworkReport, refresh: Refresh, tmp_path: Path
+) -> None:
+    # Last in the module: site 77 is gone afterwards.
+    tables = _tables(refresh.target, refresh.target_db, "wp\\_77\\_%")
+    assert tables
+    report = wfuwp.migrate_network(
+        source=db_of(refresh.source, refresh.source_db, "prod"),
+        target=db_of(refresh.target, refresh.target_db, TARGET),
+        replacements=refresh.network.replacement_pairs(TARGET),
+        archive=tmp_path,
+        include_sites=[2],
+        drop_target_only_sites=True,
+    )
+    (gone,) = report.target_only
+    assert (gone.site_id, gone.status, report.status) == (77, "dropped", "completed")
+    assert _tables(refresh.target, refresh.target_db, "wp\\_77\\_%") == []
+    for short in ("blogs", "blogmeta", "blog_versions", "registration_log"):
+        assert _rows(
+            refresh.target, refresh.target_db, f"SELECT COUNT(*) FROM wp_{short} WHERE blog_id = 77"
+        ) == [(0,)]
+    backup = ArchiveLocation.parse(tmp_path).read_manifest(gone.migration_id or "")
+    assert backup.kind == "backup" and backup.site_id == 77
+    assert sorted(o.table for o in backup.objects_of("backup")) == sorted(tables)
