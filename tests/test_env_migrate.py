@@ -276,6 +276,13 @@ def test_fail_fast_stops_at_the_first_failed_site(library_run: wfuwp.NetworkRepo
     assert all(after[n] == before[n] for n in names if not n.startswith(tuple(f"wp_{s}_" for s in started)))
 
 
+def test_parallel_beyond_the_connection_bound_is_refused() -> None:
+    with pytest.raises(wfuwp.UsageError, match="--parallel 8 needs at least 24 connections per server"):
+        wfuwp.migrate_network(
+            source="mysql://root@127.0.0.1:1/a", target="mysql://root@127.0.0.1:1/b", parallel=8
+        )
+
+
 # -- the command line ----------------------------------------------------------------------------------------
 
 

@@ -185,6 +185,12 @@ def migrate_network(
     src, tgt = _as_database(source, "source"), _as_database(target, "target")
     if parallel < 1 or max_connections < 1:
         raise UsageError("--parallel and the connection bound must be 1 or more")
+    needed = parallel * (1 + _PER_SITE_EXTRA_CONNECTIONS)
+    if needed > max_connections:
+        raise UsageError(
+            f"--parallel {parallel} needs at least {needed} connections per server and the bound is "
+            f"{max_connections}: raise --max-connections or lower --parallel"
+        )
     if resume and archive is None:
         raise UsageError("resuming needs the archive the refresh was started with: pass archive=")
     if drop_target_only_sites and archive is None and not dry_run:
