@@ -167,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = MariaDBServer()
     private = args.private_server or not server.answers()
-    if private:
-        server = MariaDBServer.start(Path(tempfile.mkdtemp(prefix="wfuwp-bench-")))
+    datadir = Path(tempfile.mkdtemp(prefix="wfuwp-bench-env-")) if private else None
+    if datadir is not None:
+        server = MariaDBServer.start(datadir)
     source = ensure_source(server, max(3, args.sites), args.rows_scale)
     target = "wfuwp_bench_env_target"
     lines = []
@@ -190,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.drop_source:
             sql(server, f"DROP DATABASE IF EXISTS `{source}`")
         version = sql(server, "SELECT VERSION()")[0][0]
-        if private:
+        if datadir is not None:
             server.stop()
+            shutil.rmtree(datadir, ignore_errors=True)  # the generated network goes with the server
     first = lines[0][3]
     gb = float(first["bytes"]) / 1e9  # type: ignore[arg-type]
     print()
