@@ -336,6 +336,12 @@ SITE_TABLES = re.compile(r"wp_43_\w+").fullmatch
         b"DO SLEEP(3600)",
         b"HANDLER wp_users OPEN",
         b"SHUTDOWN",
+        # A trigger is code that runs on every later write: it may touch the site's tables only.
+        b"CREATE TRIGGER t BEFORE INSERT ON wp_users FOR EACH ROW SET @x = 1",
+        b"/*!50003 CREATE*/ /*!50003 TRIGGER t AFTER INSERT ON wp_43_posts FOR EACH ROW CALL p() */",
+        b"CREATE TRIGGER t AFTER INSERT ON wp_43_posts FOR EACH ROW BEGIN PREPARE s FROM @q; EXECUTE s; END",
+        b"CREATE TRIGGER t AFTER INSERT ON wp_43_posts FOR EACH ROW SELECT 1 INTO DUMPFILE '/tmp/x'",
+        b"CREATE TRIGGER t AFTER INSERT ON wp_43_posts FOR EACH ROW DROP TABLE wp_users",
     ],
 )
 def test_a_malicious_statement_is_rejected(sql: bytes) -> None:
@@ -350,10 +356,7 @@ def test_a_malicious_statement_is_rejected(sql: bytes) -> None:
         (b"INSERT INTO wp_43_posts VALUES (1, 'abc", "truncated at byte"),
         (b"INSERT INTO wp_43_posts VALUES (1);\n/* a comment that never ends", "truncated at byte"),
         (b"INSERT INTO `wp_43_posts VALUES (1);", "truncated at byte"),
-        (
-            b"DELIMITER ;;\nCREATE TRIGGER t BEFORE INSERT ON wp_users FOR EACH ROW SET @x = 1;;",
-            "uses DELIMITER",
-        ),
+        (b"DELIMITER '\nCREATE TRIGGER t BEFORE INSERT ON wp_43_posts FOR EACH ROW SET @x = 1'", "DELIMITER"),
     ],
 )
 def test_a_truncated_or_unsupported_file_is_rejected(dump: bytes, message: str) -> None:

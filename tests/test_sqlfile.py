@@ -218,14 +218,29 @@ def test_require_terminator_catches_a_cut_between_rows() -> None:
         split(data, require_terminator=True)
 
 
-def test_delimiter_is_refused() -> None:
+def test_delimiter_is_obeyed_as_the_client_obeys_it() -> None:
     data = (
         b"SELECT 1;\nDELIMITER ;;\nCREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW BEGIN SET @a=1; END ;;\n"
+        b"/*!50003 CREATE*/ /*!50003 TRIGGER y AFTER INSERT ON t FOR EACH ROW BEGIN SET @b=';;'; END */;;\n"
+        b"DELIMITER ;\nSELECT 2;\ndelimiter $$\nSELECT 'a$$b'$$ SELECT 3$$\nDELIMITER //\nSELECT 4/2//\n"
     )
-    it = iter_statements(io.BytesIO(data), name="dump.sql")
-    assert next(it) == b"SELECT 1"
-    with pytest.raises(SqlFileError, match=r"dump\.sql uses DELIMITER at byte 10: stored routines"):
-        next(it)
+    expected = [
+        b"SELECT 1",
+        b"CREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW BEGIN SET @a=1; END",
+        b"/*!50003 CREATE*/ /*!50003 TRIGGER y AFTER INSERT ON t FOR EACH ROW BEGIN SET @b=';;'; END */",
+        b"SELECT 2",
+        b"SELECT 'a$$b'",
+        b"SELECT 3",
+        b"SELECT 4/2",
+    ]
+    assert split(data) == expected
+    for size in (1, 2, 3, 7):  # every cut of the buffer: a delimiter split across reads
+        assert list(iter_statements(io.BytesIO(data), chunk_size=size)) == expected
+
+
+def test_an_unusable_delimiter_is_refused() -> None:
+    with pytest.raises(SqlFileError, match=r"dump\.sql has an unusable DELIMITER at byte 10"):
+        list(iter_statements(io.BytesIO(b"SELECT 1;\nDELIMITER '\nSELECT 2'\n"), name="dump.sql"))
 
 
 # --- open_sql
@@ -355,7 +370,12 @@ def test_policy_accepts_what_dumps_contain(sql: bytes, kind: str, tables: list[s
         (b"SET @a = (SELECT user_pass FROM wp_users LIMIT 1)", "SELECT"),
         (b"SET @a = SLEEP(10)", "function"),
         (b"/*!40101 SET NAMES utf8 */ DELETE FROM t", "mixes"),
-        (b"/*!50003 CREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW SET @a=1 */", "TABLE"),
+        (b"/*!50003 CREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW CALL p() */", "uses CALL"),
+        (b"CREATE TRIGGER x AFTER INSERT ON t FOR EACH ROW BEGIN PREPARE s FROM @q; END", "uses PREPARE"),
+        (b"CREATE TRIGGER x AFTER INSERT ON t FOR EACH ROW FOLLOWS y SET @a=1", "FOLLOWS"),
+        (b"CREATE TRIGGER x AFTER INSERT ON otherdb.t FOR EACH ROW SET @a=1", "another database"),
+        (b"CREATE TRIGGER x AFTER INSERT ON t FOR EACH ROW SELECT 1 INTO OUTFILE '/tmp/x'", "OUTFILE"),
+        (b"CREATE TRIGGER x ON t FOR EACH ROW SET @a=1", "BEFORE or AFTER"),
         (b"ALTER TABLE t ADD COLUMN x int", "DISABLE"),
         (b"LOCK TABLES t WRITE, otherdb.u READ", "another database"),
     ],
@@ -375,6 +395,25 @@ def test_policy_checks_every_table_against_the_allow_list() -> None:
         check_statement(b"CREATE TABLE wp_2_log (p int, FOREIGN KEY (p) REFERENCES wp_users (ID))", site)
     with pytest.raises(SqlFileError, match="'wp_430_posts'"):
         check_statement(b"/*!40000 ALTER TABLE `wp_430_posts` DISABLE KEYS */", site)
+
+
+def test_a_trigger_as_mariadb_dump_writes_it_becomes_one_plain_statement() -> None:
+    dumped = (
+        b"/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 trigger `wp_2_ai` after insert"
+        b" on `wp_2_posts` for each row begin insert into wp_2_log values (new.id); set @a = ';'; end \n*/"
+    )
+    stmt = check_statement(dumped, {"wp_2_posts"}.__contains__)
+    assert stmt.kind == "create_trigger" and stmt.table == "wp_2_posts"
+    assert stmt.trigger is not None and stmt.trigger.name == "wp_2_ai"
+    assert {"wp_2_log", "new", "id"} <= set(stmt.body_names)
+    # Without the DEFINER (the importing account's), the staging names in place, the body untouched.
+    assert stmt.with_tables(lambda n: "stage_" + n, trigger=lambda n: "staged_" + n) == (
+        b"CREATE TRIGGER `staged_wp_2_ai` AFTER INSERT ON `stage_wp_2_posts` FOR EACH ROW begin insert into"
+        b" wp_2_log values (new.id); set @a = ';'; end"
+    )
+    # The ON table is checked like any table a statement names.
+    with pytest.raises(SqlFileError, match="'wp_2_posts'"):
+        check_statement(dumped, {"wp_2_log"}.__contains__)
 
 
 def test_with_tables_redirects_every_table_identifier() -> None:

@@ -61,6 +61,10 @@ _LAZY = {
     "plan_for": "wfuwp.config.plan",
     "migrate_site": "wfuwp.ops.migrate",
     "migrate_between": "wfuwp.ops.environment",
+    "migrate_network": "wfuwp.ops.network",
+    "NetworkReport": "wfuwp.ops.network",
+    "NetworkProgress": "wfuwp.ops.network",
+    "SiteOutcome": "wfuwp.ops.network",
     "EnvironmentMigration": "wfuwp.ops.environment",
     "restore": "wfuwp.ops.restore",
     "rollback": "wfuwp.ops.restore",
@@ -102,6 +106,8 @@ __all__ = [
     "MigrationReport",
     "NetworkIdentity",
     "NetworkMismatchError",
+    "NetworkProgress",
+    "NetworkReport",
     "Plan",
     "PreflightError",
     "PreflightReport",
@@ -111,6 +117,7 @@ __all__ = [
     "Rule",
     "SiteCheck",
     "SiteNotFoundError",
+    "SiteOutcome",
     "SqlFileError",
     "SwapBlockedError",
     "TableChoice",
@@ -127,6 +134,7 @@ __all__ = [
     "import_sql",
     "list_migrations",
     "migrate_between",
+    "migrate_network",
     "migrate_site",
     "network_of",
     "plan_clean",
@@ -167,6 +175,7 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ loads th
     from wfuwp.ops.export import ExportReport, export_site
     from wfuwp.ops.media import copy_prefix, sync_media
     from wfuwp.ops.migrate import migrate_site
+    from wfuwp.ops.network import NetworkProgress, NetworkReport, SiteOutcome, migrate_network
     from wfuwp.ops.preflight import PreflightReport, preflight
     from wfuwp.ops.restore import LoadReport, import_sql, restore, rollback
     from wfuwp.ops.verify import SiteCheck, count_matches, verify_site

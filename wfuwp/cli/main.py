@@ -42,6 +42,7 @@ from wfuwp.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_PREFLIGHT,
     ArchiveError,
     PreflightError,
     UsageError,
@@ -56,6 +57,7 @@ from wfuwp.ops.environment import migrate_between, plan_site, site_tables, sourc
 from wfuwp.ops.export import default_export_name, export_site
 from wfuwp.ops.media import CopyResult, media_location
 from wfuwp.ops.migrate import migrate_site
+from wfuwp.ops.network import refresh_between
 from wfuwp.ops.preflight import PreflightReport
 from wfuwp.ops.restore import LoadReport, check_file_network, check_network, import_sql, restore, rollback
 from wfuwp.ops.verify import verify_site
@@ -1122,3 +1124,168 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 __all__ = ["cli", "main", "migrate_main"]
+
+
+# -- the whole environment -----------------------------------------------------------------------------------
+
+
+def _site_list(value: str | None, option: str) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [validate_site_id(part) for part in value.replace(" ", "").split(",") if part]
+    except UsageError:
+        raise UsageError(f"{option} {value!r} is not a list of site ids: give it as 2,43,430") from None
+
+
+def _network_options(f: F) -> F:
+    for decorator in reversed(
+        [
+            click.option(
+                "--parallel",
+                type=click.IntRange(1, 64),
+                default=2,
+                show_default=True,
+                help="Sites migrated at once.",
+            ),
+            click.option(
+                "--max-connections",
+                type=click.IntRange(1, 512),
+                default=16,
+                show_default=True,
+                help="Connections per server for all the sites at once (each site gets its share).",
+            ),
+            click.option("--include-sites", metavar="IDS", help="Only these sites (comma-separated ids)."),
+            click.option("--exclude-sites", metavar="IDS", help="Not these sites (comma-separated ids)."),
+            click.option(
+                "--drop-target-only-sites",
+                is_flag=True,
+                help="Drop the sites only the target has (their wp_blogs rows, and their tables "
+                "after backing them up) instead of keeping them.",
+            ),
+            click.option(
+                "--resume",
+                is_flag=True,
+                help="Continue the latest unfinished refresh between the same environments: "
+                "finished sites are skipped, a site cut short is resumed, the rest start.",
+            ),
+            click.option(
+                "--fail-fast",
+                is_flag=True,
+                help="Stop at the first failed site (the sites running then are put back).",
+            ),
+            click.option(
+                "--dry-run",
+                is_flag=True,
+                help="Run the pre-flight checks of every site and of the network tables and print "
+                "the plan; write nothing.",
+            ),
+            click.option(
+                "--keep-files",
+                is_flag=True,
+                help="Keep every replaced table as _wfo_<id>_* (instant rollback; "
+                "`wfuwp migrate clean` drops them).",
+            ),
+            click.option(
+                "--skip-s3",
+                is_flag=True,
+                help="Write the archives and the state file to a local directory even when s3.bucket is set.",
+            ),
+            click.option(
+                "--work-dir",
+                type=click.Path(file_okay=False, path_type=Path),
+                metavar="PATH",
+                help="Directory for local archives (default: the per-user data directory).",
+            ),
+            _yes_option,
+            _replace_option,
+            json_option,
+            global_options,
+        ]
+    ):
+        f = decorator(f)
+    return f
+
+
+def _env_migrate(from_env: str, to_env: str, **kw: Any) -> int:
+    """What `wfuwp env-migrate` and `wfuwp migrate network` run."""
+    ui = Ui(json_mode=kw["as_json"])
+    config = current_state().config()
+    dry_run, yes = kw["dry_run"], kw["yes"]
+    if not dry_run:
+        _refuse_without_terminal(config, to_env, yes)
+
+    def confirm() -> None:
+        if not config.is_protected(to_env) or yes:
+            return
+        ui.warn(
+            f"{to_env} is a protected environment: its network tables and every site above will be replaced"
+        )
+        typed = click.prompt(f"Type the environment's name ({to_env}) to go on", default="",
+                             show_default=False, err=True)  # fmt: skip
+        if typed.strip() != to_env:
+            raise WfuwpError(f"you typed {typed.strip()!r}, not {to_env}: nothing was written")
+
+    with ui.network_progress() as progress:
+        report = refresh_between(
+            config,
+            from_env,
+            to_env,
+            extra=_pairs(kw["replace"]),
+            archive=config.archive_location(kw["work_dir"], local=kw["skip_s3"]),
+            parallel=kw["parallel"],
+            max_connections=kw["max_connections"],
+            include_sites=_site_list(kw["include_sites"], "--include-sites"),
+            exclude_sites=_site_list(kw["exclude_sites"], "--exclude-sites") or (),
+            drop_target_only_sites=kw["drop_target_only_sites"],
+            resume=kw["resume"],
+            fail_fast=kw["fail_fast"],
+            dry_run=dry_run,
+            keep_old=kw["keep_files"],
+            progress=progress,
+            on_plan=None if kw["as_json"] else ui.network_plan,
+            confirm=confirm,
+        )
+    current_state().result = report.to_dict()
+    if kw["as_json"]:
+        emit_json(report.to_dict())
+    else:
+        ui.network_summary(report)
+    if report.failed:
+        what = "would fail" if dry_run else "failed"
+        ui.warn(
+            f"{len(report.failed)} of {len(report.sites) + 1} {what}: "
+            + ", ".join(o.name for o in report.failed)
+            + ("" if dry_run else "; the others finished. Fix the cause, then run again with --resume")
+        )
+        return EXIT_PREFLIGHT if dry_run else EXIT_FAILED
+    return 0
+
+
+@cli.command("env-migrate", context_settings=CONTEXT)
+@click.argument("from_env", metavar="SRC")
+@click.argument("to_env", metavar="TGT")
+@_network_options
+@notifies("env-migrate")
+def env_migrate(from_env: str, to_env: str, **kw: Any) -> int:
+    """Refresh environment TGT from SRC: the network tables, then every site.
+
+    Each site is its own migration (archives, manifest, lock, report), --parallel at once; the network
+    tables (wp_blogs, wp_site, wp_users, ... and the network-wide plugins' tables) go through the same
+    staging, verification, backup and swap, with every site's domain and path mapped. Sites only TGT
+    has are kept (or dropped with --drop-target-only-sites). A failed site does not stop the others;
+    the end prints one table and exits non-zero if any failed. --resume continues a run that stopped.
+    """
+    return _env_migrate(from_env, to_env, **kw)
+
+
+@migrate.command("network", context_settings=CONTEXT)
+@_from_to
+@_network_options
+@notifies("migrate network")
+def migrate_network_command(from_env: str, to_env: str, **kw: Any) -> int:
+    """Refresh a whole environment: `wfuwp env-migrate --from SRC --to TGT` in the migrate group.
+
+    The same command as `wfuwp env-migrate SRC TGT`, with the environments given as --from and --to.
+    """
+    return _env_migrate(from_env, to_env, **kw)

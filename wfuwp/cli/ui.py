@@ -42,6 +42,7 @@ from wfuwp.mysql.identity import NetworkIdentity
 from wfuwp.mysql.schema import TableChoice
 from wfuwp.ops.clean import CleanPlan
 from wfuwp.ops.export import ExportReport
+from wfuwp.ops.network import NetworkProgress, NetworkProgressCallback, NetworkReport
 from wfuwp.ops.preflight import PreflightReport
 from wfuwp.ops.restore import LoadReport
 from wfuwp.ops.verify import ColumnMatches, SiteCheck
@@ -152,6 +153,58 @@ class Ui:
         view = _ProgressView(self.err, mode=mode)
         with view:
             yield view
+
+    @contextmanager
+    def network_progress(self) -> Iterator[NetworkProgressCallback]:
+        """A NetworkProgress callback for an environment refresh: one status line on a terminal (sites
+        done/total, MB, ETA, the sites running), plain lines as each site starts and ends elsewhere."""
+        view = _NetworkLines(self.err, live=self.interactive and not self.json_mode)
+        try:
+            yield view
+        finally:
+            view.close()
+
+    def network_plan(self, report: NetworkReport) -> None:
+        """What a refresh will do: the network tables' rules, where each site lands, the target-only sites."""
+        self.out.print(
+            f"[bold]Environment refresh[/] {escape(report.from_env)} -> {escape(report.to_env)}: "
+            f"{len(report.sites)} sites and the network tables (run {escape(report.run_id)})",
+            soft_wrap=True,
+        )
+        self.line(f"network tables: {report.network.source or 'none'}")
+        for i, (search, replace) in enumerate(report.network_rules, 1):
+            self.line(f"{i:2}. {search!r} -> {replace!r}")
+        for site in report.sites:
+            note = f"  ({'; '.join(site.notes)})" if site.notes else ""
+            self.line(f"site {site.site_id}: {site.source} -> {site.target}{note}")
+        for site in report.target_only:
+            verb = "dropped (backed up first)" if site.status == "dropped" else "kept as it is"
+            self.line(f"site {site.site_id}: only in {report.to_env} ({site.target}): {verb}")
+        for note in report.plan_notes:
+            self.note(f"note: {note}")
+
+    def network_summary(self, report: NetworkReport) -> None:
+        """One table: site, status, rows, replacements, seconds; then each failure's error."""
+        table = Table(title=f"{report.from_env} -> {report.to_env} ({report.run_id})", title_justify="left")
+        for name, justify in (("site", "right"), ("status", "left"), ("rows", "right"),
+                              ("replacements", "right"), ("seconds", "right")):  # fmt: skip
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for row in report.rows():
+            style = "red" if row.status in ("failed", "interrupted", "would fail") else None
+            table.add_row(
+                row.name,
+                row.status,
+                f"{row.rows:,}",
+                f"{row.replacements:,}",
+                f"{row.seconds:.1f}",
+                style=style,
+            )
+        self.out.print(table)
+        for row in report.rows():
+            if row.error:
+                self.line(f"site {row.name}: {row.error}")
+        if report.state:
+            self.note(f"state: {report.state}")
 
     # -- renderings ----------------------------------------------------------------------------------
 
@@ -605,6 +658,42 @@ class _Lines:
         self.console.print(
             f"{time.strftime('%H:%M:%S')} {text}", markup=False, highlight=False, soft_wrap=True
         )
+
+
+class _NetworkLines:
+    """Progress of an environment refresh: a rewritten status line, or a line per site start and end."""
+
+    def __init__(self, console: Console, *, live: bool) -> None:
+        self.console = console
+        self.live = live
+        self.shown = False
+
+    def __call__(self, update: NetworkProgress) -> None:
+        eta = "?" if update.eta_s is None else f"{int(update.eta_s) // 60}:{int(update.eta_s) % 60:02d}"
+        status = (
+            f"sites {update.sites_done}/{update.sites_total}, {update.bytes_done / 1e6:,.1f}/"
+            f"{update.bytes_total / 1e6:,.1f} MB, ETA {eta}, running: {', '.join(update.current) or '-'}"
+        )
+        if self.live:
+            self.console.file.write(
+                "\r" + status[: max(20, self.console.width - 1)].ljust(self.console.width - 1)
+            )
+            self.console.file.flush()
+            self.shown = True
+        elif update.message in ("site-start", "site-end") and update.site_id is not None:
+            which = "network tables" if update.site_id == 0 else f"site {update.site_id}"
+            verb = "started" if update.message == "site-start" else "ended"
+            self.console.print(
+                f"{time.strftime('%H:%M:%S')} {which} {verb}; {status}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    def close(self) -> None:
+        if self.shown:
+            self.console.file.write("\n")
+            self.console.file.flush()
 
 
 # A per-table note of the engine: "<table>: <count> value(s) <what happened to them>".

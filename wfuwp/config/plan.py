@@ -639,4 +639,94 @@ def _rewrite_error(earlier: PlanEntry, later: PlanEntry, value: bytes) -> UsageE
     )
 
 
-__all__ = ["MIN_SEARCH_CHARS", "Plan", "PlanEntry", "checked_rules", "plan_for"]
+__all__ = [
+    "MIN_SEARCH_CHARS",
+    "NetworkPlan",
+    "Plan",
+    "PlanEntry",
+    "checked_rules",
+    "plan_for",
+    "plan_network",
+]
+
+
+# --------------------------------------------------------------------------------------------------------
+# A whole network (wfuwp.ops.network): every site's address in the target, and the network tables' rules.
+
+Address = tuple[str, str]  # (domain, path) as in wp_blogs
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """Where each site of a network refresh lands, and the rules for the network tables.
+
+    `addresses`: {site id: (source (domain, path), target (domain, path))} for every source site;
+    `mapped`: the ids whose target address came from `base` (not in the target's wp_blogs);
+    `table_rules`: each site's host as a whole host (longest first), then `base`; `notes` name what
+    the rules cannot express (a site whose path differs between the networks keeps the source's path).
+    """
+
+    addresses: dict[int, tuple[Address, Address]]
+    mapped: tuple[int, ...]
+    table_rules: tuple[Rule, ...]
+    notes: tuple[str, ...] = ()
+
+    def site_rules(
+        self, site_id: int, source: SiteAddress, target: SiteAddress | None, base: Sequence[Rule]
+    ) -> list[Rule]:
+        """The rules of one site: its own hosts and URL (as `plan_for` plans a site), then `base`.
+
+        `target` is the site's address in the target network; None for a site the target does not
+        have, which lands at its mapped address.
+        """
+        if target is None:
+            domain, path = self.addresses[site_id][1]
+            target = SiteAddress(domain, path)
+        # `base` was checked when the refresh began (the configured plan, or the caller's rules).
+        plan = plan_for(
+            None, "source", "target", source_site=source, target_site=target, extra=base, force=True
+        )
+        return plan.rules
+
+
+def plan_network(
+    source_blogs: dict[int, Address], target_blogs: dict[int, Address], base: Sequence[Rule]
+) -> NetworkPlan:
+    """Plan a network refresh from both networks' wp_blogs rows and the environment-level `base` rules.
+
+    A site in both networks takes the target's own (domain, path); a site only in the source takes
+    its domain rewritten by `base` (the configured environment hosts) and its path. Raises UsageError
+    when `base` is unusable (see Replacer).
+    """
+    from wfuwp.replace import Replacer  # the planner builds rules; it maps hosts only here
+
+    mapper = Replacer(base)
+    addresses: dict[int, tuple[Address, Address]] = {}
+    mapped: list[int] = []
+    notes: list[str] = []
+    for site_id, (domain, path) in sorted(source_blogs.items()):
+        if site_id in target_blogs:
+            target = target_blogs[site_id]
+            if target[1] != path:
+                notes.append(
+                    f"site {site_id}: path {path!r} here and {target[1]!r} in the target; the network "
+                    "tables keep the source's path"
+                )
+        else:
+            target = (mapper.replace(domain.encode()).decode("utf-8", "replace"), path)
+            mapped.append(site_id)
+        addresses[site_id] = ((domain, path), target)
+    hosts: dict[str, str] = {}
+    for site_id, ((domain, _), (target_domain, _)) in sorted(addresses.items()):
+        earlier = hosts.setdefault(domain, target_domain)
+        if earlier != target_domain:
+            notes.append(
+                f"site {site_id}: {domain} is {target_domain} in the target but {earlier} for a site with "
+                f"a lower id; the network tables use {earlier}"
+            )
+    host_rules = [
+        Rule(domain.encode(), target.encode(), host_start=True, host_end=True)
+        for domain, target in sorted(hosts.items(), key=lambda item: (-len(item[0]), item[0]))
+        if domain != target
+    ]
+    return NetworkPlan(addresses, tuple(mapped), (*host_rules, *base), tuple(notes))

@@ -1,6 +1,7 @@
 """Tables as SQL that the stock client loads: the format of every export, backup and archive.
 
-    DUMP_HEADER, DROP TABLE IF EXISTS, CREATE TABLE, START TRANSACTION, INSERT..., COMMIT, DUMP_FOOTER
+    DUMP_HEADER, DROP TABLE IF EXISTS, CREATE TABLE, START TRANSACTION, INSERT..., COMMIT,
+    [the table's triggers, after its rows so that loading fires none], DUMP_FOOTER
 
 `zstd -dc file.sql.zst | mariadb db` recreates the table byte for byte (SET NAMES binary, UTC).
 """
@@ -8,11 +9,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from wfuwp.errors import Cancelled
 from wfuwp.mysql.connection import Database, closing
+from wfuwp.mysql.objects import Trigger, site_triggers, trigger_sql
 from wfuwp.mysql.schema import Table, describe_tables
 from wfuwp.mysql.source import Snapshot, stream_rows
 from wfuwp.mysql.sql import DUMP_FOOTER, DUMP_HEADER, insert_prefix, table_preamble
@@ -35,8 +37,11 @@ def dump_table(
     *,
     statement_limit: int = 1 << 20,
     cancel: threading.Event | None = None,
+    triggers: Sequence[Trigger] = (),
 ) -> tuple[int, int]:
     """Write one table as SQL into `sink` (not closed here); return (rows, checksum).
+
+    `triggers`: the table's, written after its rows (see trigger_sql).
 
     The checksum is comparable with `wfuwp.mysql.sql.checksum_query` on a table loaded from the dump, so a
     restore can prove it brought back exactly these rows.
@@ -55,7 +60,7 @@ def dump_table(
             sink.write(prefix + chunk + b";\n")
         rows += len(batch)
         checksum += batch_sum
-    sink.write(b"COMMIT;\n" + DUMP_FOOTER)
+    sink.write(b"COMMIT;\n" + trigger_sql(triggers) + DUMP_FOOTER)
     return rows, checksum
 
 
@@ -77,6 +82,7 @@ def dump_tables(
     with closing(db.connect()) as conn:
         # Non-transactional tables first: writers wait on them only until they are read.
         tables = sorted(describe_tables(conn, db.database, names), key=lambda t: t.transactional)
+        triggers = site_triggers(conn, db.database, names)
     myisam_left = sum(1 for t in tables if not t.transactional)
     results: dict[str, tuple[int, int]] = {}
     with Snapshot(db, tables, readers=1, log=log) as snap:
@@ -90,6 +96,7 @@ def dump_tables(
                     sink,
                     statement_limit=statement_limit,
                     cancel=cancel,
+                    triggers=[t for t in triggers if t.table == table.name],
                 )
                 sink.close()
             except BaseException:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 __all__ = ["DB_LEVEL_ALL", "Grants", "grant_pattern", "privilege_names"]
 
 # Privileges a database-level `GRANT ALL` carries that matter here (RELOAD is global only).
-DB_LEVEL_ALL = frozenset({"SELECT", "INSERT", "CREATE", "DROP", "ALTER", "INDEX", "LOCK TABLES"})
+DB_LEVEL_ALL = frozenset({"SELECT", "INSERT", "CREATE", "DROP", "ALTER", "INDEX", "LOCK TABLES", "TRIGGER"})
 
 _SCOPE = re.compile(r"\sON\s+(?:TABLE\s+)?(\*|`(?:[^`]|``)*`)\.(\*|`(?:[^`]|``)*`)\s+TO\s", re.IGNORECASE)
 

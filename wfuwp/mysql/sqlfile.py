@@ -71,9 +71,34 @@ _RUN_VERSIONED = re.compile(
     re.S,
 )
 _SPACE = re.compile(rb"[ \t\r\n\f\v]*")
+# The mysql client's DELIMITER command (a line of its own): triggers and routines use it for bodies
+# whose statements end in ';'. A delimiter here is 1-8 bytes, none of them quotes, '#', '-', '\\'
+# or space, so that it can never be part of a string, a comment or an escape.
+_DELIMITER_LINE = re.compile(rb"(?i)delimiter[ \t]+([^ \t\r\n]+)[ \t\r]*(?:\n|$)")
+_DELIMITER_BYTES = re.compile(rb"[^'\"`#\-\\ \t\r\n\f\v]{1,8}")
+
+
+def _run_for(delimiter: bytes) -> re.Pattern[bytes]:
+    """_RUN for a statement that ends at `delimiter` instead of ';' (which is then ordinary text)."""
+    if delimiter == b";":
+        return _RUN
+    first, rest = delimiter[:1], delimiter[1:]
+    # The first byte starts the delimiter only when the rest follows; otherwise it is ordinary text.
+    guarded = [re.escape(first) + b"(?!" + re.escape(rest) + b")"] if rest else []
+    stops = b";'\"`#/\\-" + (b"" if first in b";/" else re.escape(first))
+    alternatives = [b"[^" + stops + b"]+" + _P, _SQ, _DQ, _BQ, rb"-(?!-)"]
+    if first == b"/":
+        alternatives += [rb"/(?!\*)(?!" + re.escape(rest) + b")"] if rest else []
+        alternatives.append(b";")
+    elif first == b";":
+        alternatives += [rb"/(?!\*)", *guarded]
+    else:
+        alternatives += [rb"/(?!\*)", b";", *guarded]
+    return re.compile(_ATOM + b"|".join(alternatives) + b")*" + _P, re.S)
+
+
 # /*!40101 ...*/ and MariaDB's /*M!100616 ...*/ run on servers at least that version; the body follows.
 _VERSIONED_OPEN = re.compile(rb"/\*M?!([0-9]{0,6})")
-_DELIMITER = re.compile(rb"(?i)delimiter(?:[ \t\r\n]|$)")
 _WS_BYTES = b" \t\r\n\f\v"
 
 
@@ -97,9 +122,13 @@ def iter_statements(
     MariaDB's client-command comment `/*M!999999\\- enable the sandbox mode */` is dropped (the server
     never sees those). The last statement may lack ';' unless `require_terminator`.
 
+    The client's `DELIMITER ;;` command, on a line of its own between statements, is obeyed as the
+    mysql client obeys it (mariadb-dump writes triggers that way); the statements it ends are yielded
+    without their delimiter, and DELIMITER lines themselves are not yielded.
+
     Raises SqlFileError when the input ends inside a string, identifier or comment ("truncated at byte
-    N"), or with `require_terminator` inside a statement, and when it uses DELIMITER (stored routines,
-    triggers and events are not supported). `name` is used in messages (default: `stream.name`).
+    N"), or with `require_terminator` inside a statement, and for a DELIMITER that is not 1-8 plain
+    bytes. `name` is used in messages (default: `stream.name`).
     """
     label = name or _stream_name(stream)
     buf = b""
@@ -108,20 +137,14 @@ def iter_statements(
     start: int | None = None  # where the current statement began, if one has
     versioned = False  # inside /*! ... */
     eof = False
+    delimiter = b";"
+    run = _RUN
 
     def truncated(what: str) -> SqlFileError:
         return SqlFileError(
             f"{label} is truncated at byte {base + len(buf)} ({what}): "
             "the file is incomplete; download it again"
         )
-
-    def finish(stmt: bytes, at: int) -> bytes:
-        if _DELIMITER.match(stmt):
-            raise SqlFileError(
-                f"{label} uses DELIMITER at byte {at}: stored routines, triggers and events are not "
-                "supported; dump the tables without them (mariadb-dump --skip-triggers)"
-            )
-        return stmt
 
     def refill() -> None:
         """Read more, dropping what is done: the buffer keeps the current statement (or token) only."""
@@ -146,12 +169,35 @@ def iter_statements(
                 if eof:
                     return
                 continue
+            if len(buf) - pos < 10 and not eof and b"delimiter".startswith(buf[pos:].lower()):
+                refill()  # too little read to tell a DELIMITER line
+                continue
+            if buf[pos : pos + 9].upper() == b"DELIMITER" and buf[pos + 9 : pos + 10] in (b" ", b"\t"):
+                if not eof and buf.find(b"\n", pos) < 0:
+                    refill()  # the rest of the line is not read yet
+                    continue
+                line = _DELIMITER_LINE.match(buf, pos)
+                chosen = line.group(1) if line is not None else b""
+                if line is None or not _DELIMITER_BYTES.fullmatch(chosen):
+                    raise SqlFileError(
+                        f"{label} has an unusable DELIMITER at byte {base + pos}: use 1-8 bytes "
+                        "without quotes, '#', '-', '\\' or spaces (as mariadb-dump writes ';;')"
+                    )
+                delimiter, run = chosen, _run_for(chosen)
+                pos = line.end()
+                continue
         need_more = False
-        end = (_RUN_VERSIONED if versioned else _RUN).match(buf, pos).end()  # type: ignore[union-attr]
+        end = (_RUN_VERSIONED if versioned else run).match(buf, pos).end()  # type: ignore[union-attr]
         at_buffer_end = end >= len(buf)
         if at_buffer_end and not eof and buf[end - 1 : end] in (b"/", b"-", b"*"):
             # That last '/', '-' or '*' may start '/*', '-- ' or '*/' with the next chunk: decide then.
             end -= 1
+        elif at_buffer_end and not eof and not versioned and len(delimiter) > 1:
+            # Bytes that may begin the delimiter, whose rest comes with the next chunk: decide then.
+            for k in range(len(delimiter) - 1, 0, -1):
+                if end - k >= pos and buf[end - k : end] == delimiter[:k]:
+                    end -= k
+                    break
         if end > pos and start is None:
             start = pos
         pos = end
@@ -160,12 +206,21 @@ def iter_statements(
                 break
             continue
         c = buf[pos]
-        if c == 0x3B:  # ;
+        ends = c == 0x3B if delimiter == b";" else (not versioned and buf.startswith(delimiter, pos))
+        if not ends and delimiter != b";" and not versioned and pos + len(delimiter) > len(buf) and not eof:
+            refill()  # maybe the delimiter, cut by the end of the buffer
+            continue
+        if ends:
             if start is not None:
                 stmt = buf[start:pos].rstrip(_WS_BYTES)
                 if stmt:
-                    yield finish(stmt, base + start)
+                    yield stmt
             start = None
+            pos += len(delimiter)
+            continue
+        if c == 0x3B or (c == delimiter[0] and c not in b"/"):  # ';' or a delimiter's first byte: text here
+            if start is None:
+                start = pos
             pos += 1
             continue
         if c in b"'\"`":
@@ -236,14 +291,22 @@ def iter_statements(
         if stmt:
             if require_terminator:
                 raise truncated("inside a statement with no terminating ';'")
-            yield finish(stmt, base + start)
+            yield stmt
 
 
 # --------------------------------------------------------------------------------------------------------
 # Policy.
 
 StatementKind = Literal[
-    "set", "create_table", "drop_table", "insert", "lock_tables", "unlock_tables", "alter_keys", "transaction"
+    "set",
+    "create_table",
+    "drop_table",
+    "insert",
+    "lock_tables",
+    "unlock_tables",
+    "alter_keys",
+    "transaction",
+    "create_trigger",
 ]
 
 
@@ -261,27 +324,38 @@ class Statement:
     """A statement that passed `check_statement`.
 
     `tables` lists every table it names, the one it writes first (CREATE TABLE also lists the tables
-    its foreign keys reference). `versioned`: it was wrapped in /*!NNNNN ... */.
+    its foreign keys reference). `versioned`: it was wrapped in /*!NNNNN ... */. A CREATE TRIGGER
+    (kind "create_trigger", `sql` rewritten to a plain `CREATE TRIGGER name ... ON table FOR EACH ROW
+    body`, without DEFINER) names its table in `tables`, itself in `trigger`, and every identifier
+    of its body in `body_names` (for the caller to check against the tables that exist).
     """
 
     kind: StatementKind
     sql: bytes
     tables: tuple[TableRef, ...]
     versioned: bool = False
+    trigger: TableRef | None = None
+    body_names: tuple[str, ...] = ()
 
     @property
     def table(self) -> str | None:
         """The table the statement writes (or locks, drops, creates), if any."""
         return self.tables[0].name if self.tables else None
 
-    def with_tables(self, rename: Callable[[str], str]) -> bytes:
-        """Return the statement with every table identifier replaced by `rename(name)`, backtick-quoted."""
+    def with_tables(
+        self, rename: Callable[[str], str], *, trigger: Callable[[str], str] | None = None
+    ) -> bytes:
+        """Return the statement with every table identifier replaced by `rename(name)`, backtick-quoted
+        (and a trigger's own name by `trigger(name)`, when given; its body is left as it is)."""
         out = []
         prev = 0
-        for ref in sorted(self.tables, key=lambda r: r.start):
+        spans = [(ref, rename) for ref in self.tables]
+        if trigger is not None and self.trigger is not None:
+            spans.append((self.trigger, trigger))
+        for ref, how in sorted(spans, key=lambda r: r[0].start):
             out.append(self.sql[prev : ref.start])
             try:
-                out.append(quote_identifier_bytes(rename(ref.name)))
+                out.append(quote_identifier_bytes(how(ref.name)))
             except UsageError as exc:  # a name the file made up that MySQL cannot hold
                 raise SqlFileError(str(exc)) from None
             prev = ref.end
@@ -400,7 +474,8 @@ def _snippet(sql: bytes) -> str:
 def _reject(sql: bytes, why: str) -> SqlFileError:
     return SqlFileError(
         f"statement {_snippet(sql)} {why}: an import accepts only a table dump (SET, DROP TABLE IF EXISTS, "
-        "CREATE TABLE, LOCK/UNLOCK TABLES, ALTER TABLE ... DISABLE/ENABLE KEYS, INSERT of literal values)"
+        "CREATE TABLE, LOCK/UNLOCK TABLES, ALTER TABLE ... DISABLE/ENABLE KEYS, INSERT of literal values, "
+        "CREATE TRIGGER on those tables)"
     )
 
 
@@ -460,12 +535,20 @@ def check_statement(stmt: bytes, allowed_tables: Callable[[str], bool]) -> State
     Accepted: SET (session variables and names; not GLOBAL, PASSWORD, ROLE, SET STATEMENT, nor
     functions/subqueries), DROP TABLE IF EXISTS, CREATE TABLE name (...) with engine InnoDB/MyISAM/
     Aria/MEMORY and no SELECT/LIKE, INSERT [IGNORE] INTO name [(columns)] VALUES with literal rows only,
-    LOCK TABLES / UNLOCK TABLES, ALTER TABLE name DISABLE/ENABLE KEYS, and any of these inside
-    /*!NNNNN ... */ comments. Every table named must be unqualified (no other database) and pass
-    `allowed_tables(name)`. Raises SqlFileError naming the statement and the reason otherwise.
+    LOCK TABLES / UNLOCK TABLES, ALTER TABLE name DISABLE/ENABLE KEYS, CREATE [DEFINER=...] TRIGGER
+    name ... ON table FOR EACH ROW body (no FOLLOWS/PRECEDES; a body without CALL, dynamic SQL, files,
+    schema or account changes; DEFINER dropped), and any of these inside /*!NNNNN ... */ comments.
+    Every table named must be unqualified (no other database) and pass `allowed_tables(name)`; what a
+    trigger's body names is left to the caller (`Statement.body_names`). Raises SqlFileError naming
+    the statement and the reason otherwise.
     """
     if _VERSIONED_OPEN.match(stmt, _SPACE.match(stmt).end()):  # type: ignore[union-attr]
-        result = _check_versioned(stmt)
+        # mariadb-dump writes a trigger as `/*!50003 CREATE*/ /*!50017 DEFINER=...*/ /*!50003 TRIGGER ...*/`.
+        unwrapped = _unwrap_versioned(stmt)
+        if unwrapped is not None and _TRIGGER_START.match(unwrapped):
+            result = _check_plain(unwrapped, 0, len(unwrapped))
+        else:
+            result = _check_versioned(stmt)
     else:
         result = _check_plain(stmt, 0, len(stmt))
     for ref in result.tables:
@@ -475,6 +558,29 @@ def check_statement(stmt: bytes, allowed_tables: Callable[[str], bool]) -> State
                 "being imported; import a dump of this site's tables only"
             )
     return result
+
+
+_TRIGGER_START = re.compile(
+    rb"(?is)[ \t\r\n]*CREATE[ \t\r\n]+(?:DEFINER[^(]*?[ \t\r\n`'\"])?TRIGGER[ \t\r\n`]"
+)
+
+
+def _unwrap_versioned(stmt: bytes) -> bytes | None:
+    """The bodies of a statement made of versioned comments only, joined by spaces (None if it is not)."""
+    bodies: list[bytes] = []
+    pos = 0
+    while True:
+        pos = _SPACE.match(stmt, pos).end()  # type: ignore[union-attr]
+        if pos >= len(stmt):
+            return b" ".join(bodies)
+        m = _VERSIONED_OPEN.match(stmt, pos)
+        if m is None:
+            return None
+        body_end = _RUN_VERSIONED.match(stmt, m.end()).end()  # type: ignore[union-attr]
+        if stmt[body_end : body_end + 2] != b"*/":
+            return None
+        bodies.append(stmt[m.end() : body_end])
+        pos = body_end + 2
 
 
 def _check_versioned(stmt: bytes) -> Statement:
@@ -534,6 +640,9 @@ def _check_drop(p: _Parser) -> Statement:
 
 
 def _check_create(p: _Parser) -> Statement:
+    ahead = p.peek()
+    if ahead is not None and ahead.upper in (b"DEFINER", b"TRIGGER"):
+        return _check_trigger(p)
     p.expect(b"TABLE")
     if p.accept(b"IF"):
         p.expect(b"NOT")
@@ -557,6 +666,60 @@ def _check_create(p: _Parser) -> Statement:
             if engine is None or engine.upper not in _ENGINES:
                 raise _reject(p.sql, "uses an engine other than InnoDB, MyISAM, Aria or MEMORY")
     return Statement("create_table", p.sql, tuple(tables))
+
+
+# Words a trigger body may not use: no dynamic SQL or procedure calls (which could reach anything), no
+# files, no schema or account changes, no server-wide settings. What a body names is the caller's to
+# check (Statement.body_names) against the tables that exist.
+_TRIGGER_FORBIDDEN = {
+    b"CALL", b"PREPARE", b"EXECUTE", b"DEALLOCATE", b"GRANT", b"REVOKE", b"LOAD", b"OUTFILE",
+    b"DUMPFILE", b"LOAD_FILE", b"CREATE", b"DROP", b"ALTER", b"RENAME", b"TRUNCATE", b"HANDLER",
+    b"INSTALL", b"UNINSTALL", b"SHUTDOWN", b"KILL", b"FLUSH", b"LOCK", b"UNLOCK", b"GLOBAL", b"PASSWORD",
+    b"BINLOG", b"PURGE", b"RESET", b"MASTER", b"SLAVE", b"REPLICA", b"SERVER", b"SONAME",
+}  # fmt: skip
+
+
+def _check_trigger(p: _Parser) -> Statement:
+    if p.accept(b"DEFINER"):
+        while (tok := p.peek()) is not None and tok.upper != b"TRIGGER":
+            p.next()  # = user@host: dropped (naming another account needs SUPER)
+    p.expect(b"TRIGGER")
+    if p.accept(b"IF"):
+        p.expect(b"NOT")
+        p.expect(b"EXISTS")
+    name = p.table()
+    timing = p.expect(b"BEFORE", b"AFTER")
+    event = p.expect(b"INSERT", b"UPDATE", b"DELETE")
+    p.expect(b"ON")
+    table = p.table()
+    p.expect(b"FOR")
+    p.expect(b"EACH")
+    p.expect(b"ROW")
+    if p.accept(b"FOLLOWS", b"PRECEDES"):
+        raise _reject(p.sql, "orders itself with FOLLOWS/PRECEDES (the dump's order is the triggers' order)")
+    first = p.peek()
+    if first is None:
+        raise _reject(p.sql, "is a trigger without a body")
+    names = []
+    while (tok := p.next()) is not None:
+        if tok.upper in _TRIGGER_FORBIDDEN:
+            raise _reject(p.sql, f"has a trigger body that uses {tok.text.decode('ascii', 'replace')}")
+        if tok.kind in ("word", "qid"):
+            raw = tok.text[1:-1].replace(b"``", b"`") if tok.kind == "qid" else tok.text
+            names.append(raw.decode("utf-8", "replace"))
+    sql = p.sql
+    head = b"CREATE TRIGGER "
+    name_ref = TableRef(name.name, len(head), len(head) + name.end - name.start)
+    head += sql[name.start : name.end] + b" " + timing.text.upper() + b" " + event.text.upper() + b" ON "
+    table_ref = TableRef(table.name, len(head), len(head) + table.end - table.start)
+    head += sql[table.start : table.end] + b" FOR EACH ROW "
+    return Statement(
+        "create_trigger",
+        head + sql[first.start : p.end].rstrip(_WS_BYTES),
+        (table_ref,),
+        trigger=name_ref,
+        body_names=tuple(names),
+    )
 
 
 def _check_insert(p: _Parser) -> Statement:

@@ -19,7 +19,8 @@ import mysql.connector
 from wfuwp.errors import SwapBlockedError, VerificationError
 from wfuwp.mysql.collation import target_collations, to_target_collations
 from wfuwp.mysql.connection import Database, as_text, execute, query
-from wfuwp.mysql.schema import Table, table_estimates
+from wfuwp.mysql.objects import Trigger, create_trigger, rename_triggers
+from wfuwp.mysql.schema import Table, show_create_table, table_estimates
 from wfuwp.mysql.sql import (
     MAX_IDENTIFIER,
     checksum_query,
@@ -92,6 +93,8 @@ class TargetSite:
         # table -> [(its foreign keys' staging names, their clauses as the source has them)]
         self.foreign_keys: dict[str, list[tuple[str, str]]] = {}
         self.collations: frozenset[str] | None = None  # the target's, read when first creating a table
+        # The source's triggers of the swapped tables (staged under staging names, see stage_triggers).
+        self.triggers: list[Trigger] = []
         for name in names:
             self.add(name)
 
@@ -166,6 +169,81 @@ class TargetSite:
                 changes = [f"DROP FOREIGN KEY {quote_identifier(staged)}" for staged, _ in wrong]
                 changes += [f"ADD {clause}" for _, clause in wrong]
                 execute(conn, f"ALTER TABLE {quote_identifier(name)} " + ", ".join(changes))
+
+    def staged_trigger_name(self, name: str) -> str:
+        """The name trigger `name` has on a staging table (trigger names are unique per database)."""
+        return work_table_name(STAGING_PREFIX, self.run_short_id, name)
+
+    def remember_triggers(self, triggers: Sequence[Trigger]) -> None:
+        """Note the triggers of the swapped tables, staged (by an earlier run) or to stage."""
+        self.triggers = [t for t in triggers if t.table in self.staging]
+
+    def stage_triggers(self, conn: Any, triggers: Sequence[Trigger]) -> None:
+        """Create `triggers` on the staging twins of their tables, under staging names.
+
+        Call once the tables are loaded (a trigger would fire on every row loaded). Bodies are kept as
+        they are: they name the live tables, which the staged ones become at the swap.
+        """
+        self.remember_triggers(triggers)
+        for trigger in self.triggers:
+            create_trigger(
+                conn,
+                trigger,
+                name=self.staged_trigger_name(trigger.name),
+                table=self.staging[trigger.table],
+            )
+
+    def restore_trigger_names(self, conn: Any) -> None:
+        """After the swap, once the old tables (which held the names) are gone: give the live tables'
+        triggers their own names. Repeatable, so a resumed run finishes what a killed one began."""
+        rename_triggers(conn, self.db.database, self.triggers, self.staged_trigger_name)
+
+    def repoint_foreign_keys(self, conn: Any, moved: dict[str, str] | None = None) -> None:
+        """Make foreign keys of tables outside the swap that followed a replaced table to its old name
+        (InnoDB renames the reference with the table) point at the live table again, before the old
+        ones are dropped: nothing is left referencing a dropped table.
+
+        `moved`: {name a parent was renamed to: the live name to point at}; default: each replaced
+        table's old name (after the swap). After a swap back, each staging name.
+        """
+        back = moved or {old: live for live, _s, old in self.swap_plan.pairs if live in self.existing}
+        if not back:
+            return
+        ours = set(self.old.values()) | set(self.staging.values())
+        marks = ",".join(["%s"] * len(back))
+        children = sorted(
+            {
+                as_text(table)
+                for (table,) in query(
+                    conn,
+                    "SELECT DISTINCT TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS"
+                    f" WHERE CONSTRAINT_SCHEMA = %s AND REFERENCED_TABLE_NAME IN ({marks})",
+                    (self.db.database, *back),
+                )
+            }
+            - ours
+        )
+        execute(conn, "SET SESSION foreign_key_checks = 0")  # a new parent: not every row re-checked
+        for child in children:
+            create = show_create_table(conn, self.db.database, child)
+            _, before = stage_foreign_keys(create, lambda n: n, lambda p: p)
+            _, after = stage_foreign_keys(
+                stage_foreign_keys(create, lambda n: n, lambda p: back.get(p, p))[0], lambda n: n, lambda p: p
+            )
+            for (key, was), (_, now) in zip(before, after, strict=True):
+                if was != now:
+                    # InnoDB refuses to drop and add one name in one ALTER TABLE (error 1826).
+                    table = quote_identifier(child)
+                    execute(conn, f"ALTER TABLE {table} DROP FOREIGN KEY {quote_identifier(key)}")
+                    execute(conn, f"ALTER TABLE {table} ADD {now}")
+
+    def finish_swap(self, conn: Any) -> None:
+        """After the swap: re-point outside foreign keys, drop the old tables, give the live tables'
+        foreign keys and triggers their own names. Repeatable: a resumed run calls it again."""
+        self.repoint_foreign_keys(conn)
+        self.drop(conn, "old")
+        self.restore_foreign_key_names(conn)
+        self.restore_trigger_names(conn)
 
     def verify(
         self,

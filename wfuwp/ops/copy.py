@@ -24,6 +24,7 @@ from wfuwp.archive.manifest import Role, TableSum
 from wfuwp.errors import Cancelled, MigrationError, WfuwpError
 from wfuwp.mysql.connection import Database, closing, database_error, with_retries
 from wfuwp.mysql.loader import Loader
+from wfuwp.mysql.objects import Trigger, trigger_sql
 from wfuwp.mysql.schema import Table
 from wfuwp.mysql.source import Snapshot, stream_rows
 from wfuwp.mysql.sql import DUMP_FOOTER, DUMP_HEADER, insert_prefix, table_preamble
@@ -67,7 +68,10 @@ class TableCopier:
         cancel: threading.Event,
         progress: Progress,
         on_copied: Callable[[Copied], None],
+        triggers: Sequence[Trigger] = (),
     ) -> None:
+        """`triggers`: the source's triggers of the tables, written into their archived exports."""
+        self.triggers = list(triggers)
         self.source = source
         self.target = target
         self.cut = cut
@@ -130,7 +134,8 @@ class TableCopier:
             loader.flush()
             self._verify(table, TableSum(result.rows, result.checksum))
             for stream in exports.values():
-                stream.write(b"COMMIT;\n" + DUMP_FOOTER)
+                own = [t for t in self.triggers if t.table == table.name]
+                stream.write(b"COMMIT;\n" + trigger_sql(own) + DUMP_FOOTER)
                 stream.close()
         except BaseException as exc:
             for stream in exports.values():

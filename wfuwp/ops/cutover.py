@@ -13,7 +13,8 @@ this sequence, so it exists once:
                  most `swap_lock_wait_s` per try for other connections' locks
             record("swapped")    the new tables are live, the old ones kept under `_wfo_` names
             after_swap()         may raise to have the swap undone
-            drop the old tables, or keep them for an instant `rollback`
+            drop the old tables (then re-point outside foreign keys, give foreign keys and
+                 triggers their own names: finish_swap), or keep them for an instant `rollback`
             record("finished")
       .undo()            after a failure: swap back if swapped and not finished, drop the staging tables
       .close()           releases the lock
@@ -35,6 +36,7 @@ from wfuwp import signals
 from wfuwp.archive.manifest import TableSum
 from wfuwp.mysql.connection import Database, closing, with_retries
 from wfuwp.mysql.lock import SiteLock
+from wfuwp.mysql.objects import Trigger, site_triggers
 from wfuwp.mysql.schema import Table
 from wfuwp.mysql.sql import stage_foreign_keys
 from wfuwp.mysql.target import STAGING_PREFIX, TargetSite, rename_within, work_table_name
@@ -158,6 +160,40 @@ class CutOver:
         ]
         return text.encode("latin-1")
 
+    def staged_trigger_name(self, name: str) -> str:
+        """The name trigger `name` has on a staging table until the swap is finished."""
+        return self.site.staged_trigger_name(name)
+
+    def stage_triggers(self, conn: Any, triggers: Sequence[Trigger]) -> None:
+        """Create the source's `triggers` on the loaded staging tables, under staging names (renamed
+        to their own after the swap). Call after loading: a trigger fires on every row loaded."""
+        self.site.stage_triggers(conn, triggers)
+
+    def adopt_staged_triggers(self, conn: Any, names: Sequence[str]) -> None:
+        """Note triggers a dump created on staging tables (`names`: their own names), for after the swap."""
+        staged = {self.staged_trigger_name(n): n for n in names}
+        live = {s: n for n, s in self.site.staging.items()}
+        self.site.triggers = [
+            Trigger(staged[t.name], live[t.table], t.timing, t.event, t.body, t.sql_mode)
+            for t in site_triggers(conn, self.target.database, list(live))
+            if t.name in staged
+        ]
+
+    def remember_triggers(self, triggers: Sequence[Trigger]) -> None:
+        """Note the triggers an earlier run staged (resumed): they are renamed by finish_swap."""
+        self.site.remember_triggers(triggers)
+
+    def finish_swap(self, conn: Any) -> None:
+        """What follows a swap that drops the old tables (see TargetSite.finish_swap); repeatable, for
+        a resumed run that finds the swap done: re-point outside foreign keys, drop the old tables,
+        give foreign keys and triggers their own names."""
+        self.site.finish_swap(conn)
+
+    def repoint_foreign_keys(self, conn: Any) -> None:
+        """Point other tables' foreign keys that followed a replaced table to its old name at the live
+        table (for kept old tables: the swap does it otherwise, see finish_swap)."""
+        self.site.repoint_foreign_keys(conn)
+
     def remember(self, table: Table) -> None:
         """Note a table staged by an earlier run (resumed): its foreign keys are renamed after the swap."""
         self.site.staging_sql(table)
@@ -239,14 +275,18 @@ class CutOver:
             # leaves them to `clean` rather than undoing a finished swap.
             self.finished = True
             kept = self.site.swap_plan.old_names() if keep_old else []
-            if not keep_old:
+            if keep_old:
+                try:  # the live tables' outside children point at them, not at the kept old ones
+                    self.repoint_foreign_keys(conn)
+                except Exception as exc:
+                    self.old_left = f"foreign keys of other tables still point at the old tables ({exc})"
+            else:
                 try:
-                    self.site.drop(conn, "old")
-                    self.site.restore_foreign_key_names(conn)
+                    self.finish_swap(conn)
                 except Exception as exc:
                     self.old_left = (
-                        f"the replaced tables could not all be dropped, or foreign keys renamed ({exc}): "
-                        "run `wfuwp migrate clean`"
+                        f"the replaced tables could not all be dropped, or foreign keys or triggers "
+                        f"renamed ({exc}): run `wfuwp migrate clean`"
                     )
                 self._state("old-dropped")
             note("finished")
@@ -310,4 +350,9 @@ def swap_back_kept(
         cut.retire(retired)
         with closing(target.connect()) as conn, signals.deferred():
             cut.site.swap_back(conn, cut._rename_back)
+            # Outside foreign keys that pointed at the swapped-in tables followed them to staging names.
+            plan = cut.site.swap_plan
+            cut.site.repoint_foreign_keys(
+                conn, {staging: live for live, staging, _o in plan.pairs if live in plan.existing}
+            )
             cut.site.drop(conn, "staging")

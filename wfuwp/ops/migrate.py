@@ -43,6 +43,7 @@ from wfuwp.mysql.connection import (
 )
 from wfuwp.mysql.identity import NetworkIdentity, network_or_none
 from wfuwp.mysql.network import read_site, site_label
+from wfuwp.mysql.objects import Trigger, site_triggers
 from wfuwp.mysql.schema import (
     Table,
     TableFilter,
@@ -50,6 +51,7 @@ from wfuwp.mysql.schema import (
     describe_tables,
     require_site_tables,
     site_table_names,
+    table_estimates,
     validate_site_id,
 )
 from wfuwp.mysql.source import Snapshot
@@ -60,7 +62,7 @@ from wfuwp.progress import Progress, ProgressCallback
 from wfuwp.replace import IMPLEMENTATION, PairLike, Replacer, Rule, as_rule
 from wfuwp.report import MigrationReport
 
-__all__ = ["DEFAULT_STATEMENT_BYTES", "migrate_site"]
+__all__ = ["DEFAULT_STATEMENT_BYTES", "RunHooks", "migrate_site"]
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -82,6 +84,24 @@ class Options:
     keep_old: bool = False
     swap_attempts: int = SWAP_ATTEMPTS
     tables: TableFilter = dataclasses.field(default_factory=TableFilter)
+
+
+@dataclass(frozen=True)
+class RunHooks:
+    """For callers inside the package (wfuwp.ops.network): a migration of a given table set, watched.
+
+    `tables`: migrate exactly these tables (those the source has; the target's of them are replaced)
+    instead of the site's. `label`: the name in the archive folder. `on_start` gets the migration id
+    as soon as it is known (before anything is written). Setting `cancel` stops the run as Ctrl-C would.
+    `before_swap(conn, staging_name)` runs on a target connection after every table verified and
+    before the RENAME; it may add rows to staging tables (they are then not in the archives).
+    """
+
+    tables: tuple[str, ...] | None = None
+    label: str | None = None
+    on_start: Callable[[str], None] | None = None
+    cancel: threading.Event | None = None
+    before_swap: Callable[[Any, Callable[[str], str]], None] | None = None
 
 
 def _as_database(value: str | Database, role: str) -> Database:
@@ -110,6 +130,7 @@ def migrate_site(
     swap_attempts: int = SWAP_ATTEMPTS,
     force: bool = False,
     tables: TableFilter | None = None,
+    _hooks: RunHooks | None = None,
 ) -> MigrationReport:
     """Migrate site `site_id` from `source` into `target` and return what was done.
 
@@ -152,9 +173,15 @@ def migrate_site(
         ),
         verify_after_swap,
         resume,
+        _hooks or RunHooks(),
     )
     with signals.interruptible():
         return run.run()
+
+
+def _existing(conn: Any, database: str, names: Sequence[str]) -> list[str]:
+    """Those of `names` that are base tables of `database`, sorted."""
+    return sorted(set(names) & set(table_estimates(conn, database, names)))
 
 
 class _Migration:
@@ -171,6 +198,7 @@ class _Migration:
         options: Options,
         verify_after_swap: Callable[[MigrationReport], None] | None,
         resume: str | None,
+        hooks: RunHooks,
     ) -> None:
         if resume is not None and archive is None:
             raise UsageError("resuming needs the archive the migration was started with: pass archive=")
@@ -185,7 +213,8 @@ class _Migration:
         self.resume_id = resume
         self.report = MigrationReport("", site_id, str(source), str(target))
         self.report.implementation = {"core": IMPLEMENTATION, "driver": DRIVER, "version": __version__}
-        self.cancel = threading.Event()
+        self.hooks = hooks
+        self.cancel = hooks.cancel or threading.Event()
         self.archive: MigrationArchive | None = None
         self.cut: CutOver | None = None
         self.owned = False  # whether this run may write into the archive folder (see run)
@@ -196,6 +225,7 @@ class _Migration:
         # Copy and backup workers record into the report and the state from their own threads.
         self.lock = threading.Lock()
         self.packet_limit = self.statement_limit = options.statement_bytes
+        self.triggers: list[Trigger] = []  # the source's triggers of the site's tables
 
     # -- the steps, in order ---------------------------------------------------------------------------
 
@@ -212,6 +242,8 @@ class _Migration:
         started = time.monotonic()
         try:
             self._open_archive()
+            if self.hooks.on_start is not None:
+                self.hooks.on_start(self.report.migration_id)
             self.cut = CutOver(
                 self.target,
                 self.report.migration_id.rsplit("-", 1)[-1],
@@ -301,7 +333,7 @@ class _Migration:
         else:
             self.archive = location.new_migration(
                 site_id=self.site_id,
-                site_name=site_label(self.source, self.site_id),
+                site_name=self.hooks.label or site_label(self.source, self.site_id),
                 from_env=self.source.name,
                 to_env=self.target.name,
             )
@@ -338,19 +370,26 @@ class _Migration:
             # Each side's ownership looks for per-site twins in the other network too.
             filter_, src_all = self.options.tables, base_table_names(src, self.source.database)
             tgt_all = base_table_names(tgt, self.target.database)
-            names = require_site_tables(
-                src, self.source.database, self.source.table_prefix, self.site_id, str(self.source),
-                tables=filter_, peer=tgt_all,
-            )  # fmt: skip
+            if self.hooks.tables is not None:
+                names = _existing(src, self.source.database, self.hooks.tables)
+                if not names:
+                    raise UsageError(f"none of the tables {', '.join(self.hooks.tables)} is in {self.source}")
+                target_tables = _existing(tgt, self.target.database, self.hooks.tables)
+            else:
+                names = require_site_tables(
+                    src, self.source.database, self.source.table_prefix, self.site_id, str(self.source),
+                    tables=filter_, peer=tgt_all,
+                )  # fmt: skip
+                target_tables = site_table_names(
+                    tgt,
+                    self.target.database,
+                    self.target.table_prefix,
+                    self.site_id,
+                    tables=filter_,
+                    peer=src_all,
+                )
             tables = describe_tables(src, self.source.database, names)
-            target_tables = site_table_names(
-                tgt,
-                self.target.database,
-                self.target.table_prefix,
-                self.site_id,
-                tables=filter_,
-                peer=src_all,
-            )
+            self.triggers = site_triggers(src, self.source.database, names)
             if self.target.table_prefix != self.source.table_prefix:
                 raise UsageError(
                     f"source prefix {self.source.table_prefix!r} differs from target prefix "
@@ -415,6 +454,7 @@ class _Migration:
             cancel=self.cancel,
             progress=self.progress,
             on_copied=self._copied,
+            triggers=self.triggers,
         )
         workers = self.options.workers
         with Snapshot(
@@ -507,6 +547,10 @@ class _Migration:
         verify = self.verify_after_swap
         self.report.target_only_dropped = bool(retire)
         self._save_state(retired=list(retire), keep_old=self.options.keep_old)
+        if self.hooks.before_swap is not None:
+            self.hooks.before_swap(conn, self.cut.staging_name)
+        # Loaded and verified: now the triggers, which would have fired on every row loaded.
+        self.cut.stage_triggers(conn, self.triggers)
         kept = self.cut.swap(
             conn,
             retire=retire,
@@ -517,19 +561,28 @@ class _Migration:
         self.report.old_tables_kept = kept
         self.report.interrupt_deferred = bool(self.cut.interrupted)
 
-    def _restore_foreign_key_names(self, conn: Any) -> None:
-        """After a resumed swap: give the live tables their source's foreign key names back (the run
-        that swapped may have died first). A failure leaves staging names, which work just the same."""
+    def _finish_swap(self, conn: Any) -> None:
+        """After a resumed swap: what the run that swapped may have died before doing (see
+        CutOver.finish_swap): drop the old tables, give the live tables their source's foreign key
+        and trigger names back. Names are read from the source again; a failure to read or rename
+        leaves staging names, which work just the same."""
+        assert self.cut is not None
         try:
             with closing(self.source.connect()) as src:
-                for table in describe_tables(src, self.source.database, list(self.state.tables)):
-                    if self.cut is not None:
-                        self.cut.remember(table)
-            if self.cut is not None:
-                self.cut.site.restore_foreign_key_names(conn)
+                names = list(self.state.tables)
+                for table in describe_tables(src, self.source.database, names):
+                    self.cut.remember(table)
+                self.cut.remember_triggers(site_triggers(src, self.source.database, names))
         except (WfuwpError, mysql.connector.Error) as exc:
             self.report.skipped.append(
-                f"foreign keys keep their staging names ({exc}); they work just the same"
+                f"foreign keys and triggers keep their staging names ({exc}); they work just the same"
+            )
+        try:
+            self.cut.finish_swap(conn)
+        except (WfuwpError, mysql.connector.Error) as exc:
+            self.report.skipped.append(
+                f"the old tables could not all be dropped, or foreign keys or triggers renamed ({exc}): "
+                "run `wfuwp migrate clean`"
             )
 
     def _record_cutover(self, state: str) -> None:
@@ -570,11 +623,11 @@ class _Migration:
             # The run may have died between the RENAME and its check: check now (a failure swaps back).
             self.verify_after_swap(self.report)
         with signals.deferred():
-            if not state.keep_old:
-                with closing(self.target.connect()) as conn:
-                    if position == "swapped":
-                        self.cut.site.drop(conn, "old")
-                    self._restore_foreign_key_names(conn)
+            with closing(self.target.connect()) as conn:
+                if not state.keep_old:
+                    self._finish_swap(conn)
+                elif position == "swapped":
+                    self.cut.repoint_foreign_keys(conn)  # the run may have died before it
             self.report.old_tables_kept = self.cut.site.swap_plan.old_names() if state.keep_old else []
             self.cut.finished = True
             self.progress.log("swap", f"resumed {self.resume_id} after its swap: the migrated site was live")

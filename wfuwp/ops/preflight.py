@@ -42,6 +42,7 @@ from wfuwp.mysql.connection import Database, as_text, error_advice, execute, max
 from wfuwp.mysql.grants import Grants
 from wfuwp.mysql.lock import SiteLock
 from wfuwp.mysql.network import options_table, site_address
+from wfuwp.mysql.objects import referencing_objects, site_triggers
 from wfuwp.mysql.rowsize import column_octets, largest_row, row_bound
 from wfuwp.mysql.schema import (
     Table,
@@ -301,6 +302,7 @@ class _Checks:
         self.target_tables: list[str] = []
         self.target_engines: dict[str, str] = {}
         self.target_bytes = 0
+        self.source_triggers = 0  # triggers on the source's site tables (the target must create them)
 
     # -- connections ------------------------------------------------------------------------------------
 
@@ -389,6 +391,7 @@ class _Checks:
             except mysql.connector.Error as exc:
                 unreadable.append((name, _server_message(exc)))
         self.report.tables = [TableSize(t.name, t.engine, t.rows_estimate, t.data_bytes) for t in self.tables]
+        self.schema_objects(conn, db, "source", names)
         myisam = [t.name for t in self.tables if not t.transactional]
         lock: tuple[Level, str] = ("warning", "needed for the flush lock of a parallel snapshot")
         if myisam:
@@ -429,6 +432,47 @@ class _Checks:
                 )
         if self.derive:
             self.site_row(conn, db, "source", required=True)
+
+    def schema_objects(self, conn: Any, db: Database, role: str, tables: list[str]) -> None:
+        """Report views, routines and events naming the site's tables (not migrated), and its triggers."""
+        try:
+            found = referencing_objects(conn, db.database, tables)
+            trigger_count = len(site_triggers(conn, db.database, tables)) if role == "source" else 0
+        except mysql.connector.Error as exc:
+            self.report.add(
+                "warning",
+                f"{role}.objects",
+                f"cannot read the views, routines and events of {db}: {_server_message(exc)}",
+                "check by hand whether any of them names the site's tables",
+            )
+            return
+        if role == "source":
+            self.source_triggers = trigger_count
+        if trigger_count:
+            self.report.add(
+                "info",
+                "source.triggers",
+                f"{trigger_count} triggers on the site's tables are migrated with them"
+                " (staged under work names, given their own after the swap)",
+            )
+        if not found:
+            return
+        listed = "; ".join(f"{o.kind} {o.name} ({', '.join(o.tables)})" for o in found)
+        if role == "source":
+            self.report.add(
+                "warning",
+                "source.objects",
+                f"{len(found)} views, stored routines or events of {db} name the site's tables and are not "
+                f"migrated: {listed}",
+                "create them in the target by hand if the site needs them there",
+            )
+        else:
+            self.report.add(
+                "info",
+                "target.objects",
+                f"{len(found)} views, stored routines or events of {db} name the site's tables: {listed}; "
+                "they are left as they are and see the migrated tables after the swap",
+            )
 
     def site_row(self, conn: Any, db: Database, role: str, *, required: bool) -> None:
         """Check the site's wp_blogs row (and, to derive pairs, its options table)."""
@@ -475,6 +519,7 @@ class _Checks:
             if c.owned
         ]
         self.report.target_tables = list(self.target_tables)
+        self.schema_objects(conn, db, "target", self.target_tables)
         if self.target_tables:
             marks = ",".join(["%s"] * len(self.target_tables))
             for name, engine, size in query(
@@ -494,6 +539,11 @@ class _Checks:
             )
         elif self.archive:
             wanted["LOCK TABLES"] = ("warning", "needed to back up non-transactional (MyISAM, Aria) tables")
+        if self.source_triggers:
+            wanted["TRIGGER"] = ("fatal", f"needed to create the site's {self.source_triggers} triggers")
+            wanted.setdefault(
+                "LOCK TABLES", ("warning", "needed to give the triggers their own names after the swap")
+            )
         self.database_privileges(conn, db, "target", wanted)
         self.site_row(conn, db, "target", required=self.derive)
         # A resumed run's own staging tables are its work in progress, not leftovers.

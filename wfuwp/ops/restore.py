@@ -27,7 +27,15 @@ from wfuwp.archive.location import ArchiveLocation
 from wfuwp.archive.manifest import Manifest, Role, TableSum
 from wfuwp.errors import NetworkMismatchError, SqlFileError, UsageError, WfuwpError
 from wfuwp.mysql.collation import collation_mapping, collations_in, target_collations, to_target_collations
-from wfuwp.mysql.connection import Database, closing, database_error, execute, prepare_copy_session, query
+from wfuwp.mysql.connection import (
+    Database,
+    as_text,
+    closing,
+    database_error,
+    execute,
+    prepare_copy_session,
+    query,
+)
 from wfuwp.mysql.identity import network_of
 from wfuwp.mysql.schema import NETWORK_TABLES, describe_tables, name_choice
 from wfuwp.mysql.sql import quote_identifier
@@ -390,6 +398,7 @@ def _stage(
 ) -> list[str]:
     """Run the vetted statements against staging twins of their tables; return the tables created."""
     created: list[str] = []
+    triggers: list[str] = []
     prepare_copy_session(conn, reading=False)
     collations = target_collations(conn)
     progress.emit("step-start", "load")
@@ -401,7 +410,7 @@ def _stage(
         if statement.kind == "create_table" and statement.table not in created:
             created.append(statement.table or "")
             cut.add(statement.table or "")
-        elif statement.kind in ("insert", "alter_keys") and statement.table not in created:
+        elif statement.kind in ("insert", "alter_keys", "create_trigger") and statement.table not in created:
             raise SqlFileError(
                 f"the file writes rows into {statement.table} before creating it: "
                 "import a dump made with table definitions (not --no-create-info)"
@@ -410,6 +419,16 @@ def _stage(
         sql = statement.with_tables(lambda n: work_table_name(STAGING_PREFIX, cut.run_id, n))
         if statement.kind == "create_table":
             sql = cut.stage_foreign_keys(statement.table or "", statement.sql, sql)
+        elif statement.kind == "create_trigger" and statement.trigger is not None:
+            _check_trigger_body(conn, cut.target.database, statement.body_names, allowed, created)
+            # Staged under a staging name on the staging table; its body keeps naming the live tables,
+            # which the staged ones are from the swap on. It gets its own name after the swap.
+            sql = statement.with_tables(
+                lambda n: work_table_name(STAGING_PREFIX, cut.run_id, n), trigger=cut.staged_trigger_name
+            )
+            staged = cut.staged_trigger_name(statement.trigger.name)
+            execute(conn, f"DROP TRIGGER IF EXISTS {quote_identifier(staged)}")
+            triggers.append(statement.trigger.name)
         if statement.kind in ("create_table", "set"):
             sql = _target_collations(collations, statement, sql, report, source)
         try:
@@ -424,6 +443,7 @@ def _stage(
     progress.emit("step-end", "load")
     if not created and not allow_none:
         raise SqlFileError(f"{source} creates no tables: nothing to import")
+    cut.adopt_staged_triggers(conn, triggers)
     return created
 
 
@@ -445,6 +465,34 @@ def _target_collations(
     if statement.table and statement.table not in report.collation_tables:
         report.collation_tables.append(statement.table)
     return to_target_collations(sql, available)
+
+
+def _check_trigger_body(
+    conn: Any, database: str, names: tuple[str, ...], allowed: Callable[[str], bool], created: list[str]
+) -> None:
+    """Refuse a trigger whose body names a table outside what is being loaded, or another database:
+    it would reach them on every write to the site (the import's rule that a file only writes the
+    site's own tables holds for the code it brings too)."""
+    wanted = {n.lower() for n in names}
+    tables = [
+        as_text(n)
+        for (n,) in query(
+            conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)
+        )
+    ]
+    for table in [*tables, *created]:
+        if table.lower() in wanted and table not in created and not allowed(table):
+            raise SqlFileError(
+                f"a trigger in the file names table {table}, which is not among the tables being loaded: "
+                "import a dump whose triggers touch this site's tables only"
+            )
+    schemas = [as_text(n) for (n,) in query(conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")]
+    for schema in schemas:
+        if schema.lower() in wanted and schema != database:
+            raise SqlFileError(
+                f"a trigger in the file names database {schema}: import a dump whose triggers touch "
+                "this site's tables only"
+            )
 
 
 def _verify(
