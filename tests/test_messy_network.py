@@ -9,9 +9,10 @@ then come back by `restore` of the backup, by `rollback`, go into a fresh copy o
 the migrated archive, and are killed with SIGKILL mid-run and resumed. After each, the same
 invariants (`assert_migrated`, `assert_as_before`): the site holds exactly prod's rows on pprd's
 hosts, every foreign key has the source's name and points at the same site's live tables, nothing
-references a dropped table, every other table (the second network, Cavalcade's and Stream's rows of
-other sites, the target-only users) is byte for byte as it was. Last, the CLI migrates the
-domain-mapped site with a configuration, and Debian's WordPress serves it at its pprd URL.
+references a dropped table, every trigger is there under its live name, every other table (the
+second network, Cavalcade's and Stream's rows of other sites, the target-only users) is byte for
+byte as it was. Last, the CLI migrates the domain-mapped site with a configuration, and Debian's
+WordPress serves it at its pprd URL.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def assert_sound(server: MariaDBServer, database: str, net: MessyNetwork) -> Non
     assert foreign_keys(server, database) == net.foreign_keys
     for table, _name, parent in foreign_keys(server, database):
         assert table in names and parent in names, "a foreign key references a table that is gone"
-    # Triggers under their live names (carried since the schema-objects work of issue 10).
+    # Triggers under their live names, none under a work name.
     assert triggers(server, database) == net.triggers
 
 
