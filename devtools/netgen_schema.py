@@ -384,6 +384,10 @@ _NETWORK_SCHEMA: dict[str, str] = {
   KEY last_updated (last_updated)""",
 }
 
+# The same definitions, for other dev tools that build WordPress tables (devtools/messy.py).
+SITE_SCHEMA: Mapping[str, str] = _SITE_SCHEMA
+NETWORK_SCHEMA: Mapping[str, str] = _NETWORK_SCHEMA
+
 _DEFAULT_TABLE_OPTIONS = f"ENGINE=InnoDB DEFAULT CHARSET={CHARSET} COLLATE={COLLATION}"
 
 
