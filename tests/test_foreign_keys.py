@@ -6,20 +6,16 @@ twin's: staging failed with errno 121 for every WooCommerce site, and so did res
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import wfuwp
+from tests.children import kill_migration_at
 from tests.dbutil import checksums, fetch, run_sql, table_names
 from tests.smallsite import PAIRS, build_site, db_of, target_network
-from wfuwp.archive.location import ArchiveLocation
 from wfuwp.ops.restore import import_sql
 
 
@@ -188,33 +184,6 @@ def test_nothing_in_the_target_is_left_referencing_a_replaced_table(fk_sites, tm
     wfuwp.rollback(report.migration_id, db_of(server, tgt, "target"), archive=tmp_path)
     assert not dangling(server, tgt)
     run_sql(server, tgt, f"INSERT INTO {p}wc_extra VALUES (2, 2)")  # the key works against the live parent
-
-
-# A migration in its own process that kills itself once its swap's RENAME is recorded as done.
-KILLED_AFTER_THE_RENAME = """
-import json, os, signal, sys
-import wfuwp
-args = json.loads(sys.argv[1])
-def progress(event):
-    if event.kind == "state" and event.message == args["at"]:
-        os.kill(os.getpid(), signal.SIGKILL)
-wfuwp.migrate_site(args["site"], source=args["source"], target=args["target"], replacements=args["pairs"],
-                   archive=args["archive"], progress=progress)
-"""
-
-
-def kill_migration_at(server: Any, src: str, tgt: str, site: int, archive: Path, state: str) -> str:
-    """Run a migration in a child process that SIGKILLs itself at cut-over state `state`; its id."""
-    args = {"source": server.dsn(src), "target": server.dsn(tgt), "pairs": PAIRS, "archive": str(archive),
-            "site": site, "at": state}  # fmt: skip
-    root = Path(__file__).resolve().parent.parent
-    child = subprocess.run(
-        [sys.executable, "-c", KILLED_AFTER_THE_RENAME, json.dumps(args)],
-        env=dict(os.environ, PYTHONPATH=str(root)), capture_output=True, timeout=120,
-    )  # fmt: skip
-    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
-    (killed,) = ArchiveLocation.parse(archive).list_migrations()
-    return killed.id
 
 
 def test_a_resume_after_the_swap_gives_the_keys_their_names_back(fk_sites, tmp_path: Path) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import wfuwp
+from tests.children import kill_migration_at
 from tests.dbutil import fetch, run_sql, table_names
 from tests.smallsite import PAIRS, build_site, db_of, target_network
-from tests.test_foreign_keys import kill_migration_at
 from tests.users import users_on
 from tests.wpsite import Env, clean_environment, env
 from wfuwp.errors import SqlFileError
