@@ -32,6 +32,7 @@ from wfuwp.config.settings import Config
 from wfuwp.mysql.identity import network_of
 from wfuwp.mysql.lock import SiteLock
 from wfuwp.mysql.schema import NETWORK_SITE, network_table_names
+from wfuwp.ops.clean import plan_clean
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = "pprd"
@@ -331,6 +332,24 @@ def test_network_tables_have_their_own_archive_folder_lock_and_rollback(
     found = {i.id: i for i in ArchiveLocation.parse(tmp_path).list_migrations(NETWORK_SITE)}
     assert found[again].status == "rolled-back"
     assert {i.site_id for i in found.values()} == {NETWORK_SITE} and len(found) == 2  # + the undo's backup
+
+
+def test_clean_leaves_a_running_network_steps_staging_tables(
+    refresh: Refresh, cli_env: dict[str, str]
+) -> None:
+    target = db_of(refresh.target, refresh.target_db, TARGET)
+    staging = "_wfs_0a1b2c_wp_blogs"
+    _sql(refresh.target, refresh.target_db, [(f"CREATE TABLE {staging} (id INT)", ())])
+    config = Config()
+    for key, value in {"host": target.host, "port": str(target.port), "user": "root",
+                       "database": refresh.target_db}.items():  # fmt: skip
+        config.set(f"env.{TARGET}.{key}", value)
+    try:
+        with SiteLock(target, NETWORK_SITE):  # the network step holds its own lock, not site 1's
+            (found,) = plan_clean(config, migration=False).targets
+        assert staging in found.busy and staging not in found.tables
+    finally:
+        _sql(refresh.target, refresh.target_db, [(f"DROP TABLE {staging}", ())])
 
 
 def test_fail_fast_stops_at_the_first_failed_site(library_run: wfuwp.NetworkReport, refresh: Refresh) -> None:
