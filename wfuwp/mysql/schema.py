@@ -212,6 +212,8 @@ NETWORK_PLUGIN_TABLES: dict[str, str] = {
 
 # Columns that say which site a row belongs to (0 and 1 are the network and site 1 itself).
 _SITE_COLUMNS = ("blog_id", "site_id", "site")
+# The start of the rules that give a table to no single site (TableChoice.network).
+_NETWORK_RULES = ("network table", "network-wide plugin table", "holds other sites' rows")
 _GLOB = frozenset("*?[")
 
 
@@ -279,7 +281,11 @@ class TableChoice:
     name: str
     owned: bool
     rule: str
-    network: bool = False
+
+    @property
+    def network(self) -> bool:
+        """Whether the table belongs to no single site (decided by one of the network's rules)."""
+        return not self.owned and self.rule.startswith(_NETWORK_RULES)
 
 
 def base_table_names(conn: Any, database: str) -> list[str]:
@@ -319,7 +325,7 @@ def name_choice(
     if rest in NETWORK_TABLES:
         if name in tables.include and tables.allow_network:  # named exactly, never by a glob
             return TableChoice(name, True, f"included: matches {name!r} (network table, allowed)")
-        return TableChoice(name, False, "network table: shared by every site", network=True)
+        return TableChoice(name, False, _NETWORK_RULES[0] + ": shared by every site")
     number = _NUMBERED.match(rest)
     if number is not None:
         digits = number.group(1)
@@ -334,7 +340,7 @@ def name_choice(
         return TableChoice(name, True, "WordPress core table of site 1")
     plugin = NETWORK_PLUGIN_TABLES.get(rest)
     if plugin is not None:
-        return TableChoice(name, False, f"network-wide plugin table ({plugin})", network=True)
+        return TableChoice(name, False, f"{_NETWORK_RULES[1]} ({plugin})")
     return None
 
 
@@ -403,9 +409,7 @@ def table_ownership(
             suffix = name[len(prefix) :]
             if name in shared:
                 column, value = shared[name]
-                decided[name] = TableChoice(
-                    name, False, f"holds other sites' rows ({column} = {value})", network=True
-                )
+                decided[name] = TableChoice(name, False, f"{_NETWORK_RULES[2]} ({column} = {value})")
             elif suffix in twins:
                 twin = f"{prefix}{twins[suffix]}_{suffix}"
                 decided[name] = TableChoice(name, True, f"has a per-site twin ({twin})")
