@@ -643,7 +643,7 @@ class _Refresh:
         if not self.state:
             return
         saved = self.state.get("target_only", {})
-        drop = bool(self.state.get("drop_target_only", False))
+        drop = bool(self.state.get("drop_target_only", self.options.drop_target_only))
         self.options = dataclasses.replace(self.options, drop_target_only=drop)
         fresh = {o.site_id: o for o in self.report.target_only}
         for row in saved.values():
@@ -655,8 +655,10 @@ class _Refresh:
             outcome.migration_id = row.get("migration_id") or outcome.migration_id
             outcome.notes = list(row.get("notes") or outcome.notes)
             fresh[site_id] = outcome
-        for outcome in fresh.values():
-            if drop and outcome.status == "kept":
+        for outcome in fresh.values():  # those only this plan sees follow the choice too
+            if not drop:
+                outcome.status = "kept"
+            elif outcome.status == "kept":
                 outcome.status = "to drop"
         self.report.target_only = [fresh[s] for s in sorted(fresh)]
 
