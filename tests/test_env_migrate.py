@@ -29,6 +29,10 @@ from tests.smallsite import db_of
 from wfuwp.archive.location import ArchiveLocation
 from wfuwp.cli.main import main
 from wfuwp.config.settings import Config
+from wfuwp.mysql.identity import network_of
+from wfuwp.mysql.lock import SiteLock
+from wfuwp.mysql.schema import NETWORK_SITE, network_table_names
+from wfuwp.ops.clean import plan_clean
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = "pprd"
@@ -133,6 +137,16 @@ def refresh(mariadb: MariaDBServer, tmp_path_factory: pytest.TempPathFactory) ->
             ("INSERT INTO wp_stream VALUES (1, 43, 'Edited https://www.example.edu/site43/ and "
              "https://news.example.edu/ and https://biology.example.org/')", ())
         )  # fmt: skip
+        # A table of several sites that no list names (issue 12): the network step takes it too. And
+        # a second network in the same database (wp_second_): none of its tables is this one's.
+        probes += [
+            ("CREATE TABLE wp_activity (id INT PRIMARY KEY, blog_id INT, url TEXT)", ()),
+            ("INSERT INTO wp_activity VALUES (1, 2, 'https://www.example.edu/site2/'), "
+             "(2, 43, 'https://www.example.edu/site43/x')", ()),
+            ("CREATE TABLE wp_second_blogs (blog_id INT PRIMARY KEY, domain TEXT)", ()),
+            ("CREATE TABLE wp_second_sitemeta (meta_id INT PRIMARY KEY, site_id INT)", ()),
+            ("INSERT INTO wp_second_sitemeta VALUES (1, 2)", ()),
+        ]  # fmt: skip
         _sql(mariadb, source_db, probes)
         keep = _tables(target, target_db, "wp\\_77\\_%") + _tables(target, target_db, f"wp\\_{TOO_BIG}\\_%")
         before = _checksums(target, target_db, keep)
@@ -248,6 +262,94 @@ def test_network_tables_map_every_site(library_run: wfuwp.NetworkReport, refresh
         ("Edited https://pprd.example.edu/site43/ and https://news.pprd.example.edu/ and "
          "https://biology-pprd.example.edu/",)
     ]  # fmt: skip
+
+
+def test_tables_of_no_single_site_are_the_network_steps(
+    library_run: wfuwp.NetworkReport, refresh: Refresh
+) -> None:
+    conn = refresh.source.connect(database=refresh.source_db)
+    try:
+        names = network_table_names(conn, refresh.source_db, "wp_")
+    finally:
+        conn.close()
+    assert {"wp_blogs", "wp_sitemeta", "wp_stream", "wp_activity"} <= set(names)
+    assert not [n for n in names if n.startswith(("wp_second_", "wp_2_")) or n == "wp_options"]
+    assert "wp_activity" in library_run.network.source
+    assert _rows(refresh.target, refresh.target_db, "SELECT url FROM wp_activity ORDER BY id") == [
+        ("https://pprd.example.edu/site2/",),
+        ("https://pprd.example.edu/site43/x",),
+    ]
+    assert _tables(refresh.target, refresh.target_db, "wp\\_second\\_%") == []
+
+
+def test_network_tables_have_their_own_archive_folder_lock_and_rollback(
+    library_run: wfuwp.NetworkReport, refresh: Refresh, tmp_path: Path, cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    location = ArchiveLocation.parse(refresh.archive)
+    network_id = library_run.network.migration_id or ""
+    manifest = location.read_manifest(network_id)
+    assert (manifest.site_id, manifest.site_name) == (NETWORK_SITE, "network")
+    assert (refresh.archive / "network" / network_id / "manifest.json").is_file()
+    # `wfuwp migrate list` shows it as the network's, not site 1's.
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "archives").symlink_to(refresh.archive)
+    config = _config(refresh, tmp_path / "config.json")
+    for only, listed in ((["--site", "1"], False), (["--site", "network"], True), ([], True)):
+        code, out, err = _run(config, "migrate", "list", "--json", "--limit", "0", "--work-dir",
+                              str(tmp_path / "work"), *only, capsys=capsys)  # fmt: skip
+        found = {row["id"]: row["site_id"] for row in json.loads(out)}
+        assert code == 0 and (found.get(network_id) == NETWORK_SITE) == listed, (only, err)
+    # The manifest names both networks, as a site's does.
+    target = db_of(refresh.target, refresh.target_db, TARGET)
+    assert manifest.target_network is not None and manifest.target_network.same_as(network_of(target))
+    # Site 1's lock does not hold the network tables back; their own lock does.
+    only_network = {
+        "source": db_of(refresh.source, refresh.source_db, "prod"),
+        "target": target,
+        "replacements": refresh.network.replacement_pairs(TARGET),
+        "archive": tmp_path,
+        "include_sites": [],
+    }
+    with SiteLock(target, NETWORK_SITE):
+        held = wfuwp.migrate_network(**only_network)  # type: ignore[arg-type]
+    assert held.network.status == "failed" and "writing the network tables" in (held.network.error or "")
+    names = sorted(_tables(refresh.target, refresh.target_db, "wp\\_%"))
+    names = [n for n in names if n in library_run.network.source.split(", ")]
+    before = _checksums(refresh.target, refresh.target_db, names)
+    with SiteLock(target, 1):
+        report = wfuwp.migrate_network(**only_network)  # type: ignore[arg-type]
+    assert report.network.status == "completed", report.network.error
+    # Rolling it back is the network's, refused for another network unless forced.
+    again = report.network.migration_id or ""
+    source = db_of(refresh.source, refresh.source_db, "prod")
+    with pytest.raises(wfuwp.NetworkMismatchError):
+        wfuwp.rollback(again, source, archive=tmp_path)
+    with pytest.raises(wfuwp.NetworkMismatchError):
+        wfuwp.restore(again, source, archive=tmp_path, which="migrated")
+    wfuwp.rollback(again, target, archive=tmp_path)
+    assert _checksums(refresh.target, refresh.target_db, names) == before
+    found = {i.id: i for i in ArchiveLocation.parse(tmp_path).list_migrations(NETWORK_SITE)}
+    assert found[again].status == "rolled-back"
+    assert {i.site_id for i in found.values()} == {NETWORK_SITE} and len(found) == 2  # + the undo's backup
+
+
+def test_clean_leaves_a_running_network_steps_staging_tables(
+    refresh: Refresh, cli_env: dict[str, str]
+) -> None:
+    target = db_of(refresh.target, refresh.target_db, TARGET)
+    staging = "_wfs_0a1b2c_wp_blogs"
+    _sql(refresh.target, refresh.target_db, [(f"CREATE TABLE {staging} (id INT)", ())])
+    config = Config()
+    for key, value in {"host": target.host, "port": str(target.port), "user": "root",
+                       "database": refresh.target_db}.items():  # fmt: skip
+        config.set(f"env.{TARGET}.{key}", value)
+    try:
+        with SiteLock(target, NETWORK_SITE):  # the network step holds its own lock, not site 1's
+            (found,) = plan_clean(config, migration=False).targets
+        assert staging in found.busy and staging not in found.tables
+    finally:
+        _sql(refresh.target, refresh.target_db, [(f"DROP TABLE {staging}", ())])
 
 
 def test_fail_fast_stops_at_the_first_failed_site(library_run: wfuwp.NetworkReport, refresh: Refresh) -> None:
@@ -450,14 +552,26 @@ def test_drop_target_only_sites_backs_them_up_first(
     # Last in the module: site 77 is gone afterwards.
     tables = _tables(refresh.target, refresh.target_db, "wp\\_77\\_%")
     assert tables
-    report = wfuwp.migrate_network(
-        source=db_of(refresh.source, refresh.source_db, "prod"),
-        target=db_of(refresh.target, refresh.target_db, TARGET),
-        replacements=refresh.network.replacement_pairs(TARGET),
-        archive=tmp_path,
-        include_sites=[2],
-        drop_target_only_sites=True,
-    )
+    run = {
+        "source": db_of(refresh.source, refresh.source_db, "prod"),
+        "target": db_of(refresh.target, refresh.target_db, TARGET),
+        "replacements": refresh.network.replacement_pairs(TARGET),
+        "archive": tmp_path,
+        "include_sites": [2],
+    }
+
+    def stop_after_the_network_swap(update: wfuwp.NetworkProgress) -> None:
+        if update.message == "site-end" and update.site_id == NETWORK_SITE:
+            raise KeyboardInterrupt  # as a kill there would: 77's wp_blogs rows are gone, its tables not
+
+    with pytest.raises(wfuwp.MigrationError, match="interrupted"):
+        wfuwp.migrate_network(**run, drop_target_only_sites=True, progress=stop_after_the_network_swap)  # type: ignore[arg-type]
+    assert _tables(refresh.target, refresh.target_db, "wp\\_77\\_%") == tables
+    assert _rows(refresh.target, refresh.target_db, "SELECT COUNT(*) FROM wp_blogs WHERE blog_id = 77") == [
+        (0,)
+    ]
+    # The resumed run drops them: the state file recorded them before the swap.
+    report = wfuwp.migrate_network(**run, resume=True)  # type: ignore[arg-type]
     (gone,) = report.target_only
     assert (gone.site_id, gone.status, report.status) == (77, "dropped", "completed")
     assert _tables(refresh.target, refresh.target_db, "wp\\_77\\_%") == []

@@ -1,6 +1,6 @@
 """One archive folder: a migration's (or a backup's) per-table SQL objects, its manifest and its state.
 
-site-<site id>/<migration id>/
+site-<site id>/<migration id>/     (a site's; the network tables' are under network/<migration id>/)
     source/<site name>-<site id>-<from>-initial-export-<table>.sql.zst
     backup/<site name>-<site id>-<to>-backup-export-<table>.sql.zst
     migrated/<site name>-<site id>-<to>-migrated-export-<table>.sql.zst
@@ -26,6 +26,7 @@ from typing import Any
 from wfuwp import runlog
 from wfuwp.archive.manifest import ROLES, ArchiveObject, Kind, Manifest, MigrationState, Role, Status
 from wfuwp.errors import ArchiveError, UsageError
+from wfuwp.mysql.schema import NETWORK_SITE
 from wfuwp.storage.compress import ArchiveStream, open_decompressed
 from wfuwp.storage.objects import Backend, S3Options, object_ancestors
 
@@ -38,6 +39,8 @@ __all__ = [
     "manifest_of_object",
     "new_migration_id",
     "parse_migration_id",
+    "site_dir",
+    "site_of_dir",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -58,6 +61,22 @@ ID_RE = re.compile(
     r"(?P<when>\d{8}T\d{6}Z)-(?P<from>[a-z0-9_]+)-to-(?P<to>[a-z0-9_]+)-(?P<short>[0-9a-f]{6})"
 )
 _TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+# The network tables' folder (their site id is NETWORK_SITE); a site's is site-<id>.
+NETWORK_DIR = "network"
+_SITE_DIR_RE = re.compile(r"site-(?P<id>[1-9][0-9]*)|network")
+
+
+def site_dir(site_id: int) -> str:
+    """The top folder of a site's archives: `site-<id>`, or `network` for NETWORK_SITE."""
+    return NETWORK_DIR if site_id == NETWORK_SITE else f"site-{site_id}"
+
+
+def site_of_dir(name: str) -> int | None:
+    """The site id a top folder holds (NETWORK_SITE for `network`), None when it is no site's folder."""
+    m = _SITE_DIR_RE.fullmatch(name)
+    if m is None:
+        return None
+    return NETWORK_SITE if name == NETWORK_DIR else int(m["id"])
 
 
 def parse_migration_id(migration_id: str) -> tuple[datetime, str, str]:
@@ -118,7 +137,7 @@ class MigrationArchive:
         self.level = level
         self.threads = threads
         self.created, self.from_env, self.to_env = parse_migration_id(migration_id)
-        self.folder = f"site-{site_id}/{migration_id}"
+        self.folder = f"{site_dir(site_id)}/{migration_id}"
         self._lock = threading.Lock()
         self._objects: dict[str, ArchiveObject] = {}
         self._tables: dict[str, tuple[Role, str]] = {}
@@ -147,7 +166,8 @@ class MigrationArchive:
         env = self.from_env if side == "from" else self.to_env
         # The site name is domain + path ("biology", "www.wfu.edu/biology"): '/' reads better as '-'.
         site = _safe_name(self.site_name.strip("/").replace("/", "-")) if self.site_name else "site"
-        name = f"{role}/{site}-{self.site_id}-{env}-{kind}-{_safe_name(table)}{SUFFIX}"
+        who = NETWORK_DIR if self.site_id == NETWORK_SITE else f"{site}-{self.site_id}"
+        name = f"{role}/{who}-{env}-{kind}-{_safe_name(table)}{SUFFIX}"
         with self._lock:
             self._tables[name] = (role, table)
         return name
@@ -311,25 +331,23 @@ class MigrationArchive:
                 self._objects[entry.name] = entry
 
 
-_SITE_DIR_RE = re.compile(r"site-[1-9][0-9]*")
-
-
 def manifest_of_object(
     path_or_url: str | os.PathLike[str], *, options: S3Options | None = None
 ) -> tuple[Manifest, Role] | None:
     """The manifest of the archive folder an object belongs to, and the object's role.
 
-    For `.../site-<n>/<migration id>/<role>/<name>` (a file, or an s3:// URL reached with `options`);
+    For `.../site-<n>/<migration id>/<role>/<name>` or `.../network/<migration id>/<role>/<name>`
+    (a file, or an s3:// URL reached with `options`);
     None for anything else (a dump made elsewhere, an export) and for a folder without a manifest.
     Raises ArchiveError when the manifest is damaged or cannot be read.
     """
     found = object_ancestors(path_or_url, 3, options)
     if found is None:
         return None
-    (site_dir, migration_id, role_dir), backend = found
-    if role_dir not in ROLES or not ID_RE.fullmatch(migration_id) or not _SITE_DIR_RE.fullmatch(site_dir):
+    (top, migration_id, role_dir), backend = found
+    if role_dir not in ROLES or not ID_RE.fullmatch(migration_id) or site_of_dir(top) is None:
         return None
-    key = f"{site_dir}/{migration_id}/{MANIFEST_NAME}"
+    key = f"{top}/{migration_id}/{MANIFEST_NAME}"
     blob = backend.get_bytes(key)
     if blob is None:
         return None

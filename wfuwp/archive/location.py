@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,10 +30,13 @@ from wfuwp.archive.folder import (
     check_relative,
     new_migration_id,
     parse_migration_id,
+    site_dir,
+    site_of_dir,
 )
 from wfuwp.archive.manifest import Manifest
 from wfuwp.errors import ArchiveError, UsageError
 from wfuwp.mysql.identity import NetworkIdentity
+from wfuwp.mysql.schema import NETWORK_SITE
 from wfuwp.storage.compress import DEFAULT_LEVEL, DEFAULT_THREADS, open_decompressed
 from wfuwp.storage.local import LocalSink
 from wfuwp.storage.objects import (
@@ -62,7 +64,6 @@ __all__ = [
 
 # Parallel S3 requests for listing manifests and downloading a migration.
 DEFAULT_CONCURRENCY = 4
-_SITE_DIR_RE = re.compile(r"site-(?P<id>[1-9][0-9]*)")
 
 
 def default_local_root() -> Path:
@@ -75,7 +76,7 @@ class MigrationInfo:
     """One migration folder as listed: from its manifest, or from its name when it has none."""
 
     id: str
-    site_id: int
+    site_id: int  # NETWORK_SITE (0) for the network tables' migrations (folder network/)
     site_name: str | None
     from_env: str
     to_env: str
@@ -193,8 +194,9 @@ class ArchiveLocation:
     ) -> MigrationArchive:
         """Start the folder of a new migration and return it; the id is made from the UTC time and a random
         suffix. Nothing is written until a stream or the manifest is. Env names: lowercase letters,
-        digits, underscore (they are part of the id)."""
-        if site_id < 1:
+        digits, underscore (they are part of the id). `site_id` NETWORK_SITE: the network tables'
+        (folder network/)."""
+        if site_id < 1 and site_id != NETWORK_SITE:
             raise UsageError(f"site id {site_id} is not a site id (1 or more)")
         check_env_name(from_env)
         check_env_name(to_env)
@@ -213,20 +215,20 @@ class ArchiveLocation:
     # --- finding and reading
 
     def _folder(self, migration_id: str, site_id: int | None) -> str:
-        """Return 'site-<n>/<id>' for a migration id, searching the site folders if `site_id` is None."""
+        """Return 'site-<n>/<id>' (or 'network/<id>') for a migration id, searching the site folders if
+        `site_id` is None."""
         if "/" in migration_id:
             site_part, _, migration_id = migration_id.strip("/").partition("/")
-            m = _SITE_DIR_RE.fullmatch(site_part)
-            if not m:
-                raise UsageError(f"{site_part!r} is not a site folder (site-<id>)")
-            site_id = int(m["id"])
+            site_id = site_of_dir(site_part)
+            if site_id is None:
+                raise UsageError(f"{site_part!r} is not a site folder (site-<id> or network)")
         parse_migration_id(migration_id)
         if site_id is not None:
-            folder = f"site-{site_id}/{migration_id}"
+            folder = f"{site_dir(site_id)}/{migration_id}"
             if self.backend.exists_prefix(folder):
                 return folder
         else:
-            sites = [d for d in self.backend.list_dirs("") if _SITE_DIR_RE.fullmatch(d)]
+            sites = [d for d in self.backend.list_dirs("") if site_of_dir(d) is not None]
             candidates = [f"{s}/{migration_id}" for s in sites]
             with ThreadPoolExecutor(self.concurrency) as pool:
                 for folder, found in zip(
@@ -239,9 +241,8 @@ class ArchiveLocation:
         )
 
     def _load_manifest(self, folder: str) -> Manifest | None:
-        return self._archive(
-            folder.partition("/")[2], int(folder[5 : folder.index("/")]), None
-        ).read_manifest()
+        top, _, mid = folder.partition("/")
+        return self._archive(mid, _site_of(top), None).read_manifest()
 
     def migration(self, migration_id: str, *, site_id: int | None = None) -> MigrationArchive:
         """Return an existing migration's folder by id ('<id>' or 'site-<n>/<id>'). Raises ArchiveError.
@@ -249,9 +250,9 @@ class ArchiveLocation:
         Objects its manifest lists count as committed (so a manifest written again keeps them).
         """
         folder = self._folder(migration_id, site_id)
-        site_dir, _, mid = folder.partition("/")
+        top, _, mid = folder.partition("/")
         manifest = self._load_manifest(folder)
-        archive = self._archive(mid, int(site_dir[5:]), manifest.site_name if manifest else None)
+        archive = self._archive(mid, _site_of(top), manifest.site_name if manifest else None)
         if manifest is not None:
             archive.adopt(manifest.objects)
         return archive
@@ -280,6 +281,9 @@ class ArchiveLocation:
     ) -> list[MigrationInfo]:
         """Return migrations newest first, optionally only `site_id`'s and those from or to `env`.
 
+        `site_id` NETWORK_SITE: the network tables' migrations (folder network/); their MigrationInfo
+        has that site id.
+
         The folder names alone give id, site, envs and time; manifests (read in parallel) give status,
         sizes and networks. `network`: only those read from or written to that network (an id, 4 or
         more of its first digits, or a main domain; see MigrationInfo.in_network): archives whose
@@ -287,9 +291,9 @@ class ArchiveLocation:
         (of those in `network`). Raises ArchiveError.
         """
         if site_id is not None:
-            sites = [f"site-{site_id}"]
+            sites = [site_dir(site_id)]
         else:
-            sites = [d for d in self.backend.list_dirs("") if _SITE_DIR_RE.fullmatch(d)]
+            sites = [d for d in self.backend.list_dirs("") if site_of_dir(d) is not None]
         folders: list[tuple[str, str]] = []  # (migration id, folder)
         with ThreadPoolExecutor(self.concurrency) as pool:
             for site, names in zip(sites, pool.map(self.backend.list_dirs, sites), strict=True):
@@ -308,7 +312,7 @@ class ArchiveLocation:
             return list(pool.map(self._info, [f for _, f in folders]))
 
     def _info(self, folder: str) -> MigrationInfo:
-        site_dir, _, mid = folder.partition("/")
+        top, _, mid = folder.partition("/")
         when, from_env, to_env = parse_migration_id(mid)
         manifest = self._load_manifest(folder)
         url = self.backend.url_of(folder)
@@ -316,7 +320,7 @@ class ArchiveLocation:
             files = self.backend.list_files(folder)
             return MigrationInfo(
                 id=mid,
-                site_id=int(site_dir[5:]),
+                site_id=_site_of(top),
                 site_name=None,
                 from_env=from_env,
                 to_env=to_env,
@@ -329,7 +333,7 @@ class ArchiveLocation:
             )
         return MigrationInfo(
             id=mid,
-            site_id=int(site_dir[5:]),
+            site_id=_site_of(top),
             site_name=manifest.site_name,
             from_env=from_env,
             to_env=to_env,
@@ -411,6 +415,13 @@ class ArchiveLocation:
 
         with ThreadPoolExecutor(self.concurrency) as pool:
             return list(pool.map(fetch, files))
+
+
+def _site_of(top: str) -> int:
+    site = site_of_dir(top)
+    if site is None:  # callers pass folders found through site_of_dir
+        raise ArchiveError(f"{top!r} is not a site's archive folder")
+    return site
 
 
 def list_migrations(

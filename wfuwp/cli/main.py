@@ -50,7 +50,13 @@ from wfuwp.errors import (
 )
 from wfuwp.mysql.connection import DRIVER
 from wfuwp.mysql.network import SiteAddress
-from wfuwp.mysql.schema import TableFilter, validate_site_id
+from wfuwp.mysql.schema import (
+    NETWORK_SITE,
+    TableFilter,
+    site_or_network_name,
+    validate_site_id,
+    validate_site_or_network,
+)
 from wfuwp.ops.backup import backup_site
 from wfuwp.ops.clean import plan_clean, run_clean
 from wfuwp.ops.environment import migrate_between, plan_site, site_tables, source_for_plan
@@ -479,14 +485,18 @@ def _refuse_without_terminal(config: Config, env: str, yes: bool) -> None:
 
 
 def _confirm(ui: Ui, config: Config, env: str, site: int, yes: bool) -> None:
-    """Ask a person to type the site id before anything is written to a protected environment."""
+    """Ask a person to type the site id (`network` for the network tables, NETWORK_SITE) before
+    anything is written to a protected environment."""
     if not config.is_protected(env) or yes:
         return
     _refuse_without_terminal(config, env, yes)
-    ui.warn(f"{env} is a protected environment: site {site}'s tables there will be replaced")
-    typed = click.prompt(f"Type the site id ({site}) to go on", default="", show_default=False, err=True)
-    if typed.strip() != str(site):
-        raise WfuwpError(f"you typed {typed.strip()!r}, not {site}: nothing was written")
+    word = "network" if site == NETWORK_SITE else str(site)
+    what = "the network tables" if site == NETWORK_SITE else f"site {site}'s tables"
+    ui.warn(f"{env} is a protected environment: {what} there will be replaced")
+    ask = "Type 'network'" if site == NETWORK_SITE else f"Type the site id ({site})"
+    typed = click.prompt(f"{ask} to go on", default="", show_default=False, err=True)
+    if typed.strip() != word:
+        raise WfuwpError(f"you typed {typed.strip()!r}, not {word}: nothing was written")
 
 
 def _pairs(values: Sequence[str]) -> list[tuple[str, str]]:
@@ -771,7 +781,12 @@ def _archive_options(f: F) -> F:
 
 
 @migrate.command("list", context_settings=CONTEXT)
-@click.option("--site", "site_id", metavar="N", help="Only site N's migrations and backups.")
+@click.option(
+    "--site",
+    "site_id",
+    metavar="N|network",
+    help="Only site N's migrations and backups (network: the network tables' own, from env-migrate).",
+)
 @click.option("--env", "env", metavar="ENV", help="Only migrations from or to ENV.")
 @click.option(
     "--network",
@@ -802,10 +817,11 @@ def list_command(
     The archive is s3://<s3.bucket>/<s3.prefix> when a bucket is configured, else the local one.
     A migration that did not finish (no manifest) shows as incomplete. The network column is the
     one the archive's tables go back into (a migration's target, a backup's own): its main domain
-    and id; "unknown" for archives made before networks were recorded.
+    and id; "unknown" for archives made before networks were recorded. The network tables'
+    migrations (from env-migrate) show as site "network".
     """
     ui = Ui(json_mode=as_json)
-    site = validate_site_id(site_id) if site_id is not None else None
+    site = validate_site_or_network(site_id) if site_id is not None else None
     location = current_state().config().archive_location(work_dir, local=skip_s3)
     found = location.list_migrations(site, env, limit=limit or None, network=network)
     if as_json:
@@ -824,8 +840,8 @@ def status(migration_id: str, skip_s3: bool, work_dir: Path | None, as_json: boo
     """Show what a migration (or backup) did, from its manifest: status, tables, rows, sizes, errors.
 
     MIGRATION_ID is what `wfuwp migrate list` shows (20261125T101500Z-prod-to-pprd-3fa2c1), or
-    site-<id>/<that> to skip searching the site folders. Exit code 0 when the migration exists,
-    whatever its status.
+    site-<id>/<that> (network/<that>) to skip searching the site folders. Exit code 0 when the
+    migration exists, whatever its status.
     """
     ui = Ui(json_mode=as_json)
     location = current_state().config().archive_location(work_dir, local=skip_s3)
@@ -959,7 +975,8 @@ def restore_command(
         )
     if skip_backup:
         ui.warn(
-            f"--skip-backup: the tables of site {site} in {env} that this replaces are NOT archived first"
+            f"--skip-backup: the tables of {site_or_network_name(site)} in {env} that this replaces are "
+            "NOT archived first"
         )
     if not force:  # before asking: a refusal needs no confirmation
         check_network(manifest, "migrated" if migrated else "backup", target)

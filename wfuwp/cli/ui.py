@@ -39,7 +39,7 @@ from wfuwp.archive.location import MigrationInfo
 from wfuwp.archive.manifest import Manifest
 from wfuwp.config.plan import Plan
 from wfuwp.mysql.identity import NetworkIdentity
-from wfuwp.mysql.schema import TableChoice
+from wfuwp.mysql.schema import NETWORK_SITE, TableChoice
 from wfuwp.ops.clean import CleanPlan
 from wfuwp.ops.export import ExportReport
 from wfuwp.ops.network import NetworkProgress, NetworkProgressCallback, NetworkReport
@@ -178,7 +178,7 @@ class Ui:
             note = f"  ({'; '.join(site.notes)})" if site.notes else ""
             self.line(f"site {site.site_id}: {site.source} -> {site.target}{note}")
         for site in report.target_only:
-            verb = "dropped (backed up first)" if site.status == "dropped" else "kept as it is"
+            verb = "dropped (backed up first)" if site.status in ("to drop", "dropped") else "kept as it is"
             self.line(f"site {site.site_id}: only in {report.to_env} ({site.target}): {verb}")
         for note in report.plan_notes:
             self.note(f"note: {note}")
@@ -426,7 +426,9 @@ class Ui:
             [
                 (
                     info.id,
-                    f"{info.site_id} {info.site_name or ''}".strip(),
+                    "network"
+                    if info.site_id == NETWORK_SITE
+                    else f"{info.site_id} {info.site_name or ''}".strip(),
                     _network(info.target_network),
                     f"{info.from_env} -> {info.to_env}",
                     info.status,
@@ -450,7 +452,11 @@ class Ui:
             return
         self.line(f"{manifest.id}: {manifest.status}")
         self.line(
-            f"site {manifest.site_id} {manifest.site_name or ''}".rstrip()
+            (
+                "the network tables"
+                if manifest.site_id == NETWORK_SITE
+                else f"site {manifest.site_id} {manifest.site_name or ''}".rstrip()
+            )
             + f", {manifest.from_env} -> {manifest.to_env}, written {manifest.written}"
         )
         if manifest.kind == "migration":

@@ -1,4 +1,7 @@
-"""One writer per site and target: a server-side named lock, released when its connection ends."""
+"""One writer per site and target: a server-side named lock, released when its connection ends.
+
+The network tables (site id NETWORK_SITE) have a lock of their own, apart from every site's.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import mysql.connector
 
 from wfuwp.errors import LockedError
 from wfuwp.mysql.connection import Database, database_error, query
+from wfuwp.mysql.schema import NETWORK_SITE, site_or_network_name
 
 __all__ = ["HOLDER_GRACE_S", "SiteLock"]
 
@@ -18,10 +22,13 @@ HOLDER_GRACE_S = 3
 
 
 class SiteLock:
-    """A server-side lock on (target database, site): released when its connection ends, even on a crash."""
+    """A server-side lock on (target database, site): released when its connection ends, even on a crash.
+
+    `site_id` NETWORK_SITE locks the network tables (a lock no site's migration takes).
+    """
 
     def __init__(self, db: Database, site_id: int) -> None:
-        key = f"wfuwp:{db.database}:{site_id}"
+        key = f"wfuwp:{db.database}:{'network' if site_id == NETWORK_SITE else site_id}"
         # MySQL 5.7+ limits lock names to 64 characters.
         self.name = (
             key
@@ -38,13 +45,14 @@ class SiteLock:
         try:
             (got,) = query(self.conn, f"SELECT GET_LOCK(%s, {HOLDER_GRACE_S})", (self.name,))[0]
         except mysql.connector.Error as exc:
-            raise database_error(exc, f"cannot lock site {self.site_id} on {self.db}") from None
+            what = site_or_network_name(self.site_id)
+            raise database_error(exc, f"cannot lock {what} on {self.db}") from None
         if got != 1:
             self.conn.close()
             self.conn = None
             raise LockedError(
-                f"another migration is writing site {self.site_id} of {self.db}: wait for it to finish "
-                "(the lock goes when its process ends)"
+                f"another migration is writing {site_or_network_name(self.site_id)} of {self.db}: wait for "
+                "it to finish (the lock goes when its process ends)"
             )
 
     def release(self) -> None:

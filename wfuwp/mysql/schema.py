@@ -168,6 +168,23 @@ def validate_site_id(site_id: object) -> int:
     return number
 
 
+# The network tables' own id where a site id goes: their archive folder (`network/`), manifest, lock
+# and summary row. No site has it (site ids start at 1).
+NETWORK_SITE = 0
+
+
+def validate_site_or_network(value: object) -> int:
+    """A site id (see validate_site_id), or NETWORK_SITE for "network"; UsageError otherwise."""
+    if isinstance(value, str) and value.strip().lower() == "network":
+        return NETWORK_SITE
+    return validate_site_id(value)
+
+
+def site_or_network_name(site_id: int) -> str:
+    """ "the network tables" for NETWORK_SITE, else "site <id>" (for messages)."""
+    return "the network tables" if site_id == NETWORK_SITE else f"site {site_id}"
+
+
 # -- table ownership: which tables under the prefix are the site's, and why ---------------------------
 
 # The tables WordPress creates for every site (wp-admin/includes/schema.php), without the prefix.
@@ -195,6 +212,8 @@ NETWORK_PLUGIN_TABLES: dict[str, str] = {
 
 # Columns that say which site a row belongs to (0 and 1 are the network and site 1 itself).
 _SITE_COLUMNS = ("blog_id", "site_id", "site")
+# The start of the rules that give a table to no single site (TableChoice.network).
+_NETWORK_RULES = ("network table", "network-wide plugin table", "holds other sites' rows")
 _GLOB = frozenset("*?[")
 
 
@@ -253,11 +272,20 @@ def _unique(patterns: tuple[str, ...]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class TableChoice:
-    """One table under the prefix: whether the site owns it, and the rule that decided."""
+    """One table under the prefix: whether the site owns it, and the rule that decided.
+
+    `network`: no single site owns it (a network table, a network-wide plugin's table, a table
+    holding several sites' rows): the network tables' migration takes it (`network_table_names`).
+    """
 
     name: str
     owned: bool
     rule: str
+
+    @property
+    def network(self) -> bool:
+        """Whether the table belongs to no single site (decided by one of the network's rules)."""
+        return not self.owned and self.rule.startswith(_NETWORK_RULES)
 
 
 def base_table_names(conn: Any, database: str) -> list[str]:
@@ -297,7 +325,7 @@ def name_choice(
     if rest in NETWORK_TABLES:
         if name in tables.include and tables.allow_network:  # named exactly, never by a glob
             return TableChoice(name, True, f"included: matches {name!r} (network table, allowed)")
-        return TableChoice(name, False, "network table: shared by every site")
+        return TableChoice(name, False, _NETWORK_RULES[0] + ": shared by every site")
     number = _NUMBERED.match(rest)
     if number is not None:
         digits = number.group(1)
@@ -312,7 +340,7 @@ def name_choice(
         return TableChoice(name, True, "WordPress core table of site 1")
     plugin = NETWORK_PLUGIN_TABLES.get(rest)
     if plugin is not None:
-        return TableChoice(name, False, f"network-wide plugin table ({plugin})")
+        return TableChoice(name, False, f"{_NETWORK_RULES[1]} ({plugin})")
     return None
 
 
@@ -381,7 +409,7 @@ def table_ownership(
             suffix = name[len(prefix) :]
             if name in shared:
                 column, value = shared[name]
-                decided[name] = TableChoice(name, False, f"holds other sites' rows ({column} = {value})")
+                decided[name] = TableChoice(name, False, f"{_NETWORK_RULES[2]} ({column} = {value})")
             elif suffix in twins:
                 twin = f"{prefix}{twins[suffix]}_{suffix}"
                 decided[name] = TableChoice(name, True, f"has a per-site twin ({twin})")
@@ -435,6 +463,17 @@ def site_table_names(
     return [
         c.name for c in table_ownership(conn, database, prefix, site_id, tables=tables, peer=peer) if c.owned
     ]
+
+
+def network_table_names(conn: Any, database: str, prefix: str, *, peer: Collection[str] = ()) -> list[str]:
+    """Names of the base tables of `database` under `prefix` that belong to no single site, sorted.
+
+    Those `table_ownership` keeps out of every site as the network's: the network tables (`blogs`,
+    `users`, ...), network-wide plugins' tables (NETWORK_PLUGIN_TABLES), and tables whose
+    blog_id/site_id/site column holds several sites' ids. Never another network's tables under a
+    longer prefix (`wp_second_*`) nor a site's numbered ones. [] for a single-site install.
+    """
+    return [c.name for c in table_ownership(conn, database, prefix, 1, peer=peer) if c.network]
 
 
 def _other_prefixes(prefix: str, tables: set[str]) -> list[str]:

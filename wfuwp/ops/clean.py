@@ -18,6 +18,7 @@ from wfuwp.config.settings import Config, DbConfig
 from wfuwp.errors import ConfigError, WfuwpError
 from wfuwp.mysql.connection import Database, as_text, closing, database_error, execute, query
 from wfuwp.mysql.lock import SiteLock
+from wfuwp.mysql.schema import NETWORK_SITE
 from wfuwp.mysql.sql import quote_identifier
 from wfuwp.mysql.target import LEFTOVER_PATTERN, leftover_tables
 
@@ -174,12 +175,18 @@ def _site_of(table: str, prefix: str) -> int:
 
 
 def _split_busy(conn: Any, db: Database, names: list[str]) -> tuple[list[str], list[str]]:
-    """Split `names` into (free to drop, in use by a running migration: its site's lock is held)."""
+    """Split `names` into (free to drop, in use by a running migration: its site's lock is held).
+
+    An unnumbered table is site 1's or the network tables' (which take a lock of their own): it is in
+    use while either lock is held.
+    """
     sites = {name: _site_of(name, db.table_prefix) for name in names}
     held: dict[int, bool] = {}
-    for site in set(sites.values()):
+    for site in {*sites.values(), *([NETWORK_SITE] if 1 in sites.values() else [])}:
         (owner,) = query(conn, "SELECT IS_USED_LOCK(%s)", (SiteLock(db, site).name,))[0]
         held[site] = owner is not None
+    if 1 in held:
+        held[1] = held[1] or held[NETWORK_SITE]
     free = [n for n in names if not held[sites[n]]]
     busy = [n for n in names if held[sites[n]]]
     return free, busy

@@ -45,6 +45,7 @@ from wfuwp.mysql.identity import NetworkIdentity, network_or_none
 from wfuwp.mysql.network import read_site, site_label
 from wfuwp.mysql.objects import Trigger, site_triggers
 from wfuwp.mysql.schema import (
+    NETWORK_SITE,
     Table,
     TableFilter,
     base_table_names,
@@ -91,8 +92,10 @@ class RunHooks:
     """For callers inside the package (wfuwp.ops.network): a migration of a given table set, watched.
 
     `tables`: migrate exactly these tables (those the source has; the target's of them are replaced)
-    instead of the site's. `label`: the name in the archive folder. `on_start` gets the migration id
-    as soon as it is known (before anything is written). Setting `cancel` stops the run as Ctrl-C would.
+    instead of the site's; migrate_site then takes site id NETWORK_SITE, the network tables' own
+    (archive folder network/, their own lock). `label`: the name in the archive folder. `on_start`
+    gets the migration id as soon as it is known (before anything is written). Setting `cancel`
+    stops the run as Ctrl-C would.
     `before_swap(conn, staging_name)` runs on a target connection after every table verified and
     before the RENAME; it may add rows to staging tables (they are then not in the archives).
     """
@@ -155,8 +158,10 @@ def migrate_site(
     is neither backed up nor replaced nor dropped). Raises a `WfuwpError` subclass whose message says
     what the target holds: as it was (or swapped back), or, when the swap had finished, the migrated site.
     """
+    hooks = _hooks or RunHooks()
+    network = site_id == NETWORK_SITE and hooks.tables is not None
     run = _Migration(
-        validate_site_id(site_id),
+        NETWORK_SITE if network else validate_site_id(site_id),
         _as_database(source, "source"),
         _as_database(target, "target"),
         checked_rules([as_rule(p) for p in replacements], force=force) if replacements is not None else None,
@@ -173,7 +178,7 @@ def migrate_site(
         ),
         verify_after_swap,
         resume,
-        _hooks or RunHooks(),
+        hooks,
     )
     with signals.interruptible():
         return run.run()

@@ -34,7 +34,7 @@ from wfuwp.config.settings import Config
 from wfuwp.errors import ArchiveError, MigrationError, UsageError, WfuwpError
 from wfuwp.mysql.connection import Database, as_text, closing, query
 from wfuwp.mysql.network import SiteAddress, read_site
-from wfuwp.mysql.schema import NETWORK_PLUGIN_TABLES, NETWORK_TABLES, site_table_names, validate_site_id
+from wfuwp.mysql.schema import NETWORK_SITE, network_table_names, site_table_names, validate_site_id
 from wfuwp.mysql.sql import quote_identifier
 from wfuwp.ops.backup import backup_site
 from wfuwp.ops.migrate import DEFAULT_STATEMENT_BYTES, RunHooks, _as_database, migrate_site
@@ -51,8 +51,9 @@ __all__ = [
     "refresh_between",
 ]
 
-# The id the network tables' row carries in the summary and the state file (no site has id 0).
-NETWORK = 0
+# The id the network tables' row carries in the summary, the state file, their archive folder
+# (network/), manifest and lock (no site has id 0).
+NETWORK = NETWORK_SITE
 # Connections one site's migration holds on each server beyond its `workers` readers/loaders: the
 # site lock (target) and the backup or a schema read.
 _PER_SITE_EXTRA_CONNECTIONS = 2
@@ -67,8 +68,8 @@ class SiteOutcome:
 
     `status`: "completed", "done earlier" (a resumed run skipped it), "failed", "interrupted",
     "stopped" (--fail-fast stopped it after another site failed; put back), "not run" (fail-fast or
-    Ctrl-C stopped the run first), "kept" / "dropped" (a site only the target has), in a dry run
-    "ok" or "would fail".
+    Ctrl-C stopped the run first), "kept" / "to drop" / "dropped" (a site only the target has), in a
+    dry run "ok" or "would fail".
     """
 
     site_id: int
@@ -283,8 +284,8 @@ class _Refresh:
         with closing(self.source.connect()) as src, closing(self.target.connect()) as tgt:
             source_blogs = _blogs(src, self.source, required=True)
             target_blogs = _blogs(tgt, self.target, required=False)
-            self.network_tables = _network_table_names(src, self.source.database, prefix)
-            self.site_bytes = _bytes_per_site(src, self.source.database, prefix)
+            self.network_tables = network_table_names(src, self.source.database, prefix)
+            self.site_bytes = _bytes_per_site(src, self.source.database, prefix, set(self.network_tables))
         if replacements is not None:
             self.base = [as_rule(p) for p in replacements]
         else:
@@ -307,19 +308,20 @@ class _Refresh:
             if site_id in plan.mapped:
                 outcome.notes.append("only in the source: its address comes from the environment hosts")
             report.sites.append(outcome)
-        only = sorted(set(target_blogs) - set(source_blogs))
-        report.target_only = [
-            SiteOutcome(
-                s,
-                status="dropped" if self.options.drop_target_only else "kept",
-                target=target_blogs[s][0] + target_blogs[s][1],
-            )
-            for s in only
-        ]
         if resume:
             self._load_state(resume if isinstance(resume, str) else None)
         else:
             report.run_id = new_migration_id(report.from_env, report.to_env)
+        only = sorted(set(target_blogs) - set(source_blogs))
+        report.target_only = [
+            SiteOutcome(
+                s,
+                status="to drop" if self.options.drop_target_only else "kept",
+                target=target_blogs[s][0] + target_blogs[s][1],
+            )
+            for s in only
+        ]
+        self._resume_drops()
         if self.location is not None:
             report.state = self.location.backend.url_of(self._state_key())
 
@@ -418,7 +420,7 @@ class _Refresh:
 
         self._migrate(
             outcome,
-            1,
+            NETWORK,
             list(plan.table_rules),
             RunHooks(
                 tables=tuple(self.network_tables),
@@ -434,7 +436,7 @@ class _Refresh:
             return
         assert self.location is not None
         for outcome in self.report.target_only:
-            if outcome.status == "dropped" and outcome.migration_id is not None:
+            if outcome.status == "dropped":
                 continue  # dropped by the run being resumed
             with closing(self.target.connect()) as conn:
                 names = site_table_names(
@@ -443,6 +445,7 @@ class _Refresh:
             if names:
                 backup = backup_site(self.target, outcome.site_id, self.location)
                 outcome.migration_id = backup.backup_id
+                self._save_state()  # the backup's id, before its tables go
                 with closing(self.target.connect()) as conn:
                     cur = conn.cursor()
                     for name in names:
@@ -590,6 +593,9 @@ class _Refresh:
                 "status": report.status,
                 "updated": datetime.now(UTC).isoformat(timespec="seconds"),
                 "rows": {o.name: dataclasses.asdict(o) for o in (report.network, *report.sites)},
+                # Written before the network tables' swap: once it is done their wp_blogs rows are
+                # gone, and only this says which sites' tables a resumed run still has to drop.
+                "drop_target_only": self.options.drop_target_only,
                 "target_only": {o.name: dataclasses.asdict(o) for o in report.target_only},
             }
             self.location.backend.put_bytes(self._state_key(), orjson.dumps(data, option=orjson.OPT_INDENT_2))
@@ -627,6 +633,35 @@ class _Refresh:
             "start one without --resume"
         )
 
+    def _resume_drops(self) -> None:
+        """On resume: the sites only the target had that the run being resumed was to drop.
+
+        Its choice stands (as its rules do): once its network tables were swapped, the target's
+        wp_blogs no longer names those sites, so their rows come from the state file; a drop it
+        finished is not done again.
+        """
+        if not self.state:
+            return
+        saved = self.state.get("target_only", {})
+        drop = bool(self.state.get("drop_target_only", self.options.drop_target_only))
+        self.options = dataclasses.replace(self.options, drop_target_only=drop)
+        fresh = {o.site_id: o for o in self.report.target_only}
+        for row in saved.values():
+            site_id = int(row["site_id"])
+            outcome = fresh.get(site_id) or SiteOutcome(site_id, target=str(row.get("target", "")))
+            outcome.status = (
+                "kept" if not drop else "dropped" if row.get("status") == "dropped" else "to drop"
+            )
+            outcome.migration_id = row.get("migration_id") or outcome.migration_id
+            outcome.notes = list(row.get("notes") or outcome.notes)
+            fresh[site_id] = outcome
+        for outcome in fresh.values():  # those only this plan sees follow the choice too
+            if not drop:
+                outcome.status = "kept"
+            elif outcome.status == "kept":
+                outcome.status = "to drop"
+        self.report.target_only = [fresh[s] for s in sorted(fresh)]
+
     def _done_earlier(self, outcome: SiteOutcome) -> bool:
         """On resume: whether the run being resumed finished this row (its figures are taken over)."""
         saved = self.state.get("rows", {}).get(outcome.name)
@@ -644,9 +679,12 @@ class _Refresh:
         if not migration_id or self.location is None:
             return None
         try:
-            state = self.location.migration(migration_id).read_state()
+            folder = self.location.migration(migration_id)
+            state = folder.read_state()
         except WfuwpError:
             return None  # never got as far as writing anything: start again
+        if folder.site_id != outcome.site_id:
+            return None  # the network tables' run of an older release (under site-1/): start again
         return migration_id if state is not None and state.status == "running" else None
 
     # -- progress --------------------------------------------------------------------------------------------
@@ -703,32 +741,18 @@ def _blogs(conn: Any, db: Database, *, required: bool) -> dict[int, tuple[str, s
     return {int(blog_id): (as_text(domain), as_text(path)) for blog_id, domain, path in rows}
 
 
-def _network_table_names(conn: Any, database: str, prefix: str) -> list[str]:
-    """The network tables and the network-wide plugins' tables the source has (see mysql.schema)."""
-    wanted = [prefix + t for t in (*NETWORK_TABLES, *sorted(NETWORK_PLUGIN_TABLES))]
-    rows = query(
-        conn,
-        "SELECT TABLE_NAME FROM information_schema.TABLES"
-        " WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE'"
-        f" AND TABLE_NAME IN ({','.join(['%s'] * len(wanted))})",
-        (database, *wanted),
-    )
-    found = {as_text(name) for (name,) in rows}
-    return [name for name in wanted if name in found]
-
-
-def _bytes_per_site(conn: Any, database: str, prefix: str) -> dict[int, int]:
-    """The source's data bytes per site, as the server estimates them (for the ETA and the order)."""
+def _bytes_per_site(conn: Any, database: str, prefix: str, network: set[str]) -> dict[int, int]:
+    """The source's data bytes per site, as the server estimates them (for the ETA and the order);
+    the `network` tables are nobody's."""
     rows = query(
         conn,
         "SELECT TABLE_NAME, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
         (database,),
     )
-    network = {*NETWORK_TABLES, *NETWORK_PLUGIN_TABLES}
     out: dict[int, int] = {}
     for name, size in rows:
         rest = as_text(name)[len(prefix) :] if as_text(name).startswith(prefix) else None
-        if rest is None or rest in network:
+        if rest is None or as_text(name) in network:
             continue
         head = rest.split("_", 1)[0]
         site = int(head) if head.isdigit() and "_" in rest else 1
