@@ -76,6 +76,7 @@ class MariaDBServer:
         basedir.mkdir(parents=True, exist_ok=True)
         datadir = basedir / "data"
         if not (datadir / "mysql").exists():
+            (basedir / "tmp").mkdir(exist_ok=True)
             subprocess.run(
                 [
                     _find("mariadb-install-db"),
@@ -88,6 +89,7 @@ class MariaDBServer:
                 check=True,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                env=_own_tmpdir(basedir),
             )
         server = cls(port=free_port(), datadir=datadir, extra_args=extra_args)
         server.launch()
@@ -106,6 +108,7 @@ class MariaDBServer:
             f"--socket={basedir / 'mysqld.sock'}",
             f"--pid-file={basedir / 'mysqld.pid'}",
             f"--log-error={basedir / 'error.log'}",
+            f"--tmpdir={basedir / 'tmp'}",
             "--innodb-buffer-pool-size=128M",
             "--innodb-log-file-size=64M",
             "--max-allowed-packet=64M",
@@ -114,7 +117,10 @@ class MariaDBServer:
             "--user=root",
             *self.extra_args,
         ]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        (basedir / "tmp").mkdir(exist_ok=True)
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_own_tmpdir(basedir)
+        )
         deadline = time.monotonic() + 60
         while not self.answers():
             if self.process.poll() is not None:
@@ -156,3 +162,13 @@ def drop_database(server: MariaDBServer, name: str) -> None:
             conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
         finally:
             conn.close()
+
+
+def _own_tmpdir(basedir: Path) -> dict[str, str]:
+    """The environment for a private mariadbd: TMPDIR in its own folder.
+
+    A starting mariadbd deletes every `#sql*` file in its tmpdir (mysql_rm_tmp_tables), so with the
+    default /tmp each private server started during a test run deleted the shared server's temporary
+    tables under running queries ("Error on delete of '/tmp/#sql-temptable-...MAI'").
+    """
+    return {**os.environ, "TMPDIR": str(basedir / "tmp")}
