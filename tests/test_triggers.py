@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import wfuwp
@@ -324,3 +325,25 @@ def test_a_dry_run_shows_what_is_not_migrated(env: Env, capsys: pytest.CaptureFi
     assert code == 0, err
     (line,) = [line for line in out.splitlines() if "source.objects" in line]
     assert "warn" in line and "view recent_posts (wp_43_posts)" in " ".join(out.split())
+
+
+def test_the_plan_lists_views_and_routines_naming_the_site_tables(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_sql(env.server, env.prod, "CREATE VIEW recent_posts AS SELECT ID FROM wp_43_posts",
+            "CREATE PROCEDURE count_posts() SELECT COUNT(*) FROM `wp_43_posts`",
+            "CREATE VIEW other_site AS SELECT ID FROM wp_430_posts")  # fmt: skip
+    code, out, err = env.run(capsys, "migrate", "plan", "43", "--from", "prod", "--to", "pprd")
+    assert code == 0, err
+    after = " ".join(out.split("\nTables ")[1].split())  # after the table listing
+    assert "Schema objects 2 views, stored routines or events name the site's tables" in after
+    assert "not migrated view recent_posts (wp_43_posts)" in after
+    assert "not migrated procedure count_posts (wp_43_posts)" in after
+    assert "other_site" not in out  # names site 430's table, not site 43's
+
+    code, out, err = env.run(capsys, "migrate", "plan", "43", "--from", "prod", "--to", "pprd", "--json")
+    assert code == 0, err
+    assert orjson.loads(out)["objects"] == [
+        {"kind": "procedure", "name": "count_posts", "tables": ["wp_43_posts"], "migrated": False},
+        {"kind": "view", "name": "recent_posts", "tables": ["wp_43_posts"], "migrated": False},
+    ]
