@@ -194,6 +194,26 @@ def test_a_resume_after_a_kill_inside_the_renaming_fires_each_trigger_once(maria
     assert log_notes(server, tgt, "wp_43_")[4:] == ["source created"]
 
 
+def test_a_migration_without_the_table_a_trigger_writes_and_its_rollback_keep_the_trigger(
+    sites, tmp_path: Path
+) -> None:
+    """The log excluded: the orders' triggers go with them and write into the target's live log; the
+    backup (orders alone, their triggers naming the log) restores, as it was refused."""
+    server, src, tgt, site, p = sites
+    target_triggers = of_site(triggers(server, tgt), p)
+    log = log_notes(server, tgt, p)
+    excluded = wfuwp.TableFilter(exclude=(f"{p}order_log",))
+    report = wfuwp.migrate_site(site, source=server.dsn(src), target=server.dsn(tgt), replacements=PAIRS,
+                                archive=tmp_path, tables=excluded)  # fmt: skip
+    assert f"{p}order_log" not in [t.name for t in report.tables]
+    run_sql(server, tgt, f"INSERT INTO {p}orders VALUES (3, 30, NULL)")
+    assert log_notes(server, tgt, p) == [*log, "source created"]
+    back = wfuwp.rollback(report.migration_id, db_of(server, tgt, "target"), archive=tmp_path)
+    assert back.status == "completed"
+    assert of_site(triggers(server, tgt), p) == target_triggers
+    no_work_objects(server, tgt)
+
+
 def test_a_mariadb_dump_with_triggers_imports_with_them(sites, tmp_path: Path) -> None:
     server, src, tgt, site, p = sites
     dump = tmp_path / "site.sql"
