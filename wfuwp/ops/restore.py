@@ -135,7 +135,7 @@ def restore(
         target,
         source=f"{folder.url} ({which})",
         allowed=lambda name: name in tables,
-        # A foreign key of an archived child may reference a parent the archive does not hold (a
+        # A foreign key or a trigger of an archived table may name one the archive does not hold (a
         # migration that excluded it): another table of the site, which stays as the target has it.
         allowed_parent=_site_table(target.table_prefix, manifest.site_id),
         expected=expected,
@@ -439,7 +439,10 @@ def _stage(
         if statement.kind == "create_table":
             sql = cut.stage_foreign_keys(statement.table or "", statement.sql, sql)
         elif statement.kind == "create_trigger" and statement.trigger is not None:
-            _check_trigger_body(conn, cut.target.database, statement.body_names, allowed, created)
+            # A body may name a site table the file does not hold (as a foreign key may reference one).
+            _check_trigger_body(
+                conn, cut.target.database, statement.body_names, allowed_parent or allowed, created
+            )
             # Staged under a staging name on the staging table; its body keeps naming the live tables,
             # which the staged ones are from the swap on. It gets its own name after the swap.
             sql = statement.with_tables(
