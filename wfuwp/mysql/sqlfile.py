@@ -556,8 +556,10 @@ def check_statement(
     else:
         result = _check_plain(stmt, 0, len(stmt))
     for i, ref in enumerate(result.tables):
-        parent = result.kind == "create_table" and i > 0 and allowed_parents is not None
-        if not (allowed_parents if parent and allowed_parents is not None else allowed_tables)(ref.name):
+        # A CREATE TABLE names its own table first, then the parents its foreign keys reference.
+        parent = result.kind == "create_table" and i > 0
+        allowed = allowed_parents if parent and allowed_parents is not None else allowed_tables
+        if not allowed(ref.name):
             raise SqlFileError(
                 f"statement {_snippet(stmt)} touches table {ref.name!r}, which is not among the tables "
                 "being imported; import a dump of this site's tables only"
