@@ -198,3 +198,55 @@ def test_a_resume_after_the_swap_gives_the_keys_their_names_back(fk_sites, tmp_p
     assert foreign_keys(server, tgt) == keys
     assert not [n for n in table_names(server, tgt) if n.startswith("_wf")]
     assert not dangling(server, tgt)
+
+
+def parent_of_download_log(server: Any, database: str, p: str) -> str:
+    """The table the live `wc_download_log`'s key points at."""
+    (parent,) = [par for table, _n, par in foreign_keys(server, database) if table == f"{p}wc_download_log"]
+    return parent
+
+
+def test_importing_a_child_table_alone_keeps_its_key_on_the_live_parent(fk_sites, tmp_path: Path) -> None:
+    """A file with the children and not their parents (as each object of an archive holds one table):
+    the parents are not staged, so the staged children's keys must point at the live parents (not at
+    staging twins that never exist). The auto-named key (`_ibfk_1`) was left dangling."""
+    server, src, tgt, site, p = fk_sites
+    dump = tmp_path / "child.sql"
+    with dump.open("wb") as out:
+        children = (f"{p}wc_download_log", f"{p}betterlinks_password")
+        subprocess.run(["mariadb-dump", "-uroot", f"-h{server.host}", f"-P{server.port}", src, *children],
+                       stdout=out, check=True)  # fmt: skip
+    report = import_sql(dump, db_of(server, tgt, "pprd"), site_id=site, archive=tmp_path / "backup")
+    assert report.status == "completed" and report.tables == {
+        f"{p}betterlinks_password": 1,
+        f"{p}wc_download_log": 3,
+    }
+    assert not dangling(server, tgt)
+    assert parent_of_download_log(server, tgt, p) == f"{p}woocommerce_downloadable_product_permissions"
+    assert foreign_keys(server, tgt) == foreign_keys(server, src)
+    # The key works: deleting the live parent's row cascades to the imported child.
+    run_sql(
+        server, tgt, f"DELETE FROM {p}woocommerce_downloadable_product_permissions WHERE permission_id = 2"
+    )
+    assert fetch(server, tgt, f"SELECT COUNT(*) FROM {p}wc_download_log") == [(b"1",)]
+
+
+def test_a_migration_without_the_parent_and_its_rollback_keep_the_key_on_the_live_parent(
+    fk_sites, tmp_path: Path
+) -> None:
+    """The parent excluded: the child is migrated (and its backup, holding the child alone, restored)
+    with its key on the target's live parent."""
+    server, src, tgt, site, p = fk_sites
+    before, keys = checksums(server, tgt), foreign_keys(server, tgt)
+    parent = f"{p}woocommerce_downloadable_product_permissions"
+    report = wfuwp.migrate_site(site, source=server.dsn(src), target=server.dsn(tgt), replacements=PAIRS,
+                                archive=tmp_path, tables=wfuwp.TableFilter(exclude=(parent,)))  # fmt: skip
+    assert report.status == "completed" and parent not in [t.name for t in report.tables]
+    assert not dangling(server, tgt)
+    assert parent_of_download_log(server, tgt, p) == parent
+    assert foreign_keys(server, tgt) == keys
+    back = wfuwp.rollback(report.migration_id, db_of(server, tgt, "target"), archive=tmp_path)
+    assert back.status == "completed"
+    assert not dangling(server, tgt)
+    assert foreign_keys(server, tgt) == keys
+    assert checksums(server, tgt) == before

@@ -57,11 +57,6 @@ class Case:
     kill_at: str  # where the killed run dies: "copy" (after its first table) or "swap" (after the RENAME)
     keep_old: bool  # rolled back by one RENAME from the kept old tables, or from the archived backup
 
-    @property
-    def foreign_keys(self) -> bool:
-        """Whether the site has the plugin tables with foreign keys and a trigger (devtools/messy.py)."""
-        return self.kind == "subdirectory" and self.site_id in (1, 2)
-
 
 CASES = {
     "site 1": Case(1, "subdirectory", "swap", keep_old=True),
@@ -245,21 +240,7 @@ def assert_no_dangling_keys(server: MariaDBServer, database: str) -> None:
         raise DanglingForeignKey(f"foreign keys on tables that do not exist: {dangling}")
 
 
-# Importing a file holding a child table but not its parent (each object of an archive holds one
-# table) stages the child's key against `_wfs_<run>_<parent>`, which the import never creates: the
-# live child is left referencing a table that does not exist. Strict: it fails once fixed, to be
-# dropped then.
-IMPORT_OF_A_CHILD_TABLE = pytest.mark.xfail(
-    strict=True,
-    raises=DanglingForeignKey,
-    reason="import of a child table alone points its key at the parent's staging name (issue 10)",
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=IMPORT_OF_A_CHILD_TABLE) if c.foreign_keys else n for n, c in CASES.items()],
-)
+@pytest.mark.parametrize("name", list(CASES))
 def test_migrate_then_restore_the_backup_then_import_into_a_fresh_copy(
     world: World, name: str, tmp_path: Path
 ) -> None:

@@ -397,6 +397,24 @@ def test_policy_checks_every_table_against_the_allow_list() -> None:
         check_statement(b"/*!40000 ALTER TABLE `wp_430_posts` DISABLE KEYS */", site)
 
 
+def test_foreign_key_parents_pass_their_own_allow_list() -> None:
+    """A restore loads only its archive's tables, but a child's key may reference another site table."""
+    loaded = {"wp_2_log"}.__contains__
+    parents = {"wp_2_log", "wp_2_perm"}.__contains__
+    create = b"CREATE TABLE wp_2_log (p int, FOREIGN KEY (p) REFERENCES wp_2_perm (ID))"
+    with pytest.raises(SqlFileError, match="'wp_2_perm'"):
+        check_statement(create, loaded)
+    assert [t.name for t in check_statement(create, loaded, parents).tables] == ["wp_2_log", "wp_2_perm"]
+    with pytest.raises(SqlFileError, match="'wp_users'"):
+        check_statement(create.replace(b"wp_2_perm", b"wp_users"), loaded, parents)
+    with pytest.raises(SqlFileError, match="'wp_2_perm'"):  # the file itself writes only its own tables
+        check_statement(b"INSERT INTO wp_2_perm VALUES (1)", loaded, parents)
+    with pytest.raises(SqlFileError, match="'wp_2_perm'"):
+        check_statement(
+            b"CREATE TABLE wp_2_perm (p int, FOREIGN KEY (p) REFERENCES wp_2_log (p))", loaded, parents
+        )
+
+
 def test_a_trigger_as_mariadb_dump_writes_it_becomes_one_plain_statement() -> None:
     dumped = (
         b"/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 trigger `wp_2_ai` after insert"

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import wfuwp
@@ -193,6 +194,26 @@ def test_a_resume_after_a_kill_inside_the_renaming_fires_each_trigger_once(maria
     assert log_notes(server, tgt, "wp_43_")[4:] == ["source created"]
 
 
+def test_a_migration_without_the_table_a_trigger_writes_and_its_rollback_keep_the_trigger(
+    sites, tmp_path: Path
+) -> None:
+    """The log excluded: the orders' triggers go with them and write into the target's live log; the
+    backup (orders alone, their triggers naming the log) restores, as it was refused."""
+    server, src, tgt, site, p = sites
+    target_triggers = of_site(triggers(server, tgt), p)
+    log = log_notes(server, tgt, p)
+    excluded = wfuwp.TableFilter(exclude=(f"{p}order_log",))
+    report = wfuwp.migrate_site(site, source=server.dsn(src), target=server.dsn(tgt), replacements=PAIRS,
+                                archive=tmp_path, tables=excluded)  # fmt: skip
+    assert f"{p}order_log" not in [t.name for t in report.tables]
+    run_sql(server, tgt, f"INSERT INTO {p}orders VALUES (3, 30, NULL)")
+    assert log_notes(server, tgt, p) == [*log, "source created"]
+    back = wfuwp.rollback(report.migration_id, db_of(server, tgt, "target"), archive=tmp_path)
+    assert back.status == "completed"
+    assert of_site(triggers(server, tgt), p) == target_triggers
+    no_work_objects(server, tgt)
+
+
 def test_a_mariadb_dump_with_triggers_imports_with_them(sites, tmp_path: Path) -> None:
     server, src, tgt, site, p = sites
     dump = tmp_path / "site.sql"
@@ -324,3 +345,25 @@ def test_a_dry_run_shows_what_is_not_migrated(env: Env, capsys: pytest.CaptureFi
     assert code == 0, err
     (line,) = [line for line in out.splitlines() if "source.objects" in line]
     assert "warn" in line and "view recent_posts (wp_43_posts)" in " ".join(out.split())
+
+
+def test_the_plan_lists_views_and_routines_naming_the_site_tables(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_sql(env.server, env.prod, "CREATE VIEW recent_posts AS SELECT ID FROM wp_43_posts",
+            "CREATE PROCEDURE count_posts() SELECT COUNT(*) FROM `wp_43_posts`",
+            "CREATE VIEW other_site AS SELECT ID FROM wp_430_posts")  # fmt: skip
+    code, out, err = env.run(capsys, "migrate", "plan", "43", "--from", "prod", "--to", "pprd")
+    assert code == 0, err
+    after = " ".join(out.split("\nTables ")[1].split())  # after the table listing
+    assert "Schema objects 2 views, stored routines or events name the site's tables" in after
+    assert "not migrated view recent_posts (wp_43_posts)" in after
+    assert "not migrated procedure count_posts (wp_43_posts)" in after
+    assert "other_site" not in out  # names site 430's table, not site 43's
+
+    code, out, err = env.run(capsys, "migrate", "plan", "43", "--from", "prod", "--to", "pprd", "--json")
+    assert code == 0, err
+    assert orjson.loads(out)["objects"] == [
+        {"kind": "procedure", "name": "count_posts", "tables": ["wp_43_posts"], "migrated": False},
+        {"kind": "view", "name": "recent_posts", "tables": ["wp_43_posts"], "migrated": False},
+    ]

@@ -59,7 +59,7 @@ from wfuwp.mysql.schema import (
 )
 from wfuwp.ops.backup import backup_site
 from wfuwp.ops.clean import plan_clean, run_clean
-from wfuwp.ops.environment import migrate_between, plan_site, site_tables, source_for_plan
+from wfuwp.ops.environment import migrate_between, plan_site, site_objects, site_tables, source_for_plan
 from wfuwp.ops.export import default_export_name, export_site
 from wfuwp.ops.media import CopyResult, media_location
 from wfuwp.ops.migrate import migrate_site
@@ -578,7 +578,9 @@ def plan_command(
     the plan warns; --strict makes that an error (exit code 2).
 
     With the source's database configured, every table under its prefix is listed, in or out of the
-    site, with the rule that decided (the target's tables count for per-site twins when it is reachable).
+    site, with the rule that decided (the target's tables count for per-site twins when it is reachable),
+    then the views, stored routines and events of the source that name the site's tables: they are not
+    migrated (create them in the target by hand if the site needs them there).
 
     """
     ui = Ui(json_mode=as_json)
@@ -598,13 +600,23 @@ def plan_command(
         force=force,
     )
     choices = site_tables(config, site, from_env, to_env, tables=wanted) if lookup is not None else None
+    objects = (
+        site_objects(config, from_env, [c.name for c in choices if c.owned]) if choices is not None else None
+    )
     if as_json:
         tables = [asdict(c) for c in choices] if choices is not None else None
-        emit_json({"site_id": site, **_plan_dict(plan), "tables": tables})
+        listed = (
+            [{**asdict(o), "tables": list(o.tables), "migrated": False} for o in objects]
+            if objects is not None
+            else None
+        )
+        emit_json({"site_id": site, **_plan_dict(plan), "tables": tables, "objects": listed})
     else:
         ui.plan(plan)
         if choices is not None:
             ui.tables(choices)
+        if objects:
+            ui.objects(objects)
     if strict and plan.warnings:
         raise UsageError(f"--strict: {plan.warnings[0]}")
     return 0

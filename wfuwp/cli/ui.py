@@ -39,6 +39,7 @@ from wfuwp.archive.location import MigrationInfo
 from wfuwp.archive.manifest import Manifest
 from wfuwp.config.plan import Plan
 from wfuwp.mysql.identity import NetworkIdentity
+from wfuwp.mysql.objects import ReferencingObject
 from wfuwp.mysql.schema import NETWORK_SITE, TableChoice
 from wfuwp.ops.clean import CleanPlan
 from wfuwp.ops.export import ExportReport
@@ -248,6 +249,19 @@ class Ui:
             self.out.print(
                 f"  [dim]out[/] {len(others)} tables of {sites} other site{'s' if sites > 1 else ''}"
                 " (numbered, see --json)",
+                soft_wrap=True,
+            )
+
+    def objects(self, objects: Sequence[ReferencingObject]) -> None:
+        """Views, stored routines and events naming the site's tables: each marked as not migrated."""
+        self.out.print(
+            f"[bold]Schema objects[/] {len(objects)} views, stored routines or events name the site's tables"
+            " [dim](a migration leaves them: create them in the target by hand if the site needs them)[/]",
+            soft_wrap=True,
+        )
+        for obj in objects:
+            self.out.print(
+                f"  [yellow]not migrated[/] {obj.kind} {escape(obj.name)} ({escape(', '.join(obj.tables))})",
                 soft_wrap=True,
             )
 

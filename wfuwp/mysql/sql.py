@@ -118,6 +118,18 @@ def stage_foreign_keys(
     return _FOREIGN_KEY.sub(rename, create_sql), restore
 
 
+def foreign_key_parents(create_sql: str) -> list[str]:
+    """The parent table of each foreign key of a CREATE TABLE (or of one key's clause), in order."""
+    parents: list[str] = []
+
+    def note(parent: str) -> str:
+        parents.append(parent)
+        return parent
+
+    stage_foreign_keys(create_sql, lambda n: n, note)
+    return parents
+
+
 def table_preamble(table: str, create_sql: str) -> bytes:
     """The statements that (re)create an empty table at the top of its dump."""
     return (

@@ -529,7 +529,9 @@ _ENGINES = {b"INNODB", b"MYISAM", b"ARIA", b"MEMORY", b"HEAP"}
 _CREATE_FORBIDDEN = {b"SELECT", b"TABLE", b"LIKE", b"ROW", b"UNION", b"DIRECTORY", b"CONNECTION"}
 
 
-def check_statement(stmt: bytes, allowed_tables: Callable[[str], bool]) -> Statement:
+def check_statement(
+    stmt: bytes, allowed_tables: Callable[[str], bool], allowed_parents: Callable[[str], bool] | None = None
+) -> Statement:
     """Vet one statement (as yielded by `iter_statements`) for import, and return what it touches.
 
     Accepted: SET (session variables and names; not GLOBAL, PASSWORD, ROLE, SET STATEMENT, nor
@@ -539,8 +541,10 @@ def check_statement(stmt: bytes, allowed_tables: Callable[[str], bool]) -> State
     name ... ON table FOR EACH ROW body (no FOLLOWS/PRECEDES; a body without CALL, dynamic SQL, files,
     schema or account changes; DEFINER dropped), and any of these inside /*!NNNNN ... */ comments.
     Every table named must be unqualified (no other database) and pass `allowed_tables(name)`; what a
-    trigger's body names is left to the caller (`Statement.body_names`). Raises SqlFileError naming
-    the statement and the reason otherwise.
+    trigger's body names is left to the caller (`Statement.body_names`). The parent tables a CREATE
+    TABLE's foreign keys reference pass `allowed_parents(name)` instead, when given (a file may hold
+    a child without its parent, which stays as the target has it). Raises SqlFileError naming the
+    statement and the reason otherwise.
     """
     if _VERSIONED_OPEN.match(stmt, _SPACE.match(stmt).end()):  # type: ignore[union-attr]
         # mariadb-dump writes a trigger as `/*!50003 CREATE*/ /*!50017 DEFINER=...*/ /*!50003 TRIGGER ...*/`.
@@ -551,8 +555,11 @@ def check_statement(stmt: bytes, allowed_tables: Callable[[str], bool]) -> State
             result = _check_versioned(stmt)
     else:
         result = _check_plain(stmt, 0, len(stmt))
-    for ref in result.tables:
-        if not allowed_tables(ref.name):
+    for i, ref in enumerate(result.tables):
+        # A CREATE TABLE names its own table first, then the parents its foreign keys reference.
+        parent = result.kind == "create_table" and i > 0
+        allowed = allowed_parents if parent and allowed_parents is not None else allowed_tables
+        if not allowed(ref.name):
             raise SqlFileError(
                 f"statement {_snippet(stmt)} touches table {ref.name!r}, which is not among the tables "
                 "being imported; import a dump of this site's tables only"

@@ -25,6 +25,7 @@ from wfuwp.mysql.sql import (
     MAX_IDENTIFIER,
     checksum_query,
     create_table_as,
+    foreign_key_parents,
     quote_identifier,
     stage_foreign_keys,
 )
@@ -225,17 +226,43 @@ class TargetSite:
         )
         execute(conn, "SET SESSION foreign_key_checks = 0")  # a new parent: not every row re-checked
         for child in children:
-            create = show_create_table(conn, self.db.database, child)
-            _, before = stage_foreign_keys(create, lambda n: n, lambda p: p)
-            _, after = stage_foreign_keys(
-                stage_foreign_keys(create, lambda n: n, lambda p: back.get(p, p))[0], lambda n: n, lambda p: p
-            )
-            for (key, was), (_, now) in zip(before, after, strict=True):
-                if was != now:
-                    # InnoDB refuses to drop and add one name in one ALTER TABLE (error 1826).
-                    table = quote_identifier(child)
-                    execute(conn, f"ALTER TABLE {table} DROP FOREIGN KEY {quote_identifier(key)}")
-                    execute(conn, f"ALTER TABLE {table} ADD {now}")
+            self._repoint(conn, child, back)
+
+    def point_at_live_parents(self, conn: Any) -> None:
+        """Before the swap: point each staged table's foreign keys whose parent is not staged in this
+        run at the live parent. Only a staged parent is referenced under its staging name (the swap
+        makes it the live one); a file holding a child without its parent (each archive object holds
+        one table) names a staging twin that is never created, and the live child would reference a
+        table that does not exist. Repeatable."""
+        back: dict[str, str] = {}
+        children = []
+        for name, keys in self.foreign_keys.items():
+            if name not in self.staging:
+                continue
+            outside = [p for _k, clause in keys for p in foreign_key_parents(clause) if p not in self.staging]
+            if outside:
+                children.append(self.staging[name])
+                back.update({work_table_name(STAGING_PREFIX, self.run_short_id, p): p for p in outside})
+        if not children:
+            return
+        execute(conn, "SET SESSION foreign_key_checks = 0")  # a new parent: not every row re-checked
+        for child in children:
+            self._repoint(conn, child, back)
+
+    def _repoint(self, conn: Any, child: str, back: dict[str, str]) -> None:
+        """Make `child`'s foreign keys that reference a key of `back` reference its value instead
+        (same names and clauses otherwise). The session must have foreign_key_checks off."""
+        create = show_create_table(conn, self.db.database, child)
+        _, before = stage_foreign_keys(create, lambda n: n, lambda p: p)
+        _, after = stage_foreign_keys(
+            stage_foreign_keys(create, lambda n: n, lambda p: back.get(p, p))[0], lambda n: n, lambda p: p
+        )
+        for (key, was), (_, now) in zip(before, after, strict=True):
+            if was != now:
+                # InnoDB refuses to drop and add one name in one ALTER TABLE (error 1826).
+                table = quote_identifier(child)
+                execute(conn, f"ALTER TABLE {table} DROP FOREIGN KEY {quote_identifier(key)}")
+                execute(conn, f"ALTER TABLE {table} ADD {now}")
 
     def finish_swap(self, conn: Any) -> None:
         """After the swap: re-point outside foreign keys, drop the old tables, give the live tables'

@@ -260,6 +260,8 @@ class CutOver:
         if retire:
             self.site.retire(list(retire))
         note = record or (lambda _state: None)
+        # A staged child whose parent is not staged in this run references the live parent.
+        self.site.point_at_live_parents(conn)
         self.progress.emit("step-start", "swap")
         with signals.deferred() as held:
             note("swapping")

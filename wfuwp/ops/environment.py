@@ -22,6 +22,7 @@ from wfuwp.config.settings import Config
 from wfuwp.errors import SiteNotFoundError, UsageError, WfuwpError
 from wfuwp.mysql.connection import Database, closing
 from wfuwp.mysql.network import read_site_of
+from wfuwp.mysql.objects import ReferencingObject, referencing_objects
 from wfuwp.mysql.schema import TableChoice, TableFilter, base_table_names, table_ownership
 from wfuwp.ops.media import CopyResult, media_location, sync_media
 from wfuwp.ops.migrate import migrate_site
@@ -30,7 +31,7 @@ from wfuwp.ops.verify import ColumnMatches, count_matches
 from wfuwp.progress import ProgressCallback
 from wfuwp.report import MigrationReport
 
-__all__ = ["EnvironmentMigration", "migrate_between", "plan_site", "site_tables"]
+__all__ = ["EnvironmentMigration", "migrate_between", "plan_site", "site_objects", "site_tables"]
 
 
 @dataclass
@@ -149,6 +150,15 @@ def site_tables(
                 peer = base_table_names(conn, target.database)
     with closing(source.connect()) as conn:
         return table_ownership(conn, source.database, source.table_prefix, site_id, tables=wanted, peer=peer)
+
+
+def site_objects(config: Config, from_env: str, tables: Sequence[str]) -> list[ReferencingObject]:
+    """The views, stored routines and events of `from_env`'s database whose definitions name any of
+    `tables` (the site's: see `site_tables`). A migration does not carry them: they stay in the source,
+    and the target keeps its own. Raises ConfigError, DatabaseError."""
+    source = config.env(from_env).as_database()
+    with closing(source.connect()) as conn:
+        return referencing_objects(conn, source.database, tables)
 
 
 def migrate_between(

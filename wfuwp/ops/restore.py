@@ -135,6 +135,9 @@ def restore(
         target,
         source=f"{folder.url} ({which})",
         allowed=lambda name: name in tables,
+        # A foreign key or a trigger of an archived table may name one the archive does not hold (a
+        # migration that excluded it): another table of the site, which stays as the target has it.
+        allowed_parent=_site_table(target.table_prefix, manifest.site_id),
         expected=expected,
         retire=retire,
         lock_site=manifest.site_id,
@@ -294,18 +297,7 @@ def import_sql(
     another network or environment, unless `force` (a source/ export then loads its source's URLs
     unchanged; a migration rewrites them).
     """
-    prefix = target.table_prefix
-    network = {prefix + t for t in NETWORK_TABLES}
-
-    def allowed(name: str) -> bool:
-        if name in network or name.startswith("_wf"):
-            return False
-        if site_id is None:
-            return True
-        # The rules of table_ownership that the name alone decides; the rest need the database.
-        choice = name_choice(prefix, site_id, name)
-        return name.startswith(prefix) and (choice is None or choice.owned)
-
+    allowed = _site_table(target.table_prefix, site_id)
     if not force:
         check_file_network(path_or_url, target, s3=s3)
     location = _location(archive) if archive is not None else None
@@ -324,6 +316,23 @@ def import_sql(
         )
 
 
+def _site_table(prefix: str, site_id: int | None) -> Callable[[str], bool]:
+    """Whether a file may load a table of this name for site `site_id` (any site's when None): never a
+    network table or a work table; otherwise a table the site owns by the name rules alone."""
+    network = {prefix + t for t in NETWORK_TABLES}
+
+    def allowed(name: str) -> bool:
+        if name in network or name.startswith("_wf"):
+            return False
+        if site_id is None:
+            return True
+        # The rules of table_ownership that the name alone decides; the rest need the database.
+        choice = name_choice(prefix, site_id, name)
+        return name.startswith(prefix) and (choice is None or choice.owned)
+
+    return allowed
+
+
 def _chain(streams: Iterable[Iterator[bytes]]) -> Iterator[bytes]:
     for stream in streams:
         yield from stream
@@ -337,6 +346,7 @@ def _load(
     allowed: Callable[[str], bool],
     expected: dict[str, TableSum],
     retire: list[str],
+    allowed_parent: Callable[[str], bool] | None = None,
     lock_site: int | None,
     backup_location: ArchiveLocation | None,
     backup_site: tuple[int, str | None],
@@ -351,7 +361,15 @@ def _load(
                 # Undoing a migration into a target that had none of the site's tables restores no
                 # table and only takes out the ones it created.
                 created = _stage(
-                    conn, cut, statements, allowed, source, report, progress, allow_none=bool(retire)
+                    conn,
+                    cut,
+                    statements,
+                    allowed,
+                    source,
+                    report,
+                    progress,
+                    allow_none=bool(retire),
+                    allowed_parent=allowed_parent,
                 )
                 _verify(conn, cut, target, created, expected, report, progress)
                 existing = [n for n in created if n not in table_missing(conn, target.database, created)]
@@ -395,6 +413,7 @@ def _stage(
     progress: Progress,
     *,
     allow_none: bool = False,
+    allowed_parent: Callable[[str], bool] | None = None,
 ) -> list[str]:
     """Run the vetted statements against staging twins of their tables; return the tables created."""
     created: list[str] = []
@@ -403,7 +422,7 @@ def _stage(
     collations = target_collations(conn)
     progress.emit("step-start", "load")
     for raw in statements:
-        statement = check_statement(raw, allowed)
+        statement = check_statement(raw, allowed, allowed_parent)
         report.statements += 1
         if statement.kind in ("lock_tables", "unlock_tables", "transaction"):
             continue  # staging tables need no locks: nobody else sees them
@@ -420,7 +439,10 @@ def _stage(
         if statement.kind == "create_table":
             sql = cut.stage_foreign_keys(statement.table or "", statement.sql, sql)
         elif statement.kind == "create_trigger" and statement.trigger is not None:
-            _check_trigger_body(conn, cut.target.database, statement.body_names, allowed, created)
+            # A body may name a site table the file does not hold (as a foreign key may reference one).
+            _check_trigger_body(
+                conn, cut.target.database, statement.body_names, allowed_parent or allowed, created
+            )
             # Staged under a staging name on the staging table; its body keeps naming the live tables,
             # which the staged ones are from the swap on. It gets its own name after the swap.
             sql = statement.with_tables(
