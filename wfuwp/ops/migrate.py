@@ -72,6 +72,7 @@ class Options:
     drop_target_only: bool = False
     keep_old: bool = False
     swap_attempts: int = SWAP_ATTEMPTS
+    load_data: bool = True
 
 
 def _as_database(value: str | Database, role: str) -> Database:
@@ -98,6 +99,7 @@ def migrate_site(
     verify_after_swap: Callable[[MigrationReport], None] | None = None,
     resume: str | None = None,
     swap_attempts: int = SWAP_ATTEMPTS,
+    load_data: bool = True,
 ) -> MigrationReport:
     """Migrate site `site_id` from `source` into `target` and return what was done.
 
@@ -114,8 +116,10 @@ def migrate_site(
     again and kept, the rest are copied, with the rules it started with; a run killed after its
     swap's RENAME is finished instead. `swap_attempts`: how often the swap tries, waiting at most
     SWAP_LOCK_WAIT_S seconds each time, for other connections' locks on the site's tables before
-    SwapBlockedError. Raises a `WfuwpError` subclass whose message says what the target holds: as it
-    was (or swapped back), or, when the swap had finished, the migrated site.
+    SwapBlockedError. `load_data`: load rows with LOAD DATA LOCAL INFILE where the target allows it
+    (`local_infile` on; else INSERTs, and the report says why). Raises a `WfuwpError` subclass whose
+    message says what the target holds: as it was (or swapped back), or, when the swap had finished,
+    the migrated site.
     """
     run = _Migration(
         validate_site_id(site_id),
@@ -131,6 +135,7 @@ def migrate_site(
             drop_target_only,
             keep_old,
             swap_attempts,
+            load_data,
         ),
         verify_after_swap,
         resume,
@@ -376,6 +381,7 @@ class _Migration:
             cancel=self.cancel,
             progress=self.progress,
             on_copied=self._copied,
+            load_data=self.options.load_data,
         )
         workers = self.options.workers
         with Snapshot(
