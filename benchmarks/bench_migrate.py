@@ -221,7 +221,9 @@ def mydumper_myloader(server: MariaDBServer, source: str, tables: list[str]) -> 
             return max(dump, load)
 
         result = timed(run)
-        loaded = sql(server, f"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{target}'")
+        loaded = sql(
+            server, f"SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{target}'"
+        )
         if int(loaded[0][0]) != len(tables):  # type: ignore[call-overload]
             raise SystemExit(f"myloader loaded {loaded[0][0]} tables of {len(tables)}")
         return result
@@ -364,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--s3", action="store_true", help="also archive to a local S3-compatible server")
     parser.add_argument("--workers", type=int, default=2, help="tables read at once (wfuwp, INSERT...SELECT)")
     parser.add_argument("--with-inserts", action="store_true",
-                        help="also time 6 with load_data=False (INSERTs only), to measure LOAD DATA")  # fmt: skip
+                        help="also time 6 with load_data=False (INSERTs only)")  # fmt: skip
     parser.add_argument("--only", default="", help="comma-separated contender numbers to run (default all)")
     parser.add_argument(
         "--drop-source", action="store_true", help="drop the generated source database at the end"

@@ -113,3 +113,66 @@ def test_target_refusing_load_data_gets_inserts_and_the_report_says_so(
     finally:
         conn.close()
     assert any("not LOAD DATA LOCAL" in note and "local_infile off" in note for note in report.skipped)
+
+
+def _show_create(server: MariaDBServer, database: str, table: str) -> str:
+    conn = server.connect(database=database)
+    try:
+        cur = conn.cursor()
+        cur.execute(f"SHOW CREATE TABLE `{table}`")
+        text = str(cur.fetchall()[0][1])
+    finally:
+        conn.close()
+    return text.split(") ENGINE")[0]
+
+
+def test_big_tables_get_their_secondary_indexes_after_the_load(
+    mariadb: MariaDBServer,
+    make_database: Callable[[MariaDBServer], str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A table past DEFER_KEYS_ROWS is loaded without its plain indexes, which come after the rows (and
+    the migrated table has every index the source has); unique keys, and the keys of a table with
+    foreign keys, are there from the start."""
+    import logging
+
+    import wfuwp.mysql.target
+
+    monkeypatch.setattr(wfuwp.mysql.target, "DEFER_KEYS_ROWS", 2)
+    source, target = make_database(mariadb), make_database(mariadb)
+    build_site(mariadb, source, with_430=False)
+    target_network(mariadb, target)
+    conn = mariadb.connect(database=source)
+    try:
+        cur = conn.cursor()
+        for statement in (
+            "CREATE TABLE wp_43_postmeta (meta_id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,"
+            " post_id BIGINT UNSIGNED NOT NULL, meta_key VARCHAR(255), meta_value LONGTEXT,"
+            " UNIQUE KEY one (post_id, meta_key), KEY post_id (post_id), KEY meta_key (meta_key(191)))",
+            "INSERT INTO wp_43_postmeta (post_id, meta_key, meta_value) SELECT seq % 50, CONCAT('k', seq),"
+            " CONCAT('https://www.example.edu/', seq) FROM seq_1_to_3000",
+            "CREATE TABLE wp_43_children (id INT PRIMARY KEY, meta BIGINT UNSIGNED, KEY meta (meta),"
+            " CONSTRAINT child_meta FOREIGN KEY (meta) REFERENCES wp_43_postmeta (meta_id))",
+            "INSERT INTO wp_43_children SELECT seq, seq FROM seq_1_to_20",
+            "ANALYZE TABLE wp_43_postmeta, wp_43_children",
+        ):
+            cur.execute(statement)
+            if cur.with_rows:
+                cur.fetchall()
+    finally:
+        conn.close()
+    caplog.set_level(logging.INFO, logger="wfuwp")
+    wfuwp.migrate_site(43, source=db_of(mariadb, source, "prod"), target=db_of(mariadb, target, "pprd"),
+                       replacements=PAIRS)  # fmt: skip
+    ends = {
+        getattr(r, "table", None): r.details  # type: ignore[attr-defined]
+        for r in caplog.records
+        if getattr(r, "event", None) == "table-end"
+    }
+    assert ends["wp_43_postmeta"]["indexes_added_after_load"] == 2
+    assert ends["wp_43_children"]["indexes_added_after_load"] == 0  # it has a foreign key
+    assert ends["wp_43_postmeta"]["load_data"] is True
+    assert ends["wp_43_shapes"]["load_data"] is False  # a BIT column: INSERTs
+    for table in ("wp_43_postmeta", "wp_43_children"):
+        assert _show_create(mariadb, target, table) == _show_create(mariadb, source, table)

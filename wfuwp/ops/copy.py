@@ -6,8 +6,9 @@
 
 Tables are taken from one shared queue, biggest first, by one worker per snapshot reader.
 Rows go to the server as LOAD DATA LOCAL INFILE (through a pipe, see wfuwp.mysql.loader) when the
-target allows it and the table has no BIT or spatial column (LOAD DATA cannot take those as bytes);
-otherwise, and when the target refuses, as multi-row INSERTs.
+target allows it, the table's rows are small (LOAD_DATA_MAX_ROW_BYTES) and it has no BIT or spatial
+column (LOAD DATA cannot take those as bytes); otherwise, and when the target refuses, as multi-row
+INSERTs.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ _log = logging.getLogger(__name__)
 # their own format): tables with them are loaded with INSERTs.
 _NOT_LOADABLE = frozenset({"bit", "geometry", "point", "linestring", "polygon", "multipoint",
                            "multilinestring", "multipolygon", "geometrycollection"})  # fmt: skip
+
+
+# LOAD DATA only for tables whose rows average at most this many bytes (in the first batch). Measured
+# on MariaDB 10.11 (benchmarks/bench_ingest.py, server ingest only, median of 5): postmeta (150-byte
+# rows) 0.76x the time of INSERTs, comments (1.1 KB) 0.96x, options (3.6 KB) 1.26x, posts (20 KB of
+# HTML) 1.57x: the server reads a LOAD DATA field byte by byte, slower than it parses a quoted string.
+LOAD_DATA_MAX_ROW_BYTES = 1024
 
 
 def loadable(table: Table) -> bool:
@@ -129,7 +137,6 @@ class TableCopier:
 
     def _copy(self, src: Any, loader: Loader, table: Table, replacer: Replacer) -> Copied:
         started = time.monotonic()
-        refused_before = loader.load_refused
         result = TableReport(table.name, action="replaced" if table.name in self.cut.replaced else "created")
         self.progress.emit(
             "table-start",
@@ -144,8 +151,12 @@ class TableCopier:
         replacer.reset_stats()
         try:
             self._open_exports(table, exports)
-            self._stream(src, loader, table, replacer, result, exports)
+            used_load = self._stream(src, loader, table, replacer, result, exports)
             loader.flush()
+            keys_started = time.monotonic()
+            with closing(self.target.connect()) as conn:
+                keys = self.cut.add_deferred_keys(conn, table.name)
+            keys_seconds = time.monotonic() - keys_started
             self._verify(table, TableSum(result.rows, result.checksum))
             for stream in exports.values():
                 stream.write(b"COMMIT;\n" + DUMP_FOOTER)
@@ -198,7 +209,9 @@ class TableCopier:
             values_changed=result.values_changed,
             malformed_serialized=result.malformed_serialized,
             seconds=result.seconds,
-            load_data=refused_before is None and loader.load_refused is None and loadable(table),
+            indexes_added_after_load=keys,
+            indexes_seconds=round(keys_seconds, 3),
+            load_data=used_load and loader.load_refused is None,
         )
         for note in notes:
             runlog.event(_log, logging.WARNING, "warning", note, step="copy", table=table.name)
@@ -212,18 +225,22 @@ class TableCopier:
         replacer: Replacer,
         result: TableReport,
         exports: dict[str, ArchiveStream],
-    ) -> None:
-        """Read, replace, render and send every row of `table`, counting into `result`."""
+    ) -> bool:
+        """Read, replace, render and send every row of `table`, counting into `result`; return whether
+        the rows were meant for LOAD DATA."""
         staging_prefix = insert_prefix(self.cut.staging_name(table.name), table.column_names)
         live_prefix = insert_prefix(table.name, table.column_names)
         # Without a primary key, row order is all that tells rows apart: keep it.
         ordered = not table.has_primary_key
-        load = self.load_data and loader.load_refused is None and loadable(table)
+        load: bool | None = None  # decided on the first batch
         load_sql = loader.load_statement(self.cut.staging_name(table.name), table.column_names)
         loads: list[bytes] | None = None
         for batch in stream_rows(src, self.source.database, table):
             if self.cancel.is_set():
                 raise Cancelled
+            if load is None:
+                average = sum(len(v) for row in batch for v in row if v is not None) / len(batch)
+                load = average <= LOAD_DATA_MAX_ROW_BYTES and self.load_data and loadable(table)
             if load and loader.load_refused is None:
                 chunks, originals, _counts, checksum, loads = replacer.render_rows_and_load(
                     batch, table.kinds, max_chunk=self.statement_limit, with_original="source" in exports
@@ -265,6 +282,7 @@ class TableCopier:
                 bytes_done=result.bytes_read,
                 bytes_total=max(result.bytes_read, table.data_bytes),
             )
+        return bool(load)
 
     def _verify(self, table: Table, expected: TableSum) -> None:
         def verify() -> None:
