@@ -24,8 +24,21 @@ from wfuwp.mysql.loader import Loader
 from wfuwp.mysql.schema import describe_tables
 from wfuwp.mysql.source import stream_rows
 from wfuwp.mysql.sql import create_table_as, insert_prefix
-from wfuwp.mysql.target import defer_secondary_keys
 from wfuwp.replace import Replacer, Rule
+
+
+def defer_secondary_keys(create_sql: str) -> tuple[str, list[str]]:
+    """`create_sql` (SHOW CREATE TABLE's layout) without its plain `KEY` lines, and those lines."""
+    lines = create_sql.split("\n")
+    close = next((i for i, line in enumerate(lines) if i and line.startswith(")")), None)
+    if close is None or "FOREIGN KEY" in create_sql:
+        return create_sql, []
+    body = [line.rstrip(",") for line in lines[1:close]]
+    keys = [line.strip() for line in body if line.startswith("  KEY `")]
+    if not keys:
+        return create_sql, []
+    kept = [line for line in body if not line.startswith("  KEY `")]
+    return "\n".join([lines[0], ",\n".join(kept), *lines[close:]]), keys
 
 
 def main(argv: list[str] | None = None) -> int:

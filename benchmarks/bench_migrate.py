@@ -159,9 +159,12 @@ def timed(run: Callable[[], float]) -> tuple[float, float]:
     return time.monotonic() - started, rss
 
 
-def server_copy(server: MariaDBServer, source: str, tables: list[str], workers: int) -> tuple[float, float]:
-    """Contender 1: INSERT ... SELECT inside the server, `workers` tables at a time."""
-    target = fresh_database(server, "wfuwp_bench_server_copy")
+def server_copy(server: MariaDBServer, source: str, tables: list[str], workers: int,
+                target: str = "wfuwp_bench_server_copy",
+                keep: bool = False) -> tuple[float, float]:  # fmt: skip
+    """Contender 1: INSERT ... SELECT inside the server, `workers` tables at a time (into a fresh
+    `target`, dropped afterwards unless `keep`)."""
+    fresh_database(server, target)
     pending = list(tables)
     lock = threading.Lock()
     errors: list[BaseException] = []
@@ -201,7 +204,8 @@ def server_copy(server: MariaDBServer, source: str, tables: list[str], workers: 
         return 0.0
 
     result = timed(run)
-    sql(server, f"DROP DATABASE `{target}`")
+    if not keep:
+        sql(server, f"DROP DATABASE `{target}`")
     return result
 
 
@@ -253,11 +257,18 @@ def replacer_command(pairs: list[tuple[str, str]]) -> tuple[list[str], str]:
     return [sys.executable, "-c", REPLACER, *[x for pair in pairs for x in pair]], "Python stream replacer"
 
 
-def run_wfuwp(server: MariaDBServer, source: str, pairs: list[tuple[str, str]], archive: str | None,
-              endpoint_url: str | None, workers: int,
+def run_wfuwp(server: MariaDBServer, source: str, tables: list[str], pairs: list[tuple[str, str]],
+              archive: str | None, endpoint_url: str | None, workers: int,
               source_port: int | None = None, load_data: bool = True) -> dict[str, object]:  # fmt: skip
-    """Contenders 5 and 6: migrate_site in a child process (its peak RSS is its own)."""
-    target = fresh_database(server, "wfuwp_bench_target")
+    """Contenders 5 and 6: migrate_site in a child process (its peak RSS is its own).
+
+    With an archive, the target first gets a copy of the site (not timed), so that the run has an old
+    site to back up and replace, as a real migration does."""
+    target = "wfuwp_bench_target"
+    if archive:
+        server_copy(server, source, tables, workers, target=target, keep=True)
+    else:
+        fresh_database(server, target)
     source_dsn = f"mysql://{server.user}@{server.host}:{source_port or server.port}/{source}"
     args = {
         "source": source_dsn, "target": server.dsn(target), "pairs": pairs, "archive": archive,
@@ -397,21 +408,23 @@ def main(argv: list[str] | None = None) -> int:
             results[4] = dump_load(server, source, tables, replacer=replacer)
         ours: dict[str, object] = {}
         if wanted(5):
-            ours = run_wfuwp(server, source, pairs, None, None, args.workers)
+            ours = run_wfuwp(server, source, tables, pairs, None, None, args.workers)
             results[5] = (float(ours["seconds"]), float(ours["rss_mb"]))  # type: ignore[arg-type]
         if wanted(6):
-            ours = run_wfuwp(server, source, pairs, archive_dir, None, args.workers)
+            ours = run_wfuwp(server, source, tables, pairs, archive_dir, None, args.workers)
             results[6] = (float(ours["seconds"]), float(ours["rss_mb"]))  # type: ignore[arg-type]
         inserts = None
         if args.with_inserts:
-            by_insert = run_wfuwp(server, source, pairs, archive_dir, None, args.workers, load_data=False)
+            by_insert = run_wfuwp(
+                server, source, tables, pairs, archive_dir, None, args.workers, load_data=False
+            )
             inserts = (float(by_insert["seconds"]), float(by_insert["rss_mb"]))  # type: ignore[arg-type]
         slow: dict[str, tuple[float, float]] = {}
         if args.slow_link:
             link = SlowLink(server.host, server.port, args.slow_link)
             try:
                 slow["dump"] = dump_load(server, source, tables, source_port=link.port)
-                full = run_wfuwp(server, source, pairs, archive_dir, None, args.workers, link.port)
+                full = run_wfuwp(server, source, tables, pairs, archive_dir, None, args.workers, link.port)
                 slow["wfuwp"] = (float(full["seconds"]), float(full["rss_mb"]))  # type: ignore[arg-type]
             finally:
                 link.close()
@@ -426,7 +439,9 @@ def main(argv: list[str] | None = None) -> int:
             s3.start()
             try:
                 s3.client().create_bucket(Bucket="bench")
-                s3_run = run_wfuwp(server, source, pairs, "s3://bench/wp", s3.endpoint_url, args.workers)
+                s3_run = run_wfuwp(
+                    server, source, tables, pairs, "s3://bench/wp", s3.endpoint_url, args.workers
+                )
                 on_s3 = (float(s3_run["seconds"]), float(s3_run["rss_mb"]))  # type: ignore[arg-type]
             finally:
                 s3.stop()

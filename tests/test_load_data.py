@@ -126,20 +126,15 @@ def _show_create(server: MariaDBServer, database: str, table: str) -> str:
     return text.split(") ENGINE")[0]
 
 
-def test_big_tables_get_their_secondary_indexes_after_the_load(
+def test_small_rows_go_by_load_data_and_big_rows_bit_and_spatial_by_insert(
     mariadb: MariaDBServer,
     make_database: Callable[[MariaDBServer], str],
     caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A table past DEFER_KEYS_ROWS is loaded without its plain indexes, which come after the rows (and
-    the migrated table has every index the source has); unique keys, and the keys of a table with
-    foreign keys, are there from the start."""
+    """LOAD DATA for tables of small rows (each with its indexes and foreign keys as the source has
+    them), INSERTs for rows past LOAD_DATA_MAX_ROW_BYTES and for BIT columns; every value arrives."""
     import logging
 
-    import wfuwp.mysql.target
-
-    monkeypatch.setattr(wfuwp.mysql.target, "DEFER_KEYS_ROWS", 2)
     source, target = make_database(mariadb), make_database(mariadb)
     build_site(mariadb, source, with_430=False)
     target_network(mariadb, target)
@@ -155,6 +150,9 @@ def test_big_tables_get_their_secondary_indexes_after_the_load(
             "CREATE TABLE wp_43_children (id INT PRIMARY KEY, meta BIGINT UNSIGNED, KEY meta (meta),"
             " CONSTRAINT child_meta FOREIGN KEY (meta) REFERENCES wp_43_postmeta (meta_id))",
             "INSERT INTO wp_43_children SELECT seq, seq FROM seq_1_to_20",
+            "CREATE TABLE wp_43_big (id INT PRIMARY KEY, body MEDIUMTEXT)",
+            "INSERT INTO wp_43_big SELECT seq, CONCAT(REPEAT('x\t\\\n', 700), 'https://www.example.edu/')"
+            " FROM seq_1_to_40",
             "ANALYZE TABLE wp_43_postmeta, wp_43_children",
         ):
             cur.execute(statement)
@@ -170,9 +168,31 @@ def test_big_tables_get_their_secondary_indexes_after_the_load(
         for r in caplog.records
         if getattr(r, "event", None) == "table-end"
     }
-    assert ends["wp_43_postmeta"]["indexes_added_after_load"] == 2
-    assert ends["wp_43_children"]["indexes_added_after_load"] == 0  # it has a foreign key
     assert ends["wp_43_postmeta"]["load_data"] is True
+    assert ends["wp_43_children"]["load_data"] is True
     assert ends["wp_43_shapes"]["load_data"] is False  # a BIT column: INSERTs
+    assert ends["wp_43_big"]["load_data"] is False  # 3 KB rows: INSERTs are faster
+    for table in ("wp_43_postmeta", "wp_43_big"):
+        assert _checksum(mariadb, target, table) == _checksum(mariadb, source, table, replaced=True)
     for table in ("wp_43_postmeta", "wp_43_children"):
         assert _show_create(mariadb, target, table) == _show_create(mariadb, source, table)
+
+
+def _checksum(server: MariaDBServer, database: str, table: str, *, replaced: bool = False) -> object:
+    """A digest of the whole table; `replaced`: of its values with the source host renamed as PAIRS do."""
+    conn = server.connect(database=database)
+    try:
+        cur = conn.cursor()
+        cur.execute(f"SELECT * FROM `{table}` ORDER BY 1")
+        rows = [
+            tuple(
+                v.replace("https://www.example.edu", "https://pprd.example.edu")
+                if replaced and isinstance(v, str)
+                else v
+                for v in row
+            )
+            for row in cur.fetchall()
+        ]
+    finally:
+        conn.close()
+    return rows

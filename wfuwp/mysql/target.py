@@ -31,27 +31,6 @@ STAGING_PREFIX = "_wfs_"
 OLD_PREFIX = "_wfo_"
 LEFTOVER_PATTERN = re.compile(r"^_wf[so]_([0-9a-f]{6})_")
 
-# InnoDB tables of at least this many rows (estimated) are staged without their plain secondary
-# indexes, which are added in one ALTER TABLE once the rows are in: building an index from sorted
-# rows costs less than updating it row by row (measured on MariaDB 10.11, 187 k postmeta rows:
-# 5.4-6.0 s with the indexes, 1.6-3.0 s + 1.1-1.4 s to add them; no gain under ~10 k rows).
-# Unique, full-text and spatial indexes, and every index of a table with foreign keys, stay.
-DEFER_KEYS_ROWS = 50_000
-
-
-def defer_secondary_keys(create_sql: str) -> tuple[str, list[str]]:
-    """`create_sql` (SHOW CREATE TABLE's layout) without its plain `KEY` lines, and those lines."""
-    lines = create_sql.split("\n")
-    close = next((i for i, line in enumerate(lines) if i and line.startswith(")")), None)
-    if close is None or "FOREIGN KEY" in create_sql:
-        return create_sql, []
-    body = [line.rstrip(",") for line in lines[1:close]]
-    keys = [line.strip() for line in body if line.startswith("  KEY `")]
-    if not keys:
-        return create_sql, []
-    kept = [line for line in body if not line.startswith("  KEY `")]
-    return "\n".join([lines[0], ",\n".join(kept), *lines[close:]]), keys
-
 
 def work_table_name(prefix: str, run_short_id: str, table: str) -> str:
     """A staging/old name for `table` within MySQL's 64-character identifier limit."""
@@ -111,8 +90,6 @@ class TargetSite:
         self.retired: tuple[tuple[str, str], ...] = ()
         # table -> [(its foreign keys' staging names, their clauses as the source has them)]
         self.foreign_keys: dict[str, list[tuple[str, str]]] = {}
-        # table -> the index clauses its staging table gets after the load (see DEFER_KEYS_ROWS)
-        self.deferred_keys: dict[str, list[str]] = {}
         for name in names:
             self.add(name)
 
@@ -151,18 +128,7 @@ class TargetSite:
             lambda parent: self.staging.get(parent, parent),
         )
         self.foreign_keys[table.name] = restore
-        if table.rows_estimate >= DEFER_KEYS_ROWS and table.engine.lower() == "innodb":
-            sql, self.deferred_keys[table.name] = defer_secondary_keys(sql)
         return sql
-
-    def add_deferred_keys(self, conn: Any, name: str) -> int:
-        """Add the indexes `staging_sql` left out of `name`'s staging table (call once its rows are in);
-        return how many."""
-        keys = self.deferred_keys.pop(name, [])
-        if keys:
-            changes = ", ".join(f"ADD {key}" for key in keys)
-            execute(conn, f"ALTER TABLE {quote_identifier(self.staging[name])} {changes}")
-        return len(keys)
 
     def create_staging(self, conn: Any, table: Table) -> None:
         """Create the empty staging table (dropping a leftover of that name); see staging_sql."""

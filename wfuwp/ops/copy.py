@@ -153,10 +153,6 @@ class TableCopier:
             self._open_exports(table, exports)
             used_load = self._stream(src, loader, table, replacer, result, exports)
             loader.flush()
-            keys_started = time.monotonic()
-            with closing(self.target.connect()) as conn:
-                keys = self.cut.add_deferred_keys(conn, table.name)
-            keys_seconds = time.monotonic() - keys_started
             self._verify(table, TableSum(result.rows, result.checksum))
             for stream in exports.values():
                 stream.write(b"COMMIT;\n" + DUMP_FOOTER)
@@ -209,8 +205,6 @@ class TableCopier:
             values_changed=result.values_changed,
             malformed_serialized=result.malformed_serialized,
             seconds=result.seconds,
-            indexes_added_after_load=keys,
-            indexes_seconds=round(keys_seconds, 3),
             load_data=used_load and loader.load_refused is None,
         )
         for note in notes:

@@ -158,10 +158,6 @@ class CutOver:
         ]
         return text.encode("latin-1")
 
-    def add_deferred_keys(self, conn: Any, name: str) -> int:
-        """Give a loaded staging table the indexes it was created without; return how many."""
-        return self.site.add_deferred_keys(conn, name)
-
     def remember(self, table: Table) -> None:
         """Note a table staged by an earlier run (resumed): its foreign keys are renamed after the swap."""
         self.site.staging_sql(table)
