@@ -152,6 +152,8 @@ class Loader:
         self._width = max(1, connections)
         #: Why LOAD DATA is not used (None while it is, or may be, used).
         self.load_refused: str | None = None if load_data else "not asked for"
+        #: Whether a LOAD DATA has started: the target accepts it, `send_load` needs no INSERT any more.
+        self.load_accepted = False
         self._pipes: str | None = None
         self._feeds: dict[int, _Feed] = {}
         if load_data:
@@ -205,8 +207,9 @@ class Loader:
                             uncommitted = 0
                         try:
                             feed = self._feeds[index] = _Feed(conn, item.statement, pipe, self._cancel)
+                            self.load_accepted = True
                         except mysql.connector.Error as exc:
-                            if exc.errno not in _REFUSED:
+                            if exc.errno not in _REFUSED or not item.insert:
                                 raise
                             self.load_refused = f"the target refused LOAD DATA LOCAL ({exc.msg})"
                     if feed is not None:
@@ -254,8 +257,9 @@ class Loader:
 
     def send_load(self, statement: bytes, rows: bytes, insert: bytes, *, ordered: bool = False) -> None:
         """Queue `rows` (LOAD DATA's format) for the LOAD DATA LOCAL `statement`, whose file name must be
-        LOAD_PATH; `insert` loads the same rows when the target refuses LOAD DATA (see load_refused).
-        Pieces of one statement in a row on one connection stream into one LOAD DATA."""
+        LOAD_PATH; `insert` loads the same rows when the target refuses LOAD DATA (see load_refused):
+        it may be empty once `load_accepted`. Pieces of one statement in a row on one connection stream
+        into one LOAD DATA."""
         self.send(_LoadPiece(statement, rows, insert), ordered=ordered)  # type: ignore[arg-type]
 
     def load_statement(self, table: str, columns: list[str]) -> bytes:

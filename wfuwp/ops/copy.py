@@ -255,7 +255,9 @@ class TableCopier:
                         table=table.name,
                     )
                 if loads is not None:
-                    loader.send_load(load_sql, loads[index], statement, ordered=ordered)
+                    # The INSERT is kept for a refusal only until the target has taken a LOAD DATA.
+                    fallback = b"" if loader.load_accepted else statement
+                    loader.send_load(load_sql, loads[index], fallback, ordered=ordered)
                 else:
                     loader.send(statement, ordered=ordered)
                 if "migrated" in exports:
