@@ -14,6 +14,7 @@ shared one, compare the ways within one run.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = MariaDBServer()
     source = Database.from_dsn(server.dsn(f"wfuwp_bench_src_{parse_size(args.size) >> 20}mb"))
-    target_name = "wfuwp_bench_ingest"
+    target_name = f"wfuwp_bench_ingest_{os.getpid()}"
     with closing(server.connect()) as conn:
         execute(conn, f"DROP DATABASE IF EXISTS {target_name}")
         execute(conn, f"CREATE DATABASE {target_name}")

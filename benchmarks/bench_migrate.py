@@ -160,7 +160,7 @@ def timed(run: Callable[[], float]) -> tuple[float, float]:
 
 
 def server_copy(server: MariaDBServer, source: str, tables: list[str], workers: int,
-                target: str = "wfuwp_bench_server_copy",
+                target: str = f"wfuwp_bench_server_copy_{os.getpid()}",
                 keep: bool = False) -> tuple[float, float]:  # fmt: skip
     """Contender 1: INSERT ... SELECT inside the server, `workers` tables at a time (into a fresh
     `target`, dropped afterwards unless `keep`)."""
@@ -213,7 +213,7 @@ def mydumper_myloader(server: MariaDBServer, source: str, tables: list[str]) -> 
     """Contender 2: mydumper -t 2 into a folder, then myloader -t 2 from it; None when not installed."""
     if not (shutil.which("mydumper") and shutil.which("myloader")):
         return None
-    target = fresh_database(server, "wfuwp_bench_myloader")
+    target = fresh_database(server, f"wfuwp_bench_myloader_{os.getpid()}")
     folder = tempfile.mkdtemp(prefix="wfuwp-bench-mydumper-")
     tables_list = ",".join(tables)  # mydumper 0.10 takes bare names with -B
     try:
@@ -239,7 +239,7 @@ def mydumper_myloader(server: MariaDBServer, source: str, tables: list[str]) -> 
 def dump_load(server: MariaDBServer, source: str, tables: list[str], *, replacer: list[str] | None = None,
               source_port: int | None = None) -> tuple[float, float]:  # fmt: skip
     """Contenders 3 and 4: mariadb-dump --single-transaction [| replacer] | mariadb."""
-    target = fresh_database(server, "wfuwp_bench_dump")
+    target = fresh_database(server, f"wfuwp_bench_dump_{os.getpid()}")
     commands = [["mariadb-dump", *login(server, source_port), "--single-transaction", source, *tables]]
     if replacer:
         commands.append(replacer)
@@ -264,7 +264,7 @@ def run_wfuwp(server: MariaDBServer, source: str, tables: list[str], pairs: list
 
     With an archive, the target first gets a copy of the site (not timed), so that the run has an old
     site to back up and replace, as a real migration does."""
-    target = "wfuwp_bench_target"
+    target = f"wfuwp_bench_target_{os.getpid()}"  # several benchmarks may share the server
     if archive:
         server_copy(server, source, tables, workers, target=target, keep=True)
     else:
