@@ -140,17 +140,20 @@ row_values = st.one_of(st.none(), arbitrary_values)
     ),
     st.integers(1, 400),
     st.booleans(),
+    st.booleans(),
 )
 def test_twins_agree_on_render_rows(
     rule_list: list[Rule],
     table: tuple[bytes, list[tuple[bytes | None, ...]]],
     max_chunk: int,
     with_original: bool,
+    with_load: bool,
 ) -> None:
+    """Both cores render the same INSERT tuples and, with `with_load`, the same LOAD DATA lines."""
     kinds, rows = table
     py, cy = _both(rule_list)
-    assert py.render_rows(rows, kinds, max_chunk, with_original) == cy.render_rows(
-        rows, kinds, max_chunk, with_original
+    assert py.render_rows(rows, kinds, max_chunk, with_original, with_load) == cy.render_rows(
+        rows, kinds, max_chunk, with_original, with_load
     )
     assert py.stats == cy.stats
 

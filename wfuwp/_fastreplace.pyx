@@ -173,6 +173,7 @@ cdef inline int stack_push(Stack *s, long long v) noexcept nogil:
 cdef unsigned char LABEL[256]
 cdef unsigned char HOSTCH[256]
 cdef unsigned char SQL_ESC[256]
+cdef unsigned char LOAD_ESC[256]
 cdef const char *HEX = "0123456789ABCDEF"
 
 
@@ -220,6 +221,14 @@ cdef void _init_tables():
     SQL_ESC[39] = 39   # ' -> \'
     SQL_ESC[34] = 34   # " -> \"
     SQL_ESC[26] = 90   # 0x1A -> \Z
+    # LOAD DATA's default format (FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'):
+    # only the escape, the two terminators and NUL need escaping.
+    for c in range(256):
+        LOAD_ESC[c] = 0
+    LOAD_ESC[92] = 92  # backslash -> \\
+    LOAD_ESC[0] = 48   # NUL -> \0
+    LOAD_ESC[9] = 116  # TAB -> \t
+    LOAD_ESC[10] = 110 # LF -> \n
 
 
 _init_tables()
@@ -788,6 +797,28 @@ cdef int put_quoted(Buf *b, const char *p, size_t n) noexcept nogil:
     return 0
 
 
+cdef int put_load(Buf *b, const char *p, size_t n, bint is_null) noexcept nogil:
+    """One field in LOAD DATA's default format: \\N for NULL, else the bytes with LOAD_ESC escaped."""
+    cdef size_t i, last = 0
+    cdef unsigned char e
+    if is_null:
+        return buf_put(b, "\\N", 2)
+    if buf_reserve(b, 2 * n):
+        return -1
+    for i in range(n):
+        e = LOAD_ESC[<unsigned char>p[i]]
+        if e:
+            memcpy(b.data + b.len, p + last, i - last)
+            b.len += i - last
+            b.data[b.len] = 92
+            b.data[b.len + 1] = <char>e
+            b.len += 2
+            last = i + 1
+    memcpy(b.data + b.len, p + last, n - last)
+    b.len += n - last
+    return 0
+
+
 cdef int put_hex(Buf *b, const char *p, size_t n) noexcept nogil:
     cdef size_t i
     cdef unsigned char c
@@ -945,7 +976,8 @@ cdef class Core:
             return value
         return PyBytes_FromStringAndSize(res, res_len)
 
-    def render_rows(self, rows, bytes kinds not None, Py_ssize_t max_chunk, bint with_original):
+    def render_rows(self, rows, bytes kinds not None, Py_ssize_t max_chunk, bint with_original,
+                    bint with_load=False):
         """Render rows as SQL tuple lists `(...),(...)`; see _pyreplace.Core.render_rows."""
         cdef Py_ssize_t ncols = PyBytes_GET_SIZE(kinds)
         cdef Py_ssize_t nrows = len(rows)
@@ -954,28 +986,32 @@ cdef class Core:
         cdef size_t *lens = NULL
         cdef size_t *ends = NULL
         cdef size_t *orig_ends = NULL
+        cdef size_t *load_ends = NULL
         cdef Py_ssize_t *chunk_rows = NULL
         cdef const char *kp = PyBytes_AS_STRING(kinds)
-        cdef Buf out, orig, row, orow
+        cdef Buf out, orig, row, orow, lout, lrow
         cdef Py_ssize_t i, c, k, nchunks = 0, in_chunk = 0
         cdef unsigned long long checksum = 0
         cdef unsigned long rowcrc
         cdef const char *res
-        cdef size_t res_len, start, ostart
+        cdef size_t res_len, start, ostart, lstart
         cdef int failed = 0
         cdef char numbuf[24]
         cdef Buf crcs
         out.data = orig.data = row.data = orow.data = crcs.data = NULL
         out.len = orig.len = row.len = orow.len = crcs.len = 0
         out.cap = orig.cap = row.cap = orow.cap = crcs.cap = 0
+        lout.data = lrow.data = NULL
+        lout.len = lrow.len = lout.cap = lrow.cap = 0
         keep = []
         try:
             ptrs = <const char **>malloc(max(total, 1) * sizeof(char *))
             lens = <size_t *>malloc(max(total, 1) * sizeof(size_t))
             ends = <size_t *>malloc((nrows + 1) * sizeof(size_t))
             orig_ends = <size_t *>malloc((nrows + 1) * sizeof(size_t))
+            load_ends = <size_t *>malloc((nrows + 1) * sizeof(size_t))
             chunk_rows = <Py_ssize_t *>malloc((nrows + 1) * sizeof(Py_ssize_t))
-            if ptrs == NULL or lens == NULL or ends == NULL or orig_ends == NULL or chunk_rows == NULL:
+            if ptrs == NULL or lens == NULL or ends == NULL or orig_ends == NULL or load_ends == NULL or chunk_rows == NULL:
                 raise MemoryError()
             # Under the GIL: only collect pointers to the values' bytes.
             k = 0
@@ -1006,6 +1042,7 @@ cdef class Core:
                 for i in range(nrows):
                     row.len = 0
                     orow.len = 0
+                    lrow.len = 0
                     crcs.len = 0
                     if buf_put(&row, "(", 1):
                         failed = 1
@@ -1021,6 +1058,9 @@ cdef class Core:
                         if with_original and c and buf_put(&orow, ",", 1):
                             failed = 1
                             break
+                        if with_load and c and buf_put(&lrow, "\t", 1):
+                            failed = 1
+                            break
                         res = ptrs[k]
                         res_len = lens[k]
                         if ptrs[k] != NULL and kp[c] == 84:
@@ -1028,6 +1068,9 @@ cdef class Core:
                                 failed = 1
                                 break
                         if put_value(&row, res, res_len, ptrs[k] == NULL, kp[c]):
+                            failed = 1
+                            break
+                        if with_load and put_load(&lrow, res, res_len, ptrs[k] == NULL):
                             failed = 1
                             break
                         if ptrs[k] == NULL:
@@ -1042,7 +1085,8 @@ cdef class Core:
                             break
                     if failed:
                         break
-                    if buf_put(&row, ")", 1) or (with_original and buf_put(&orow, ")", 1)):
+                    if buf_put(&row, ")", 1) or (with_original and buf_put(&orow, ")", 1)) or (
+                            with_load and buf_put(&lrow, "\n", 1)):
                         failed = 1
                         break
                     checksum += crc_of(crcs.data, crcs.len)
@@ -1050,6 +1094,7 @@ cdef class Core:
                     if in_chunk and out.len - start + 1 + row.len > <size_t>max_chunk:
                         ends[nchunks] = out.len
                         orig_ends[nchunks] = orig.len
+                        load_ends[nchunks] = lout.len
                         chunk_rows[nchunks] = in_chunk
                         nchunks += 1
                         in_chunk = 0
@@ -1061,35 +1106,47 @@ cdef class Core:
                     if buf_put(&out, row.data, row.len) or (with_original and buf_put(&orig, orow.data, orow.len)):
                         failed = 1
                         break
+                    if with_load and buf_put(&lout, lrow.data, lrow.len):
+                        failed = 1
+                        break
                     in_chunk += 1
                 if not failed and in_chunk:
                     ends[nchunks] = out.len
                     orig_ends[nchunks] = orig.len
+                    load_ends[nchunks] = lout.len
                     chunk_rows[nchunks] = in_chunk
                     nchunks += 1
             if failed:
                 raise MemoryError()
             chunks = []
             originals = [] if with_original else None
+            loads = [] if with_load else None
             counts = []
             start = 0
             ostart = 0
+            lstart = 0
             for i in range(nchunks):
                 chunks.append(PyBytes_FromStringAndSize(out.data + start, ends[i] - start))
                 if with_original:
                     originals.append(PyBytes_FromStringAndSize(orig.data + ostart, orig_ends[i] - ostart))
+                if with_load:
+                    loads.append(PyBytes_FromStringAndSize(lout.data + lstart, load_ends[i] - lstart))
                 counts.append(chunk_rows[i])
                 start = ends[i]
                 ostart = orig_ends[i]
-            return chunks, originals, counts, checksum
+                lstart = load_ends[i]
+            return chunks, originals, counts, checksum, loads
         finally:
             free(ptrs)
             free(lens)
             free(ends)
             free(orig_ends)
+            free(load_ends)
             free(chunk_rows)
             buf_free(&out)
             buf_free(&orig)
             buf_free(&row)
             buf_free(&orow)
             buf_free(&crcs)
+            buf_free(&lout)
+            buf_free(&lrow)

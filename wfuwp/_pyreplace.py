@@ -179,13 +179,16 @@ class Core:
         kinds: bytes,
         max_chunk: int,
         with_original: bool,
-    ) -> tuple[list[bytes], list[bytes] | None, list[int], int]:
+        with_load: bool = False,
+    ) -> tuple[list[bytes], list[bytes] | None, list[int], int, list[bytes] | None]:
         """Render rows as SQL tuple lists `(...),(...)`, replacing text columns.
 
-        Returns (chunks, original_chunks, rows_per_chunk, checksum). A chunk grows until adding a row would
-        pass `max_chunk` bytes (a single larger row is a chunk of its own). `original_chunks` renders
-        the values before replacement at the same row boundaries, or is None without `with_original`.
-        `checksum` is the sum of the rows' checksums (see row_checksum) after replacement.
+        Returns (chunks, original_chunks, rows_per_chunk, checksum, load_chunks). A chunk grows until
+        adding a row would pass `max_chunk` bytes (a single larger row is a chunk of its own).
+        `original_chunks` renders the values before replacement at the same row boundaries, or is None
+        without `with_original`. `checksum` is the sum of the rows' checksums (see row_checksum) after
+        replacement. `load_chunks` (None without `with_load`) holds the same rows, replaced, at the same
+        boundaries, in LOAD DATA's default format (see load_line).
         """
         if any(len(row) != len(kinds) for row in rows):
             raise ValueError("every row must have one value per column kind")
@@ -194,6 +197,8 @@ class Core:
         counts_per_chunk: list[int] = []
         current: list[bytes] = []
         current_original: list[bytes] = []
+        loads: list[bytes] = []
+        current_load: list[bytes] = []
         current_size = 0
         checksum = 0
         for row in rows:
@@ -208,17 +213,24 @@ class Core:
                 counts_per_chunk.append(len(current))
                 if with_original:
                     originals.append(b",".join(current_original))
-                current, current_original, current_size = [], [], 0
+                if with_load:
+                    loads.append(b"".join(current_load))
+                current, current_original, current_load, current_size = [], [], [], 0
             current.append(rendered)
             current_size += len(rendered) + (1 if len(current) > 1 else 0)
             if with_original:
                 current_original.append(_render_tuple(row, kinds))
+            if with_load:
+                current_load.append(load_line(new_row))
         if current:
             chunks.append(b",".join(current))
             counts_per_chunk.append(len(current))
             if with_original:
                 originals.append(b",".join(current_original))
-        return chunks, (originals if with_original else None), counts_per_chunk, checksum
+            if with_load:
+                loads.append(b"".join(current_load))
+        return (chunks, (originals if with_original else None), counts_per_chunk, checksum,
+                (loads if with_load else None))  # fmt: skip
 
 
 def row_checksum(row: Sequence[bytes | None]) -> int:
@@ -237,6 +249,30 @@ def sql_quote(value: bytes) -> bytes:
         if raw in value:
             value = value.replace(raw, escaped)
     return b"'" + value + b"'"
+
+
+_LOAD_ESCAPES = (
+    (b"\\", b"\\\\"),
+    (b"\x00", b"\\0"),
+    (b"\t", b"\\t"),
+    (b"\n", b"\\n"),
+)
+
+
+def load_line(row: Sequence[bytes | None]) -> bytes:
+    """One row in LOAD DATA's default format (fields ended by TAB, lines by LF, escaped by backslash):
+    NULL is `\\N`; in a value, backslash, NUL, TAB and LF are escaped; every other byte is itself."""
+    fields = []
+    for value in row:
+        if value is None:
+            fields.append(b"\\N")
+            continue
+        value = bytes(value)
+        for raw, escaped in _LOAD_ESCAPES:
+            if raw in value:
+                value = value.replace(raw, escaped)
+        fields.append(value)
+    return b"\t".join(fields) + b"\n"
 
 
 def _render_tuple(row: Sequence[bytes | None], kinds: bytes) -> bytes:

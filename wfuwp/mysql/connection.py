@@ -166,11 +166,16 @@ class Database:
                 kwargs[name] = getattr(self, name)
         return kwargs
 
-    def connect(self, *, database: bool = True) -> Any:
-        """Open a connection (to the database itself unless `database=False`); raise DatabaseError."""
+    def connect(self, *, database: bool = True, local_infile_dir: str | None = None) -> Any:
+        """Open a connection (to the database itself unless `database=False`); raise DatabaseError.
+
+        `local_infile_dir`: let `LOAD DATA LOCAL INFILE` read files in that directory (and nowhere else).
+        """
         kwargs = self.connect_kwargs()
         if database:
             kwargs["database"] = self.database
+        if local_infile_dir is not None:
+            kwargs["allow_local_infile_in_path"] = local_infile_dir
         tls = (
             "TLS off"
             if self.ssl_disabled

@@ -85,6 +85,7 @@ class Options:
     keep_old: bool = False
     swap_attempts: int = SWAP_ATTEMPTS
     tables: TableFilter = dataclasses.field(default_factory=TableFilter)
+    load_data: bool = True
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def migrate_site(
     force: bool = False,
     tables: TableFilter | None = None,
     _hooks: RunHooks | None = None,
+    load_data: bool = True,
 ) -> MigrationReport:
     """Migrate site `site_id` from `source` into `target` and return what was done.
 
@@ -155,8 +157,10 @@ def migrate_site(
     SWAP_LOCK_WAIT_S seconds each time, for other connections' locks on the site's tables before
     SwapBlockedError. `tables`: table-name patterns to include or exclude (see TableFilter and
     `table_ownership`, which decides the site's tables in both databases; an excluded table of the target
-    is neither backed up nor replaced nor dropped). Raises a `WfuwpError` subclass whose message says
-    what the target holds: as it was (or swapped back), or, when the swap had finished, the migrated site.
+    is neither backed up nor replaced nor dropped). `load_data`: load rows with LOAD DATA LOCAL INFILE
+    where the target allows it (`local_infile` on; else INSERTs, and the report says why). Raises a
+    `WfuwpError` subclass whose message says what the target holds: as it was (or swapped back), or,
+    when the swap had finished, the migrated site.
     """
     hooks = _hooks or RunHooks()
     network = site_id == NETWORK_SITE and hooks.tables is not None
@@ -175,6 +179,7 @@ def migrate_site(
             keep_old,
             swap_attempts,
             tables or TableFilter(),
+            load_data,
         ),
         verify_after_swap,
         resume,
@@ -361,7 +366,7 @@ class _Migration:
         self.report.pairs_origin = f"resumed from {self.resume_id}"
         if state.table_filter is not None and state.table_filter != self.options.tables:
             # Like the rules: the tables are those the run started with, whatever this call says.
-            if self.options.tables is not None:
+            if self.options.tables != TableFilter():
                 _log.warning(
                     "resuming %s with the table patterns it started with (%s), not those given now",
                     self.resume_id,
@@ -460,6 +465,7 @@ class _Migration:
             progress=self.progress,
             on_copied=self._copied,
             triggers=self.triggers,
+            load_data=self.options.load_data,
         )
         workers = self.options.workers
         with Snapshot(
