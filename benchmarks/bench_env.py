@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from devtools.netgen import generate_network
-from devtools.sandbox import MariaDBServer
+from devtools.sandbox import MariaDBServer, sql
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_HOST, TARGET_HOST = "www.example.edu", "pprd.example.edu"
@@ -47,20 +47,6 @@ print(json.dumps({"seconds": seconds, "status": report.status, "failed": [o.name
                   "cpu": usage.ru_utime + usage.ru_stime, "driver": wfuwp.DRIVER,
                   "core": wfuwp.IMPLEMENTATION}))
 """
-
-
-def sql(server: MariaDBServer, *statements: str) -> list[tuple[object, ...]]:
-    conn = server.connect()
-    try:
-        cur = conn.cursor()
-        rows: list[tuple[object, ...]] = []
-        for statement in statements:
-            cur.execute(statement)
-            if cur.with_rows:
-                rows = list(cur.fetchall())
-        return rows
-    finally:
-        conn.close()
 
 
 def server_cpu(pid: int | None = None) -> float | None:

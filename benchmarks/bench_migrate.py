@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devtools.netgen import generate_network, parse_size
-from devtools.sandbox import MariaDBServer
+from devtools.sandbox import MariaDBServer, sql
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,20 +74,6 @@ for line in sys.stdin.buffer:
             line = line.replace(search, replace)
     out.write(line)
 """
-
-
-def sql(server: MariaDBServer, *statements: str) -> list[tuple[object, ...]]:
-    conn = server.connect()
-    try:
-        cur = conn.cursor()
-        rows: list[tuple[object, ...]] = []
-        for statement in statements:
-            cur.execute(statement)
-            if cur.with_rows:
-                rows = list(cur.fetchall())
-        return rows
-    finally:
-        conn.close()
 
 
 def ensure_source(server: MariaDBServer, size: int) -> tuple[str, list[str], list[tuple[str, str]]]:

@@ -154,6 +154,21 @@ def shared_or_private(basedir: Path) -> MariaDBServer:
     return MariaDBServer.start(basedir)
 
 
+def sql(server: MariaDBServer, *statements: str) -> list[tuple[object, ...]]:
+    """Run `statements` on `server` in one connection; the rows of the last that returned any."""
+    conn = server.connect()
+    try:
+        cur = conn.cursor()
+        rows: list[tuple[object, ...]] = []
+        for statement in statements:
+            cur.execute(statement)
+            if cur.with_rows:
+                rows = list(cur.fetchall())
+        return rows
+    finally:
+        conn.close()
+
+
 def drop_database(server: MariaDBServer, name: str) -> None:
     """Drop a database if it exists, ignoring a server that is gone."""
     with contextlib.suppress(mysql.connector.Error):
