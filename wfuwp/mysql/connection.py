@@ -95,6 +95,18 @@ class Database:
     read_timeout: int = READ_TIMEOUT_S  # seconds a call may wait for the server (see READ_TIMEOUT_S)
 
     @classmethod
+    def coerce(cls, value: str | Database, role: str) -> Database:
+        """`value` as a Database: a mysql:// URL is parsed; an unnamed one is named `role` ("source").
+
+        UsageError naming `role` for anything else.
+        """
+        if isinstance(value, str):
+            value = cls.from_dsn(value)
+        if not isinstance(value, Database):
+            raise UsageError(f"{role} must be a mysql:// URL or a wfuwp.Database, not {type(value).__name__}")
+        return value if value.name else replace(value, name=role)
+
+    @classmethod
     def from_dsn(cls, dsn: str, **overrides: Any) -> Database:
         """Parse `mysql://user:pass@host:port/database?prefix=wp_&ssl_ca=/path&connect_timeout=10`.
 

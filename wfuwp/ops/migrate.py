@@ -108,14 +108,6 @@ class RunHooks:
     before_swap: Callable[[Any, Callable[[str], str]], None] | None = None
 
 
-def _as_database(value: str | Database, role: str) -> Database:
-    if isinstance(value, Database):
-        return value if value.name else dataclasses.replace(value, name=role)
-    if isinstance(value, str):
-        return Database.from_dsn(value, name=role)
-    raise UsageError(f"{role} must be a mysql:// URL or a wfuwp.Database, not {type(value).__name__}")
-
-
 def migrate_site(
     site_id: int | str,
     *,
@@ -166,8 +158,8 @@ def migrate_site(
     network = site_id == NETWORK_SITE and hooks.tables is not None
     run = _Migration(
         NETWORK_SITE if network else validate_site_id(site_id),
-        _as_database(source, "source"),
-        _as_database(target, "target"),
+        Database.coerce(source, "source"),
+        Database.coerce(target, "target"),
         checked_rules([as_rule(p) for p in replacements], force=force) if replacements is not None else None,
         archive,
         Progress(progress),

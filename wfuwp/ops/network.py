@@ -37,7 +37,7 @@ from wfuwp.mysql.network import SiteAddress, read_site
 from wfuwp.mysql.schema import NETWORK_SITE, network_table_names, site_table_names, validate_site_id
 from wfuwp.mysql.sql import quote_identifier
 from wfuwp.ops.backup import backup_site
-from wfuwp.ops.migrate import DEFAULT_STATEMENT_BYTES, RunHooks, _as_database, migrate_site
+from wfuwp.ops.migrate import DEFAULT_STATEMENT_BYTES, RunHooks, migrate_site
 from wfuwp.ops.preflight import preflight
 from wfuwp.progress import ProgressEvent
 from wfuwp.replace import PairLike, Rule, as_rule
@@ -183,7 +183,7 @@ def migrate_network(
     MigrationError when interrupted (after recording the state), DatabaseError when a network cannot
     be read.
     """
-    src, tgt = _as_database(source, "source"), _as_database(target, "target")
+    src, tgt = Database.coerce(source, "source"), Database.coerce(target, "target")
     if parallel < 1 or max_connections < 1:
         raise UsageError("--parallel and the connection bound must be 1 or more")
     needed = parallel * (1 + _PER_SITE_EXTRA_CONNECTIONS)

@@ -34,7 +34,6 @@ from wfuwp.errors import (
     EXIT_SITE_NOT_FOUND,
     ArchiveError,
     PreflightError,
-    UsageError,
     WfuwpError,
 )
 from wfuwp.mysql.collation import collation_mapping, collations_in, target_collations
@@ -822,13 +821,8 @@ def collation_findings(tables: Sequence[Table], available: Collection[str], targ
 
 
 def _as_database(value: str | Database, role: str, timeout: int) -> Database:
-    if isinstance(value, str):
-        value = Database.from_dsn(value)
-    if not isinstance(value, Database):
-        raise UsageError(f"{role} must be a mysql:// URL or a wfuwp.Database, not {type(value).__name__}")
-    return replace(
-        value, name=value.name or role, connect_timeout=max(1, min(value.connect_timeout, timeout))
-    )
+    value = Database.coerce(value, role)
+    return replace(value, connect_timeout=max(1, min(value.connect_timeout, timeout)))
 
 
 def _write_and_remove_test_object(location: ArchiveLocation) -> str | None:
