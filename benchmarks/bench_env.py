@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.bench_migrate import child_env
 from devtools.netgen import generate_network
 from devtools.sandbox import MariaDBServer, sql
 
@@ -119,11 +120,7 @@ def refresh(
         "pairs": [(f"https://{SOURCE_HOST}", f"https://{TARGET_HOST}"),
                   (f"http://{SOURCE_HOST}", f"http://{TARGET_HOST}"), (SOURCE_HOST, TARGET_HOST)],
     }  # fmt: skip
-    env = dict(os.environ)
-    preload = subprocess.run([sys.executable, str(ROOT / "scripts" / "driver_preload.py")],
-                             capture_output=True, text=True).stdout.strip()  # fmt: skip
-    if preload:
-        env["LD_PRELOAD"] = preload
+    env = child_env()
     cpu = server_cpu(_pid(server))
     out = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True, env=env

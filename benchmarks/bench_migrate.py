@@ -76,6 +76,16 @@ for line in sys.stdin.buffer:
 """
 
 
+def child_env() -> dict[str, str]:
+    """The environment for a timed child process: the driver's C extension preloaded, as `make test` does."""
+    env = dict(os.environ)
+    preload = subprocess.run([sys.executable, str(ROOT / "scripts" / "driver_preload.py")],
+                             capture_output=True, text=True).stdout.strip()  # fmt: skip
+    if preload:
+        env["LD_PRELOAD"] = preload
+    return env
+
+
 def ensure_source(server: MariaDBServer, size: int) -> tuple[str, list[str], list[tuple[str, str]]]:
     """The generated source database (made once per size), its site-43 tables and the pairs to apply."""
     database = f"wfuwp_bench_src_{size >> 20}mb"
@@ -260,11 +270,7 @@ def run_wfuwp(server: MariaDBServer, source: str, tables: list[str], pairs: list
         "source": source_dsn, "target": server.dsn(target), "pairs": pairs, "archive": archive,
         "endpoint_url": endpoint_url, "workers": workers, "load_data": load_data,
     }  # fmt: skip
-    env = dict(os.environ)
-    preload = subprocess.run([sys.executable, str(ROOT / "scripts" / "driver_preload.py")],
-                             capture_output=True, text=True).stdout.strip()  # fmt: skip
-    if preload:
-        env["LD_PRELOAD"] = preload
+    env = child_env()
     started = time.monotonic()
     out = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True, env=env
