@@ -33,7 +33,7 @@ from wfuwp.config.plan import NetworkPlan, plan_for, plan_network
 from wfuwp.config.settings import Config
 from wfuwp.errors import ArchiveError, MigrationError, UsageError, WfuwpError
 from wfuwp.mysql.connection import Database, as_text, closing, query
-from wfuwp.mysql.network import SiteAddress, read_site
+from wfuwp.mysql.network import SiteAddress, read_site_of
 from wfuwp.mysql.schema import NETWORK_SITE, network_table_names, site_table_names, validate_site_id
 from wfuwp.mysql.sql import quote_identifier
 from wfuwp.ops.backup import backup_site
@@ -570,8 +570,8 @@ class _Refresh:
         """A site's own hosts and URL (both networks' wp_blogs and siteurl/home, as a single site's
         migration plans them) then the environment-level rules."""
         assert self.network_plan is not None
-        source = _site_of(self.source, site_id)
-        target = None if site_id in self.network_plan.mapped else _site_of(self.target, site_id)
+        source = read_site_of(self.source, site_id)
+        target = None if site_id in self.network_plan.mapped else read_site_of(self.target, site_id)
         return self.network_plan.site_rules(site_id, source, target, self.base)
 
     # -- resume and the state file -------------------------------------------------------------------------
@@ -758,12 +758,6 @@ def _bytes_per_site(conn: Any, database: str, prefix: str, network: set[str]) ->
         site = int(head) if head.isdigit() and "_" in rest else 1
         out[site] = out.get(site, 0) + int(size or 0)
     return out
-
-
-def _site_of(db: Database, site_id: int) -> SiteAddress:
-    """The site's address in `db`'s network (its siteurl/home None when its options cannot be read)."""
-    with closing(db.connect()) as conn:
-        return read_site(conn, db.database, db.table_prefix, site_id, str(db))
 
 
 def _derived_base(
